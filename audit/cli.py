@@ -1,0 +1,268 @@
+"""The command line: parse, then load → plan → run → score → render, then an exit code."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from datetime import datetime, timezone
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from audit import __version__
+from audit.errors import InputError
+from audit.inventory import load_inventory, load_waivers
+from audit.model.results import RunResults
+from audit.profiles import builtin_profile_ids, load_profiles
+from audit.progress import ProgressObserver
+from audit.registry import default_registry, params_schema
+from audit.run import RESULTS_FILE, RunRequest, execute, prepare, read_results, write_results
+from audit.vocabulary import Lang, Verdict, localized
+from audit.yamlfile import load_document
+from reports import DEFAULT_FORMATS, RENDERERS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Security-posture auditor for medical information systems.")
+err = Console(stderr=True)
+out = Console()
+
+
+class Exit(IntEnum):
+    """The process's answer to cron and CI."""
+
+    READY = 0
+    NOT_READY = 1
+    INVALID = 2
+    INTERRUPTED = 130
+
+
+def _fail_input(error: InputError) -> NoReturn:
+    for problem in error.problems:
+        err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(Exit.INVALID)
+
+
+def _usage(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(Exit.INVALID)
+
+
+def _formats(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RENDERERS]
+    if unknown:
+        _usage(f"unknown format {', '.join(unknown)} (known: {', '.join(RENDERERS)})")
+    return names
+
+
+def _fresh_run_directory() -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path("mis-audit-runs") / stamp
+    candidate, suffix = base, 1
+    while candidate.exists():
+        suffix += 1
+        candidate = base.with_name(f"{stamp}-{suffix}")
+    return candidate
+
+
+def _render(results: RunResults, formats: list[str], lang: Lang, directory: Path) -> list[Path]:
+    written = []
+    for name in formats:
+        renderer = RENDERERS[name]
+        if name == "json":
+            continue   # results.json is always written first, by the run itself
+        path = directory / renderer.file_name
+        path.write_text(renderer.render(results, lang), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _interrupt_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def run(
+    profile: Annotated[Optional[list[str]], typer.Option("--profile", "-p", help="Profile id or path; repeat to combine.")] = None,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory file (default: this machine).")] = None,
+    waivers: Annotated[Optional[Path], typer.Option("--waivers", "-w", help="Waivers file.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory (default: a fresh one under ./mis-audit-runs).")] = None,
+    format: Annotated[str, typer.Option("--format", help="Comma-separated output formats.")] = ",".join(DEFAULT_FORMATS),
+    lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.EN,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=256, help="Checks run at once.")] = 8,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds each check may take.")] = 30.0,
+    fail_under: Annotated[Optional[float], typer.Option("--fail-under", min=0, max=100, help="Exit 0 when the score reaches this, whatever the verdict.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary (for cron).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results.")] = False,
+) -> None:
+    """Audit the targets against the profile(s); write results.json and the reports."""
+    formats = _formats(format)
+    request = RunRequest(profiles=profile or RunRequest().profiles, inventory=inventory,
+                         waivers=waivers, jobs=jobs, timeout=timeout, debug=debug)
+    try:
+        prepared = prepare(request)
+    except InputError as error:
+        _fail_input(error)
+    for waiver in prepared.waivers.expired:
+        err.print(f"warning: waiver for {waiver.control} ({waiver.target}) expired on "
+                  f"{waiver.expires.isoformat()} and is ignored", highlight=False)
+    directory = output or _fresh_run_directory()
+    _interrupt_on_sigterm()
+    observer = ProgressObserver(err) if not quiet and err.is_terminal else None
+    try:
+        results = execute(prepared, observer)
+    finally:
+        if observer:
+            observer.close()
+    write_results(results, directory)
+    _render(results, formats, lang, directory)
+    if not quiet:
+        _print_summary(results, directory, formats)
+    if not results.complete:
+        raise typer.Exit(Exit.INTERRUPTED)
+    if fail_under is not None:
+        raise typer.Exit(Exit.READY if results.score >= fail_under else Exit.NOT_READY)
+    raise typer.Exit(Exit.READY if results.verdict is Verdict.READY else Exit.NOT_READY)
+
+
+def _print_summary(results: RunResults, directory: Path, formats: list[str]) -> None:
+    verdict = "READY" if results.verdict is Verdict.READY else "NOT READY"
+    colour = "green" if results.verdict is Verdict.READY else "red"
+    out.print(f"[{colour}]{verdict}[/{colour}]  score {results.score:g} / 100 "
+              f"(threshold {results.threshold:g})" + ("" if results.complete else "  [INTERRUPTED]"),
+              highlight=False)
+    for blocker in results.blockers:
+        out.print(f"  blocker: {blocker.summary}", highlight=False, markup=False)
+    report = directory / RENDERERS["html"].file_name
+    out.print(f"results: {directory / RESULTS_FILE}", highlight=False, markup=False)
+    if "html" in formats:
+        out.print(f"report:  {report}", highlight=False, markup=False)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, inventories, waivers.")]) -> None:
+    """Validate input files; nothing is contacted. Exit 2 on the first invalid file."""
+    registry = default_registry()
+    today = datetime.now(timezone.utc).date()
+    failed = False
+    for path in files:
+        try:
+            kind = _kind_of(path)
+            if kind == "profile":
+                load_profiles([str(path) if "/" in str(path) else f"./{path}"], registry)
+            elif kind == "inventory":
+                load_inventory(path)
+            else:
+                load_waivers(path, today, expired_is_error=True)
+            out.print(f"ok: {path} ({kind})", highlight=False, markup=False)
+        except InputError as error:
+            failed = True
+            for problem in error.problems:
+                err.print(f"error: {problem}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(Exit.INVALID if failed else Exit.READY)
+
+
+def _kind_of(path: Path) -> str:
+    data = load_document(path).data
+    if isinstance(data, list) or (isinstance(data, dict) and set(data) == {"waivers"}):
+        return "waivers"
+    if isinstance(data, dict) and ("organisation" in data or "targets" in data):
+        return "inventory"
+    return "profile"
+
+
+@app.command("checks")
+def list_checks(check_id: Annotated[Optional[str], typer.Argument(help="Show one check.")] = None) -> None:
+    """The registered checks and their parameters."""
+    registry = default_registry()
+    if check_id is None:
+        table = Table("id", "applies to", "title")
+        for spec in registry.specs():
+            table.add_row(spec.id, ", ".join(sorted(spec.applies_to)), spec.title)
+        out.print(table)
+        return
+    if check_id not in registry:
+        _usage(f"unknown check id {check_id!r}")
+    spec = registry.get(check_id)
+    out.print(f"{spec.id}: {spec.title}", highlight=False, markup=False)
+    out.print(f"applies to: {', '.join(sorted(spec.applies_to))}", highlight=False, markup=False)
+    out.print(spec.description, highlight=False, markup=False)
+    out.print("parameters (JSON Schema):", highlight=False, markup=False)
+    out.print_json(json.dumps(params_schema(spec)))
+
+
+@app.command()
+def profiles(profile_id: Annotated[Optional[str], typer.Argument(help="Profile id or path to show resolved.")] = None,
+             lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN) -> None:
+    """The shipped profiles, or one profile resolved (inheritance and tailoring applied)."""
+    registry = default_registry()
+    try:
+        if profile_id is None:
+            table = Table("id", "version", "controls", "title")
+            for known in builtin_profile_ids():
+                resolved = load_profiles([known], registry)
+                table.add_row(known, resolved.version, str(len(resolved.controls)),
+                              localized(resolved.title, lang))
+            out.print(table)
+            return
+        resolved = load_profiles([profile_id], registry)
+    except InputError as error:
+        _fail_input(error)
+    out.print(f"{resolved.id} {resolved.version}: {localized(resolved.title, lang)}",
+              highlight=False, markup=False)
+    out.print(f"threshold {resolved.threshold:g}; weights "
+              + ", ".join(f"{k.value} {v}" for k, v in resolved.weights.items()), highlight=False)
+    table = Table("control", "severity", "checks", "title")
+    for item in resolved.controls:
+        table.add_row(item.control.id, item.control.severity.value,
+                      ", ".join(c.spec.id for c in item.checks) or "(manual)",
+                      localized(item.control.title, lang))
+    out.print(table)
+    for disabled in resolved.disabled:
+        out.print(f"disabled {disabled.control} by {disabled.profile}: {disabled.reason}",
+                  highlight=False, markup=False)
+
+
+@app.command()
+def report(
+    results_file: Annotated[Path, typer.Argument(help="A stored results.json.")],
+    format: Annotated[str, typer.Option("--format")] = "html",
+    lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None,
+) -> None:
+    """Re-render a stored run; nothing is probed."""
+    formats = [name for name in _formats(format) if name != "json"]
+    try:
+        results = read_results(results_file)
+    except FileNotFoundError:
+        _usage(f"{results_file}: file not found")
+    except (ValidationError, ValueError) as error:
+        _usage(f"{results_file}: not a mis-audit results.json ({str(error).splitlines()[0]})")
+    directory = output or results_file.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in _render(results, formats, lang, directory):
+        out.print(f"wrote {path}", highlight=False, markup=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__, highlight=False, markup=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="mis-audit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

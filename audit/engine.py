@@ -1,0 +1,160 @@
+"""The engine: runs the plan concurrently, one timeout per check, and never loses a row.
+
+Each planned item runs in its own daemon thread, watched by one of `jobs` workers: a check
+that hangs is abandoned after its timeout (the thread cannot be killed, but as a daemon it
+cannot keep the process alive either) and becomes an `error` result.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from audit.errors import FactUnavailable
+from audit.facts.context import TargetContext
+from audit.model.results import ErrorInfo, Evidence, Result
+from audit.plan import PlanItem
+from audit.registry import Finding
+from audit.vocabulary import Reason, Status
+
+MAX_TEXT = 2000         # longest string kept from anything a target sent back
+MAX_ITEMS = 200         # longest list kept in evidence
+
+
+class Observer(Protocol):
+    """Told about progress; the CLI shows it, tests may record it."""
+
+    def started(self, total: int) -> None: ...
+
+    def finished(self, result: Result) -> None: ...
+
+
+class SilentObserver:
+    """Progress goes nowhere."""
+
+    def started(self, total: int) -> None:
+        """Nothing to show."""
+
+    def finished(self, result: Result) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class EngineOutcome:
+    """One result per planned item, and whether every item ran to its end."""
+
+    results: list[Result]
+    complete: bool
+
+
+def bounded(value: Any) -> Any:
+    """Evidence kept to a size a report can hold: long text and long lists are cut."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else \
+            f"{value[:MAX_TEXT]}... [{len(value) - MAX_TEXT} more characters cut]"
+    if isinstance(value, Mapping):
+        return {str(bounded(key)): bounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        kept = [bounded(item) for item in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            kept.append(f"... {len(items) - MAX_ITEMS} more items cut")
+        return kept
+    return value
+
+
+def _result(item: PlanItem, status: Status, summary: str, started: float,
+            evidence: Evidence | None = None, error: ErrorInfo | None = None) -> Result:
+    return Result(control=item.control, check=item.check_id, target=item.target, status=status,
+                  summary=bounded(summary), evidence=evidence or Evidence(), error=error,
+                  duration_ms=int((time.monotonic() - started) * 1000))
+
+
+def evaluate(item: PlanItem, context: TargetContext, debug: bool = False) -> Result:
+    """Gather the facts and run the check for one item; every failure becomes a result."""
+    started = time.monotonic()
+    if item.check is None:
+        return _result(item, Status.MANUAL, "no automated check: an assessor decides from "
+                       "evidence", started)
+    spec, params = item.check.spec, item.check.params
+    try:
+        facts = context.gather(spec.probe, params if spec.probe_takes_params else None)
+        finding: Finding = spec.evaluate(facts, params)
+    except FactUnavailable as unavailable:
+        status = Status.NOT_APPLICABLE if unavailable.reason is Reason.UNSUPPORTED else Status.ERROR
+        return _result(item, status, unavailable.message, started,
+                       error=ErrorInfo(type=unavailable.reason.value, message=bounded(unavailable.message)))
+    except Exception as crash:  # a broken check must not lose the run
+        message = f"{type(crash).__name__}: {crash}"
+        if debug:
+            message += "\n" + traceback.format_exc()
+        return _result(item, Status.ERROR, f"the check failed: {type(crash).__name__}", started,
+                       error=ErrorInfo(type=Reason.CHECK_FAILED.value, message=bounded(message)))
+    evidence = Evidence(observed=bounded(finding.observed), expected=bounded(finding.expected),
+                        details=bounded(finding.details))
+    return _result(item, finding.status, finding.summary, started, evidence)
+
+
+def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: int,
+             timeout: float, observer: Observer | None = None, debug: bool = False) -> EngineOutcome:
+    """Run every item; on Ctrl-C, return what finished and mark the rest interrupted."""
+    observer = observer or SilentObserver()
+    observer.started(len(plan))
+    pending: queue.Queue[int] = queue.Queue()
+    for index in range(len(plan)):
+        pending.put(index)
+    done: queue.Queue[tuple[int, Result]] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            done.put((index, _run_with_timeout(plan[index], contexts[plan[index].target],
+                                               timeout, debug)))
+
+    for _ in range(max(1, min(jobs, len(plan)))):
+        threading.Thread(target=work, daemon=True, name="mis-audit-worker").start()
+
+    results: dict[int, Result] = {}
+    try:
+        while len(results) < len(plan):
+            try:
+                index, result = done.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            results[index] = result
+            observer.finished(result)
+    except KeyboardInterrupt:
+        stop.set()
+        interrupted = time.monotonic()
+        for index, item in enumerate(plan):
+            if index not in results:
+                results[index] = _result(item, Status.ERROR, "interrupted before it finished",
+                                         interrupted, error=ErrorInfo(
+                                             type=Reason.INTERRUPTED.value,
+                                             message="the run was interrupted"))
+        return EngineOutcome([results[i] for i in range(len(plan))], complete=False)
+    return EngineOutcome([results[i] for i in range(len(plan))], complete=True)
+
+
+def _run_with_timeout(item: PlanItem, context: TargetContext, timeout: float,
+                      debug: bool) -> Result:
+    started = time.monotonic()
+    box: list[Result] = []
+    runner = threading.Thread(target=lambda: box.append(evaluate(item, context, debug)),
+                              daemon=True, name=f"check-{item.check_id}")
+    runner.start()
+    runner.join(timeout)
+    if box:
+        return box[0]
+    return _result(item, Status.ERROR, f"no answer within {timeout:g} s", started,
+                   error=ErrorInfo(type=Reason.TIMEOUT.value,
+                                   message=f"the check did not finish within {timeout:g} s"))

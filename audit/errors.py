@@ -1,0 +1,49 @@
+"""The two kinds of trouble mis-audit expects: bad input, and facts it cannot gather."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.vocabulary import Reason
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+
+class InputError(Exception):
+    """Invalid profile, inventory, waivers or usage: nothing runs, exit code 2."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+    @classmethod
+    def at(cls, file: str | Path, message: str, line: int | None = None,
+           column: int | None = None) -> InputError:
+        """An error about one place in one file."""
+        return cls([Problem(str(file), line, column, message)])
+
+
+class FactUnavailable(Exception):
+    """A probe could not gather a fact; the engine records the reason as an `error` result."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

@@ -1,0 +1,152 @@
+"""Loading inventories and waivers, and the scope rule: a target outside the declared
+scope is refused before anything is contacted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter
+
+from audit.errors import InputError, Problem
+from audit.model.inventory import Inventory, Scope, SshCredential, Target
+from audit.model.waiver import Waiver
+from audit.vocabulary import Role
+from audit.yamlfile import Document, load_document
+
+LOCAL_TARGET_NAME = "localhost"
+
+
+@dataclass(frozen=True)
+class LoadedInventory:
+    """An inventory with the directory its relative paths are relative to."""
+
+    inventory: Inventory
+    base_dir: Path
+    source: str | None          # None: the implicit inventory of this machine
+
+
+def local_inventory() -> LoadedInventory:
+    """With no inventory, the target is this machine over the local transport."""
+    inventory = Inventory(
+        organisation=f"This machine ({socket.gethostname()})",
+        scope=Scope(paths=["/"]),
+        targets=[Target(name=LOCAL_TARGET_NAME, roles=[Role.HOST], transport="local")],
+    )
+    return LoadedInventory(inventory, Path.cwd(), None)
+
+
+def load_inventory(path: Path | str) -> LoadedInventory:
+    """Load and cross-check an inventory file."""
+    document = load_document(path)
+    inventory = document.validate(Inventory)
+    base_dir = Path(path).resolve().parent
+    problems = _cross_check(inventory, document, base_dir)
+    if problems:
+        raise InputError(problems)
+    return LoadedInventory(inventory, base_dir, str(path))
+
+
+def _cross_check(inventory: Inventory, document: Document, base_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, target in enumerate(inventory.targets):
+        at = ("targets", index)
+        if target.name in seen:
+            problems.append(document.problem((*at, "name"), f"duplicate target name {target.name!r}"))
+        seen.add(target.name)
+        if target.ssh is not None:
+            credential = inventory.credentials.get(target.ssh)
+            if credential is None:
+                problems.append(document.problem((*at, "ssh"), f"no credential named {target.ssh!r}"))
+            elif not isinstance(credential, SshCredential):
+                problems.append(document.problem((*at, "ssh"),
+                                                 f"credential {target.ssh!r} is not of type ssh"))
+        for service_index, service in enumerate(target.services):
+            if service.credential and service.credential not in inventory.credentials:
+                problems.append(document.problem((*at, "services", service_index, "credential"),
+                                                 f"no credential named {service.credential!r}"))
+        if target.host_transport == "offline" and target.root:
+            root = Path(target.root).expanduser()
+            if not (root if root.is_absolute() else base_dir / root).is_dir():
+                problems.append(document.problem((*at, "root"),
+                                                 f"offline root {target.root!r} is not a directory"))
+        problems.extend(_scope_problems(target, inventory.scope, document, at))
+    return problems
+
+
+def _scope_problems(target: Target, scope: Scope, document: Document,
+                    at: tuple[str | int, ...]) -> list[Problem]:
+    problems = []
+    if target.address is not None and not address_in_scope(target.address, scope):
+        problems.append(document.problem((*at, "address"),
+                                         f"target {target.name!r} address {target.address} is "
+                                         f"outside the inventory's scope"))
+    hosts = [(("urls", i), urlsplit(url).hostname) for i, url in enumerate(target.urls)]
+    if target.login:
+        hosts.append((("login", "url"), urlsplit(target.login.url).hostname))
+    for path, host in hosts:
+        if not host or not address_in_scope(host, scope):
+            problems.append(document.problem((*at, *path), f"target {target.name!r}: host "
+                                             f"{host!r} is outside the inventory's scope"))
+    for index, item in enumerate(target.paths):
+        if not path_in_scope(item, scope):
+            problems.append(document.problem((*at, "paths", index),
+                                             f"target {target.name!r}: path {item} is outside "
+                                             f"the inventory's scope"))
+    return problems
+
+
+def address_in_scope(address: str, scope: Scope) -> bool:
+    """An IP inside a scope network, or a host name the scope lists (never resolved)."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address.lower().rstrip(".") in {host.lower().rstrip(".") for host in scope.hosts}
+    return any(ip in network for network in scope.networks) or str(ip) in scope.hosts
+
+
+def path_in_scope(path: str, scope: Scope) -> bool:
+    """A path at or below one of the scope's paths."""
+    candidate = PurePosixPath(path)
+    return any(candidate == PurePosixPath(root) or PurePosixPath(root) in candidate.parents
+               for root in scope.paths)
+
+
+@dataclass(frozen=True)
+class LoadedWaivers:
+    """Waivers sorted by whether they can still apply on the run's date."""
+
+    active: list[Waiver]
+    expired: list[Waiver]
+    source: str | None
+
+
+_WAIVER_LIST = TypeAdapter(list[Waiver])
+
+
+def load_waivers(path: Path | str, today: date, expired_is_error: bool = False) -> LoadedWaivers:
+    """Load a waivers file: a list, or a mapping with a `waivers` list."""
+    document = load_document(path)
+    prefix: tuple[str, ...] = ()
+    if isinstance(document.data, dict) and set(document.data) == {"waivers"}:
+        document = Document(document.file, document.data["waivers"],
+                            {key[1:]: value for key, value in document.locations.items()
+                             if key[:1] == ("waivers",)})
+        prefix = ("waivers",)
+    if not isinstance(document.data, list):
+        raise InputError([document.problem((), "expected a list of waivers "
+                                                "(or a mapping with a 'waivers' list)")])
+    waivers: list[Waiver] = document.validate_adapter(_WAIVER_LIST)
+    expired = [w for w in waivers if w.expires < today]
+    if expired and expired_is_error:
+        raise InputError([document.problem((index,), f"{'.'.join(prefix) + '.' if prefix else ''}"
+                                           f"[{index}]: waiver for {w.control} expired on "
+                                           f"{w.expires.isoformat()}")
+                          for index, w in enumerate(waivers) if w in expired])
+    return LoadedWaivers([w for w in waivers if w not in expired], expired, str(path))

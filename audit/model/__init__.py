@@ -1,0 +1,1 @@
+"""pydantic models of everything mis-audit reads and writes."""

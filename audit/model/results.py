@@ -1,0 +1,152 @@
+"""results.json: the canonical record of a run. Every report is rendered from it alone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field
+
+from audit.model.profile import Reference
+from audit.model.waiver import Waiver
+from audit.vocabulary import LocalizedText, Role, Severity, Status, Strict, Verdict
+
+SCHEMA_VERSION = "1.0"
+
+
+class ErrorInfo(Strict):
+    """Why a result is `error` (or `not_applicable` because the transport cannot tell)."""
+
+    type: str
+    message: str
+
+
+class Evidence(Strict):
+    """What was observed against what was expected, and structured detail."""
+
+    observed: Any = None
+    expected: Any = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppliedWaiver(Strict):
+    """The waiver that turned a failure into `waived`."""
+
+    reason: str
+    approved_by: str
+    expires: date
+    target_pattern: str
+    risk: str | None = None
+
+
+class Result(Strict):
+    """One check on one target for one control."""
+
+    control: str
+    check: str
+    target: str
+    status: Status
+    summary: str
+    evidence: Evidence = Field(default_factory=Evidence)
+    error: ErrorInfo | None = None
+    waiver: AppliedWaiver | None = None
+    duration_ms: int = 0
+
+
+class ControlOutcome(Strict):
+    """A control's result on the whole system, with what a report needs to explain it."""
+
+    id: str
+    title: LocalizedText
+    severity: Severity
+    weight: int
+    references: list[Reference] = Field(default_factory=list)
+    rationale: LocalizedText | None = None
+    remediation: LocalizedText | None = None
+    status: Status
+    earned: bool
+    targets: dict[str, Status] = Field(default_factory=dict)
+
+
+class Blocker(Strict):
+    """Something that keeps the verdict from `ready`."""
+
+    control: str | None
+    status: Status | None
+    summary: str
+
+
+class ProfileRecord(Strict):
+    """A profile used by the run, pinned by its content hash."""
+
+    id: str
+    title: LocalizedText
+    version: str
+    sha256: str
+    source: str
+
+
+class DisabledControl(Strict):
+    """A control a tailoring profile switched off, kept visible in the record."""
+
+    control: str
+    reason: str
+    profile: str
+
+
+class TargetRecord(Strict):
+    """A target as the report's scope section shows it: never a secret."""
+
+    name: str
+    address: str | None = None
+    roles: list[Role]
+    transport: str | None = None
+    credential: str | None = None
+
+
+class ScopeRecord(Strict):
+    """The inventory's declared scope."""
+
+    networks: list[str] = Field(default_factory=list)
+    hosts: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)
+
+
+class WaiverRecord(Strict):
+    """The waivers given, sorted by what happened to them."""
+
+    applied: list[Waiver] = Field(default_factory=list)
+    expired: list[Waiver] = Field(default_factory=list)
+    unmatched: list[Waiver] = Field(default_factory=list)
+
+
+class Tool(Strict):
+    """The tool that produced the record."""
+
+    name: str = "mis-audit"
+    version: str
+
+
+class RunResults(Strict):
+    """The whole record of one run."""
+
+    schema_version: str = SCHEMA_VERSION
+    tool: Tool
+    started_at: datetime
+    finished_at: datetime
+    complete: bool
+    organisation: str
+    system: str | None = None
+    profiles: list[ProfileRecord]
+    disabled: list[DisabledControl] = Field(default_factory=list)
+    scope: ScopeRecord
+    targets: list[TargetRecord]
+    checks_run: list[str]
+    results: list[Result]
+    controls: list[ControlOutcome]
+    threshold: float
+    weights: dict[Severity, int]
+    score: float
+    verdict: Verdict
+    blockers: list[Blocker]
+    waivers: WaiverRecord = Field(default_factory=WaiverRecord)

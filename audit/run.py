@@ -1,0 +1,134 @@
+"""A whole audit: load → plan → engine → waivers → score → results.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from audit import __version__
+from audit.engine import Observer, run_plan
+from audit.facts.context import Environment, TargetContext
+from audit.inventory import LoadedInventory, LoadedWaivers, load_inventory, load_waivers, local_inventory
+from audit.model.inventory import Target
+from audit.model.results import RunResults, ScopeRecord, TargetRecord, Tool
+from audit.plan import ORGANISATION_TARGET, build_plan
+from audit.profiles import ResolvedProfile, load_profiles
+from audit.registry import Registry, default_registry
+from audit.scoring import apply_waivers, score
+from audit.transports import open_transport
+from audit.vocabulary import Role
+
+DEFAULT_PROFILE = "kz-mis-baseline"
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for."""
+
+    profiles: list[str] = field(default_factory=lambda: [DEFAULT_PROFILE])
+    inventory: Path | None = None
+    waivers: Path | None = None
+    jobs: int = 8
+    timeout: float = 30.0
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Everything validated, nothing contacted yet."""
+
+    request: RunRequest
+    profile: ResolvedProfile
+    inventory: LoadedInventory
+    waivers: LoadedWaivers
+    today: date
+
+
+def prepare(request: RunRequest, registry: Registry | None = None,
+            today: date | None = None) -> PreparedRun:
+    """Load and validate every input; raises InputError before anything is contacted."""
+    registry = registry or default_registry()
+    today = today or datetime.now(timezone.utc).date()
+    profile = load_profiles(request.profiles, registry)
+    inventory = load_inventory(request.inventory) if request.inventory else local_inventory()
+    waivers = (load_waivers(request.waivers, today) if request.waivers
+               else LoadedWaivers([], [], None))
+    return PreparedRun(request, profile, inventory, waivers, today)
+
+
+def _environment(prepared: PreparedRun) -> Environment:
+    inventory = prepared.inventory.inventory
+    ca_file = prepared.inventory.base_dir / inventory.trust.ca_file if inventory.trust.ca_file \
+        else None
+    return Environment(base_dir=prepared.inventory.base_dir, today=prepared.today,
+                       scope=inventory.scope, credentials=dict(inventory.credentials),
+                       evidence=dict(inventory.evidence), ca_file=ca_file,
+                       timeout=prepared.request.timeout)
+
+
+def _target_record(target: Target) -> TargetRecord:
+    return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
+                        transport=target.host_transport, credential=target.ssh)
+
+
+def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResults:
+    """Probe the targets and score the outcome. Ctrl-C gives a record with complete=False."""
+    started_at = datetime.now(timezone.utc)
+    inventory = prepared.inventory.inventory
+    environment = _environment(prepared)
+    targets = list(inventory.targets)
+    # The organisation is not a host: built without the validation that keeps users from it.
+    organisation = Target.model_construct(name=ORGANISATION_TARGET, roles=[Role.ORGANISATION],
+                                          paths=[], services=[], urls=[])
+    contexts = {target.name: TargetContext(target, environment,
+                                           open_transport if target.host_transport else None)
+                for target in targets}
+    contexts[ORGANISATION_TARGET] = TargetContext(organisation, environment)
+    plan = build_plan(prepared.profile, targets)
+    try:
+        outcome = run_plan(plan, contexts, prepared.request.jobs, prepared.request.timeout,
+                           observer, prepared.request.debug)
+    finally:
+        for context in contexts.values():
+            context.close()
+    order = {resolved.control.id: index for index, resolved in enumerate(prepared.profile.controls)}
+    results = sorted(outcome.results, key=lambda r: (order[r.control], r.check, r.target))
+    results, waiver_record = apply_waivers(results, prepared.waivers.active,
+                                           prepared.waivers.expired)
+    card = score(prepared.profile, results)
+    scope = inventory.scope
+    return RunResults(
+        tool=Tool(version=__version__), started_at=started_at,
+        finished_at=datetime.now(timezone.utc), complete=outcome.complete,
+        organisation=inventory.organisation, system=inventory.system,
+        profiles=prepared.profile.records, disabled=prepared.profile.disabled,
+        scope=ScopeRecord(networks=[str(n) for n in scope.networks], hosts=list(scope.hosts),
+                          paths=list(scope.paths)),
+        targets=[_target_record(t) for t in targets],
+        checks_run=sorted({item.check_id for item in plan}),
+        results=results, controls=card.controls, threshold=prepared.profile.threshold,
+        weights=prepared.profile.weights, score=card.score, verdict=card.verdict,
+        blockers=card.blockers, waivers=waiver_record)
+
+
+def results_json(results: RunResults) -> str:
+    """The canonical text of results.json."""
+    return json.dumps(results.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_results(results: RunResults, directory: Path) -> Path:
+    """Write results.json (atomically: a reader never sees half a record)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / RESULTS_FILE
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(results_json(results), encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_results(path: Path) -> RunResults:
+    """Load a stored results.json."""
+    return RunResults.model_validate_json(path.read_bytes())

@@ -1,0 +1,39 @@
+"""Transports: how a host's files and read-only commands are reached."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from audit.errors import FactUnavailable
+
+from audit.transports.base import (
+    ALLOWED_COMMANDS,
+    CommandOutput,
+    CommandRefused,
+    DirEntry,
+    Transport,
+)
+from audit.transports.filesystem import FilesystemTransport, LocalTransport
+from audit.vocabulary import Reason
+
+if TYPE_CHECKING:
+    from audit.facts.context import Environment
+    from audit.model.inventory import Target
+
+__all__ = ["ALLOWED_COMMANDS", "CommandOutput", "CommandRefused", "DirEntry",
+           "FilesystemTransport", "LocalTransport", "Transport", "open_transport"]
+
+
+def open_transport(target: Target, environment: Environment) -> Transport:
+    """The transport that reads `target`'s host, by the inventory's choice."""
+    kind = target.host_transport
+    if kind == "local":
+        return LocalTransport()
+    if kind == "offline":
+        assert target.root is not None
+        return FilesystemTransport(environment.resolve(target.root))
+    if kind == "ssh":
+        from audit.transports.ssh import open_ssh_transport
+        return open_ssh_transport(target, environment)
+    raise FactUnavailable(Reason.UNSUPPORTED, f"target {target.name!r} names no way to read its "
+                          f"host (transport, ssh or root)")

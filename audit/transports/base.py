@@ -1,0 +1,101 @@
+"""The facts interface host checks read through, whatever the host is: this machine, a
+directory holding a host's file system, or a remote host over SSH.
+
+Transports only read. Commands are limited to an allow-list of read-only invocations that
+the transport itself enforces, so no probe can talk a transport into changing a host.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audit.errors import FactUnavailable
+from audit.vocabulary import Reason
+
+# Read-only commands a probe may ask a host to run, exactly as listed (no other arguments).
+ALLOWED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({
+    ("sshd", "-T"),
+    ("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
+    ("nft", "list", "ruleset"),
+    ("iptables-save",),
+    ("ip6tables-save",),
+    ("auditctl", "-l"),
+    ("timedatectl", "show"),
+    ("apt-get", "--simulate", "--quiet", "upgrade"),
+})
+
+# Config files are small; anything larger is not what a probe is looking for.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """What an allow-listed command printed, and how it ended."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One entry of a directory listing."""
+
+    name: str
+    is_dir: bool
+    is_symlink: bool
+    mode: int
+    size: int
+
+
+class CommandRefused(FactUnavailable):
+    """A command outside the allow-list: refused by the transport, never run."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        super().__init__(Reason.REFUSED, f"command not in the read-only allow-list: {list(argv)}")
+
+
+class Transport(ABC):
+    """How one host is read. Implementations: local, offline, ssh."""
+
+    kind: str
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A one-line description for the report's method section (never a secret)."""
+
+    @abstractmethod
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | FactUnavailable]:
+        """Read several files in one go; each path maps to its content or why it could not."""
+
+    @abstractmethod
+    def list_dir(self, path: str) -> list[DirEntry]:
+        """The entries of a directory, sorted by name."""
+
+    @abstractmethod
+    def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
+        """Run an already-vetted command."""
+
+    def read_file(self, path: str) -> bytes:
+        """One file's content; raises FactUnavailable."""
+        content = self.read_files([path])[path]
+        if isinstance(content, FactUnavailable):
+            raise content
+        return content
+
+    def read_text(self, path: str) -> str:
+        """One file's content as text (undecodable bytes replaced)."""
+        return self.read_file(path).decode("utf-8", errors="replace")
+
+    def run(self, argv: Sequence[str], sudo: bool = False) -> CommandOutput:
+        """Run an allow-listed read-only command; anything else is refused here."""
+        command = tuple(argv)
+        if command not in ALLOWED_COMMANDS:
+            raise CommandRefused(command)
+        return self._execute(command, sudo)
+
+    def close(self) -> None:
+        """Release connections; the default holds none."""

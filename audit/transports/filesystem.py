@@ -1,0 +1,123 @@
+"""Transports that read a file system directly: this machine (`local`) or a directory that
+holds a host's file system (`offline`: a mounted image, a container root, a config bundle).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from audit.errors import FactUnavailable
+from audit.transports.base import MAX_FILE_BYTES, CommandOutput, DirEntry, Transport
+from audit.vocabulary import Reason
+
+MAX_SYMLINK_HOPS = 40
+COMMAND_TIMEOUT_SECONDS = 20.0
+
+
+def _unavailable_from_os_error(path: str, error: OSError) -> FactUnavailable:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return FactUnavailable(Reason.PERMISSION_DENIED, f"{path}: permission denied")
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return FactUnavailable(Reason.NOT_FOUND, f"{path}: no such file")
+    if error.errno == errno.ELOOP:
+        return FactUnavailable(Reason.NOT_FOUND, f"{path}: too many levels of symbolic links")
+    return FactUnavailable(Reason.UNREACHABLE, f"{path}: {error.strerror}")
+
+
+class FilesystemTransport(Transport):
+    """Reads files below `root`, resolving symbolic links as the host itself would."""
+
+    kind = "offline"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def describe(self) -> str:
+        return f"offline file system at {self.root}"
+
+    def host_path(self, path: str) -> Path:
+        """Where a host path lives on this machine; symlinks never lead out of the root."""
+        parts = list(PurePosixPath("/", path).parts[1:])
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = self.root.joinpath(*resolved, part)
+            if candidate.is_symlink():
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links")
+                target = PurePosixPath(os.readlink(candidate))
+                if target.is_absolute():
+                    resolved = []
+                parts = list(target.parts[1:] if target.is_absolute() else target.parts) + parts
+                continue
+            resolved.append(part)
+        return self.root.joinpath(*resolved)
+
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | FactUnavailable]:
+        return {path: self._read_one(path) for path in paths}
+
+    def _read_one(self, path: str) -> bytes | FactUnavailable:
+        try:
+            local = self.host_path(path)
+            if local.stat().st_size > MAX_FILE_BYTES:
+                return FactUnavailable(Reason.REFUSED, f"{path}: larger than {MAX_FILE_BYTES} bytes")
+            with open(local, "rb") as handle:
+                return handle.read(MAX_FILE_BYTES)
+        except OSError as error:
+            return _unavailable_from_os_error(path, error)
+
+    def list_dir(self, path: str) -> list[DirEntry]:
+        try:
+            directory = self.host_path(path)
+            entries = []
+            for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+                info = entry.stat(follow_symlinks=False)
+                entries.append(DirEntry(name=entry.name, is_dir=entry.is_dir(),
+                                        is_symlink=entry.is_symlink(),
+                                        mode=stat.S_IMODE(info.st_mode), size=info.st_size))
+            return entries
+        except OSError as error:
+            raise _unavailable_from_os_error(path, error) from error
+
+    def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
+        raise FactUnavailable(Reason.UNSUPPORTED,
+                              f"an offline file system cannot run {' '.join(argv)!r}")
+
+
+class LocalTransport(FilesystemTransport):
+    """This machine: its own file system and allow-listed read-only commands."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        super().__init__(Path("/"))
+
+    def describe(self) -> str:
+        return "local (this machine)"
+
+    def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
+        command = ("sudo", "-n", *argv) if sudo else argv
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                                       timeout=COMMAND_TIMEOUT_SECONDS, check=False,
+                                       stdin=subprocess.DEVNULL)
+        except FileNotFoundError as error:
+            raise FactUnavailable(Reason.NOT_FOUND, f"{argv[0]}: not installed") from error
+        except subprocess.TimeoutExpired as error:
+            raise FactUnavailable(Reason.TIMEOUT, f"{argv[0]}: no answer within "
+                                  f"{COMMAND_TIMEOUT_SECONDS:.0f} s") from error
+        return CommandOutput(argv=argv, exit_code=completed.returncode,
+                             stdout=completed.stdout, stderr=completed.stderr)

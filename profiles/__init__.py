@@ -1,0 +1,1 @@
+"""The shipped profiles (YAML) and their JSON Schema; read with importlib.resources."""

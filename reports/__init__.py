@@ -1,0 +1,38 @@
+"""Renderers: each takes results.json (as a RunResults) and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audit.model.results import RunResults
+from audit.vocabulary import Lang
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """One output format."""
+
+    name: str
+    file_name: str
+    render: Callable[[RunResults, Lang], str]
+
+
+def _json(results: RunResults, lang: Lang) -> str:
+    from audit.run import results_json
+    return results_json(results)
+
+
+def _html(results: RunResults, lang: Lang) -> str:
+    from reports.html import render_html
+    return render_html(results, lang)
+
+
+RENDERERS: dict[str, Renderer] = {
+    renderer.name: renderer for renderer in (
+        Renderer("json", "results.json", _json),
+        Renderer("html", "report.html", _html),
+    )
+}
+
+DEFAULT_FORMATS = ("json", "html")
