@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sys
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit import __version__
+from audit.commands import COMMAND_MODULES
 from audit.errors import InputError
 from audit.inventory import load_inventory, load_waivers
 from audit.model.results import RunResults
@@ -257,6 +259,14 @@ def report(
 def version() -> None:
     """Print the version."""
     out.print(__version__, highlight=False, markup=False)
+
+
+def _register_command_modules() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
 
 
 def main() -> None:

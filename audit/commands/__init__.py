@@ -1,0 +1,6 @@
+"""Sub-commands that live beside their area; `audit.cli` registers each module listed here."""
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "audit.commands.scan",
+    "audit.commands.history",
+)
