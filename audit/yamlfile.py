@@ -159,4 +159,9 @@ def _build(loader: _Loader, node: yaml.Node, path: Path_, locations: dict[Path_,
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, index), locations, file)
                 for index, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as error:       # e.g. a date like 2026-13-45
+        kind = "date" if node.tag.endswith(":timestamp") else "value"
+        raise InputError.at(file, f"invalid {kind} {node.value!r}: {error}",
+                            node.start_mark.line + 1, node.start_mark.column + 1) from None
