@@ -127,6 +127,38 @@ class Tool(Strict):
     version: str
 
 
+class RunDigest(Strict):
+    """One recorded run, as a trend line shows it."""
+
+    run_id: int
+    started_at: datetime
+    score: float
+    verdict: Verdict
+    complete: bool
+
+
+class FindingChange(Strict):
+    """A (control, check, target) whose status changed between two runs."""
+
+    control: str
+    check: str
+    target: str
+    before: Status | None
+    after: Status | None
+    summary: str
+
+
+class HistorySummary(Strict):
+    """What the history store knew when the run was recorded: the trend and the changes."""
+
+    run_id: int
+    previous: RunDigest | None = None
+    regressions: list[FindingChange] = Field(default_factory=list)
+    fixes: list[FindingChange] = Field(default_factory=list)
+    new: list[FindingChange] = Field(default_factory=list)
+    trend: list[RunDigest] = Field(default_factory=list)
+
+
 class RunResults(Strict):
     """The whole record of one run."""
 
@@ -150,3 +182,5 @@ class RunResults(Strict):
     verdict: Verdict
     blockers: list[Blocker]
     waivers: WaiverRecord = Field(default_factory=WaiverRecord)
+    # Embedded after the run is recorded, so a report rendered from this file alone shows it.
+    history: HistorySummary | None = None
