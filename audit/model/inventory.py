@@ -85,6 +85,8 @@ class Service(Strict):
     port: int = Field(ge=1, le=65535)
     tls: bool | None = None
     credential: str | None = None
+    # A DICOM service's own (called) AE title: 1-16 printable ASCII characters, no backslash.
+    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$")
 
 
 class LoginProbe(Strict):
