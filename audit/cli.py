@@ -32,8 +32,8 @@ from reports import DEFAULT_FORMATS, RENDERERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Security-posture auditor for medical information systems.")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class Exit(IntEnum):
@@ -144,6 +144,7 @@ def _print_summary(results: RunResults, directory: Path, formats: list[str]) -> 
               highlight=False)
     for blocker in results.blockers:
         out.print(f"  blocker: {blocker.summary}", highlight=False, markup=False)
+    directory = directory.resolve()
     report = directory / RENDERERS["html"].file_name
     out.print(f"results: {directory / RESULTS_FILE}", highlight=False, markup=False)
     if "html" in formats:

@@ -1,0 +1,79 @@
+"""Checks that misbehave on purpose, to prove the engine never loses a row."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from audit.errors import FactUnavailable
+from audit.facts.context import TargetContext
+from audit.registry import Finding, NoParams, Registry, check, load_registry, passed, specs_in_module
+from audit.vocabulary import Reason, Role
+
+PROBE_CALLS: Counter[str] = Counter()
+NEVER = threading.Event()
+
+
+def counted_probe(context: TargetContext) -> str:
+    """Facts that count how often they are gathered."""
+    PROBE_CALLS[context.target.name] += 1
+    return context.target.name
+
+
+def hanging_probe(context: TargetContext) -> str:
+    """A probe that never answers."""
+    NEVER.wait()
+    return "never"
+
+
+def unsupported_probe(context: TargetContext) -> str:
+    """A fact this transport cannot observe."""
+    raise FactUnavailable(Reason.UNSUPPORTED, "not observable here")
+
+
+def unreachable_probe(context: TargetContext) -> str:
+    """A host that does not answer."""
+    raise FactUnavailable(Reason.UNREACHABLE, "connection refused")
+
+
+@check(id="testing.ok_one", title="passes", applies_to=Role.HOST, probe=counted_probe)
+def ok_one(facts: str, p: NoParams) -> Finding:
+    """Always passes."""
+    return passed(f"fine on {facts}")
+
+
+@check(id="testing.ok_two", title="passes too", applies_to=Role.HOST, probe=counted_probe)
+def ok_two(facts: str, p: NoParams) -> Finding:
+    """Always passes, from the same facts."""
+    return passed(f"also fine on {facts}")
+
+
+@check(id="testing.raises", title="raises", applies_to=Role.HOST, probe=counted_probe)
+def raises(facts: str, p: NoParams) -> Finding:
+    """A bug in a check."""
+    raise ZeroDivisionError("division by zero in a check")
+
+
+@check(id="testing.hangs", title="hangs", applies_to=Role.HOST, probe=hanging_probe)
+def hangs(facts: str, p: NoParams) -> Finding:
+    """Never returns: its probe never answers."""
+    return passed("unreachable code")
+
+
+@check(id="testing.unsupported", title="cannot be observed", applies_to=Role.HOST,
+       probe=unsupported_probe)
+def unsupported(facts: str, p: NoParams) -> Finding:
+    """The transport cannot tell."""
+    return passed("unreachable code")
+
+
+@check(id="testing.unreachable", title="host down", applies_to=Role.HOST, probe=unreachable_probe)
+def unreachable(facts: str, p: NoParams) -> Finding:
+    """The host does not answer."""
+    return passed("unreachable code")
+
+
+def registry_with_test_checks() -> Registry:
+    """The built-in checks plus these."""
+    import sys
+    return Registry([*load_registry().specs(), *specs_in_module(sys.modules[__name__])])

@@ -1,0 +1,131 @@
+"""The engine: concurrency, timeouts, crashes and facts gathered once, through real runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from audit.model.results import RunResults
+from audit.run import RunRequest, execute, prepare
+from audit.vocabulary import Status
+from engine_checks import PROBE_CALLS, registry_with_test_checks
+
+PROFILE = """
+id: engine-test
+title: Engine test
+version: "1"
+threshold: 50
+controls:
+  - id: t.ok
+    title: ok
+    severity: low
+    checks: [{check: testing.ok_one}, {check: testing.ok_two}]
+  - id: t.raises
+    title: raises
+    severity: high
+    checks: [{check: testing.raises}]
+  - id: t.hangs
+    title: hangs
+    severity: high
+    checks: [{check: testing.hangs}]
+  - id: t.unsupported
+    title: cannot tell
+    severity: medium
+    checks: [{check: testing.unsupported}]
+  - id: t.unreachable
+    title: unreachable
+    severity: medium
+    checks: [{check: testing.unreachable}]
+  - id: t.manual
+    title: decided by an assessor
+    severity: low
+"""
+
+INVENTORY = """
+organisation: Engine clinic
+targets:
+  - {name: alpha, roles: [host], transport: local}
+  - {name: beta, roles: [host], transport: local}
+  - {name: gamma, roles: [host], transport: local}
+"""
+
+
+def run_engine_profile(tmp_path: Path, timeout: float) -> tuple[RunResults, float]:
+    (tmp_path / "profile.yaml").write_text(PROFILE)
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                         inventory=tmp_path / "inventory.yaml", jobs=4, timeout=timeout)
+    prepared = prepare(request, registry=registry_with_test_checks())
+    started = time.monotonic()
+    results = execute(prepared)
+    return results, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def engine_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, float]:
+    PROBE_CALLS.clear()
+    return run_engine_profile(tmp_path_factory.mktemp("engine"), timeout=0.5)
+
+
+def by(results: RunResults, check: str) -> list[Status]:
+    return [r.status for r in results.results if r.check == check]
+
+
+def test_every_planned_pair_gets_exactly_one_result(engine_run: tuple[RunResults, float]) -> None:
+    results, _ = engine_run
+    # 6 host checks x 3 targets + 1 manual control on the organisation
+    assert len(results.results) == 6 * 3 + 1
+    keys = {(r.control, r.check, r.target) for r in results.results}
+    assert len(keys) == len(results.results)
+    assert results.complete
+
+
+def test_a_raising_check_is_an_error_with_its_reason(engine_run: tuple[RunResults, float]) -> None:
+    results, _ = engine_run
+    errors = [r for r in results.results if r.check == "testing.raises"]
+    assert [r.status for r in errors] == [Status.ERROR] * 3
+    assert all(r.error and r.error.type == "check_failed" for r in errors)
+    assert all(r.error and "division by zero in a check" in r.error.message for r in errors)
+
+
+def test_a_hanging_check_is_an_error_within_the_timeout(engine_run: tuple[RunResults, float]) -> None:
+    results, elapsed = engine_run
+    hung = [r for r in results.results if r.check == "testing.hangs"]
+    assert [r.status for r in hung] == [Status.ERROR] * 3
+    assert all(r.error and r.error.type == "timeout" for r in hung)
+    assert all(r.duration_ms < 2000 for r in hung)
+    assert elapsed < 10, "the run completes although three checks never return"
+
+
+def test_unobservable_facts_are_not_applicable_and_unreachable_is_error(
+        engine_run: tuple[RunResults, float]) -> None:
+    results, _ = engine_run
+    assert by(results, "testing.unsupported") == [Status.NOT_APPLICABLE] * 3
+    assert by(results, "testing.unreachable") == [Status.ERROR] * 3
+    assert all(r.error and r.error.type == "unreachable" for r in results.results
+               if r.check == "testing.unreachable")
+
+
+def test_facts_are_gathered_once_per_target(engine_run: tuple[RunResults, float]) -> None:
+    # three checks share `counted_probe`: one call per target, not three
+    assert dict(PROBE_CALLS) == {"alpha": 1, "beta": 1, "gamma": 1}
+
+
+def test_control_without_checks_is_manual_and_earns_nothing(
+        engine_run: tuple[RunResults, float]) -> None:
+    results, _ = engine_run
+    manual = next(c for c in results.controls if c.id == "t.manual")
+    assert manual.status is Status.MANUAL and not manual.earned
+    assert by(results, "manual") == [Status.MANUAL]
+
+
+def test_engine_scores_the_run(engine_run: tuple[RunResults, float]) -> None:
+    results, _ = engine_run
+    statuses = {c.id: c.status for c in results.controls}
+    assert statuses == {"t.ok": Status.PASS, "t.raises": Status.ERROR, "t.hangs": Status.ERROR,
+                        "t.unsupported": Status.NOT_APPLICABLE, "t.unreachable": Status.ERROR,
+                        "t.manual": Status.MANUAL}
+    # applicable weights: low 1 + high 5 + high 5 + medium 2 + low 1 = 14; earned: 1
+    assert results.score == round(100 * 1 / 14, 2)
