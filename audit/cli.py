@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import json
 import signal
-import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -65,7 +64,7 @@ def _formats(value: str) -> list[str]:
 
 
 def _fresh_run_directory() -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = Path("mis-audit-runs") / stamp
     candidate, suffix = base, 1
     while candidate.exists():
@@ -94,15 +93,15 @@ def _interrupt_on_sigterm() -> None:
 
 @app.command()
 def run(
-    profile: Annotated[Optional[list[str]], typer.Option("--profile", "-p", help="Profile id or path; repeat to combine.")] = None,
-    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory file (default: this machine).")] = None,
-    waivers: Annotated[Optional[Path], typer.Option("--waivers", "-w", help="Waivers file.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory (default: a fresh one under ./mis-audit-runs).")] = None,
+    profile: Annotated[list[str] | None, typer.Option("--profile", "-p", help="Profile id or path; repeat to combine.")] = None,
+    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory file (default: this machine).")] = None,
+    waivers: Annotated[Path | None, typer.Option("--waivers", "-w", help="Waivers file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Run directory (default: a fresh one under ./mis-audit-runs).")] = None,
     format: Annotated[str, typer.Option("--format", help="Comma-separated output formats.")] = ",".join(DEFAULT_FORMATS),
     lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.EN,
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=256, help="Checks run at once.")] = 8,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds each check may take.")] = 30.0,
-    fail_under: Annotated[Optional[float], typer.Option("--fail-under", min=0, max=100, help="Exit 0 when the score reaches this, whatever the verdict.")] = None,
+    fail_under: Annotated[float | None, typer.Option("--fail-under", min=0, max=100, help="Exit 0 when the score reaches this, whatever the verdict.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary (for cron).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results.")] = False,
 ) -> None:
@@ -155,7 +154,7 @@ def _print_summary(results: RunResults, directory: Path, formats: list[str]) -> 
 def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, inventories, waivers.")]) -> None:
     """Validate input files; nothing is contacted. Exit 2 on the first invalid file."""
     registry = default_registry()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     failed = False
     for path in files:
         try:
@@ -184,7 +183,7 @@ def _kind_of(path: Path) -> str:
 
 
 @app.command("checks")
-def list_checks(check_id: Annotated[Optional[str], typer.Argument(help="Show one check.")] = None) -> None:
+def list_checks(check_id: Annotated[str | None, typer.Argument(help="Show one check.")] = None) -> None:
     """The registered checks and their parameters."""
     registry = default_registry()
     if check_id is None:
@@ -204,7 +203,7 @@ def list_checks(check_id: Annotated[Optional[str], typer.Argument(help="Show one
 
 
 @app.command()
-def profiles(profile_id: Annotated[Optional[str], typer.Argument(help="Profile id or path to show resolved.")] = None,
+def profiles(profile_id: Annotated[str | None, typer.Argument(help="Profile id or path to show resolved.")] = None,
              lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN) -> None:
     """The shipped profiles, or one profile resolved (inheritance and tailoring applied)."""
     registry = default_registry()
@@ -240,7 +239,7 @@ def report(
     results_file: Annotated[Path, typer.Argument(help="A stored results.json.")],
     format: Annotated[str, typer.Option("--format")] = "html",
     lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Re-render a stored run; nothing is probed."""
     formats = [name for name in _formats(format) if name != "json"]
@@ -276,4 +275,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

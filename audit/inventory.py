@@ -87,7 +87,8 @@ def _scope_problems(target: Target, scope: Scope, document: Document,
         problems.append(document.problem((*at, "address"),
                                          f"target {target.name!r} address {target.address} is "
                                          f"outside the inventory's scope"))
-    hosts = [(("urls", i), urlsplit(url).hostname) for i, url in enumerate(target.urls)]
+    hosts: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("urls", i), urlsplit(url).hostname) for i, url in enumerate(target.urls)]
     if target.login:
         hosts.append((("login", "url"), urlsplit(target.login.url).hostname))
     for path, host in hosts:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from audit import __version__
 from audit.engine import Observer, run_plan
 from audit.facts.context import Environment, TargetContext
-from audit.inventory import LoadedInventory, LoadedWaivers, load_inventory, load_waivers, local_inventory
+from audit.inventory import (
+    LoadedInventory,
+    LoadedWaivers,
+    load_inventory,
+    load_waivers,
+    local_inventory,
+)
 from audit.model.inventory import Target
 from audit.model.results import RunResults, ScopeRecord, TargetRecord, Tool
 from audit.plan import ORGANISATION_TARGET, build_plan
@@ -51,7 +57,7 @@ def prepare(request: RunRequest, registry: Registry | None = None,
             today: date | None = None) -> PreparedRun:
     """Load and validate every input; raises InputError before anything is contacted."""
     registry = registry or default_registry()
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     profile = load_profiles(request.profiles, registry)
     inventory = load_inventory(request.inventory) if request.inventory else local_inventory()
     waivers = (load_waivers(request.waivers, today) if request.waivers
@@ -76,7 +82,7 @@ def _target_record(target: Target) -> TargetRecord:
 
 def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResults:
     """Probe the targets and score the outcome. Ctrl-C gives a record with complete=False."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     inventory = prepared.inventory.inventory
     environment = _environment(prepared)
     targets = list(inventory.targets)
@@ -102,7 +108,7 @@ def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResul
     scope = inventory.scope
     return RunResults(
         tool=Tool(version=__version__), started_at=started_at,
-        finished_at=datetime.now(timezone.utc), complete=outcome.complete,
+        finished_at=datetime.now(UTC), complete=outcome.complete,
         organisation=inventory.organisation, system=inventory.system,
         profiles=prepared.profile.records, disabled=prepared.profile.disabled,
         scope=ScopeRecord(networks=[str(n) for n in scope.networks], hosts=list(scope.hosts),
