@@ -28,10 +28,28 @@ def _html(results: RunResults, lang: Lang) -> str:
     return render_html(results, lang)
 
 
+def _sarif(results: RunResults, lang: Lang) -> str:
+    from reports.sarif import render_sarif
+    return render_sarif(results, lang)
+
+
+def _junit(results: RunResults, lang: Lang) -> str:
+    from reports.junit import render_junit
+    return render_junit(results, lang)
+
+
+def _csv(results: RunResults, lang: Lang) -> str:
+    from reports.csv_table import render_csv
+    return render_csv(results, lang)
+
+
 RENDERERS: dict[str, Renderer] = {
     renderer.name: renderer for renderer in (
         Renderer("json", "results.json", _json),
         Renderer("html", "report.html", _html),
+        Renderer("sarif", "results.sarif", _sarif),
+        Renderer("junit", "junit.xml", _junit),
+        Renderer("csv", "results.csv", _csv),
     )
 }
 

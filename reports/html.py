@@ -1,50 +1,95 @@
-"""The HTML report, rendered from results.json alone (jinja2, autoescape on)."""
+"""The HTML report an assessor signs, rendered from results.json alone (jinja2, autoescape on).
+
+One self-contained page: inline CSS, no script, no external asset; it prints to A4.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
-from audit.model.results import RunResults
-from audit.vocabulary import Lang, Status, localized
+from audit.model.results import Result, RunResults
+from audit.vocabulary import Lang, Severity, Status, localized
+from reports.i18n import translator
+from reports.text import as_text, clean
 
-_ENVIRONMENT = Environment(
-    loader=PackageLoader("reports", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+# Errors that mean a target could not be reached at all, listed in the scope section.
+UNREACHABLE_ERRORS = frozenset({"unreachable", "timeout"})
+# Status columns of the summary tables, best first.
+STATUS_ORDER = (Status.PASS, Status.WAIVED, Status.FAIL, Status.ERROR, Status.MANUAL,
+                Status.NOT_APPLICABLE)
+# Each list of changes since the previous run shows at most this many rows.
+CHANGES_SHOWN = 50
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
+def _finalize(value: Any) -> Any:
+    # Every {{ value }} passes here before escaping: untrusted text loses control characters
+    # and is cut, whatever field it sits in.
+    if isinstance(value, Markup) or not isinstance(value, str):
         return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return clean(value)
 
 
-_ENVIRONMENT.filters["as_text"] = _as_text
+def _evidence(value: Any) -> Markup:
+    # Already cleaned and cut by as_text; escaped here so _finalize leaves it alone.
+    return Markup(escape(as_text(value)))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["evidence"] = _evidence
+    environment.filters["when"] = _when
+    return environment
+
+
+_ENVIRONMENT = _environment()
+
+
+def _severity_matrix(results: RunResults) -> dict[Severity, Counter[Status]]:
+    matrix: dict[Severity, Counter[Status]] = {severity: Counter() for severity in Severity}
+    for control in results.controls:
+        matrix[control.severity][control.status] += 1
+    return matrix
+
+
+def _by_control(results: RunResults) -> dict[str, list[Result]]:
+    grouped: dict[str, list[Result]] = {}
+    for result in results.results:
+        grouped.setdefault(result.control, []).append(result)
+    return grouped
 
 
 def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
-    """The report as one self-contained HTML page."""
+    """The report as one self-contained HTML page in `lang`."""
     template = _ENVIRONMENT.get_template("report.html.j2")
-    by_control: dict[str, list[Any]] = {}
-    for result in results.results:
-        by_control.setdefault(result.control, []).append(result)
-    unverified = [r for r in results.results if r.status in (Status.ERROR, Status.MANUAL)]
     return template.render(
         run=results,
         lang=lang,
+        t=translator(lang),
         text=lambda value: localized(value, lang),
-        results_by_control=by_control,
-        control_counts=Counter(c.status.value for c in results.controls),
-        result_counts=Counter(r.status.value for r in results.results),
-        unverified=unverified,
+        statuses=STATUS_ORDER,
+        severities=list(Severity),
+        severity_matrix=_severity_matrix(results),
+        result_counts=Counter(result.status for result in results.results),
+        results_by_control=_by_control(results),
+        unreachable=[r for r in results.results
+                     if r.error is not None and r.error.type in UNREACHABLE_ERRORS],
+        unverified=[r for r in results.results if r.status in (Status.ERROR, Status.MANUAL)],
+        changes_shown=CHANGES_SHOWN,
     )

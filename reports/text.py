@@ -1,0 +1,38 @@
+"""Untrusted text made safe to show: control characters removed, length capped.
+
+Everything a target sends back (banners, headers, file names, error messages) reaches the
+reports through results.json, which a user may also have edited by hand; so every renderer
+passes every string through `clean` whatever the engine already bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Long enough for a certificate chain or a config excerpt, short enough for a report.
+MAX_CELL = 4000
+
+# C0 controls except tab and newline, DEL, C1 controls, and the bidirectional overrides
+# that make text read differently from how it is stored ("trojan source").
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean(value: str, limit: int = MAX_CELL) -> str:
+    """`value` without unsafe characters, cut to `limit` characters with a visible marker."""
+    text = _SURROGATES.sub("\ufffd", _UNSAFE.sub("\ufffd", value))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+
+
+def as_text(value: Any, limit: int = MAX_CELL) -> str:
+    """Evidence of any JSON shape as one cleaned string ("" for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return clean(value, limit)
+    return clean(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+                 limit)
