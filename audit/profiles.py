@@ -1,18 +1,21 @@
-"""Loading profiles: inheritance (`extends`), tailoring (`disable`, `tailor`), and the
-validation of every check id and every `with:` block against the check's parameter model.
+"""Loading profiles: inheritance (`extends`), the shared control library (`use`), tailoring
+(`disable`, `tailor`), and the validation of every check id and every `with:` block against
+the check's parameter model. Every problem names its file and line.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from audit.errors import InputError, Problem
-from audit.model.profile import CheckRef, Control, Profile
+from audit.model.profile import CheckOverrides, CheckRef, Control, ControlEntry, \
+    ControlLibrary, LibraryControl, Profile
 from audit.model.results import DisabledControl, ProfileRecord
 from audit.registry import CheckSpec, Params, Registry
 from audit.vocabulary import DEFAULT_WEIGHTS, LocalizedText, Severity
@@ -20,6 +23,10 @@ from audit.yamlfile import Document, load_document, parse_document
 
 DEFAULT_THRESHOLD = 80.0
 PROFILE_SUFFIXES = (".yaml", ".yml")
+LIBRARY_DIRECTORY = "controls"
+LIBRARY_VERSION = "library"
+
+DocumentPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -52,15 +59,24 @@ class ResolvedProfile:
     disabled: list[DisabledControl] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Override:
+    """Parameter overrides of one check, with where they were written."""
+
+    values: dict[str, object]
+    document: Document
+    path: DocumentPath
+
+
 @dataclass
 class _Origin:
-    """A control as inherited so far, with where it was written (for error locations)."""
+    """A control as inherited so far, with where its checks were written (for error
+    locations) and the parameter overrides layered on them since."""
 
     control: Control
     document: Document
-    path: tuple[str | int, ...]
-    tailored_with: dict[str, tuple[dict[str, object], Document, tuple[str | int, ...]]] = \
-        field(default_factory=dict)
+    path: DocumentPath
+    overrides: dict[str, _Override] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,12 +86,57 @@ class _Merged:
     controls: dict[str, _Origin] = field(default_factory=dict)
     records: list[ProfileRecord] = field(default_factory=list)
     disabled: list[DisabledControl] = field(default_factory=list)
+    libraries_used: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _LibraryEntry:
+    """A library control with the file it was written in."""
+
+    control: LibraryControl
+    document: Document
+    path: DocumentPath
+    file: str
+
+
+@dataclass(frozen=True)
+class ControlLibraryIndex:
+    """The packaged control library: every shared control by id, and each file's hash."""
+
+    controls: dict[str, _LibraryEntry]
+    sha256: dict[str, str]
 
 
 def builtin_profile_ids() -> list[str]:
     """The profiles shipped with mis-audit."""
     return sorted(entry.name.rsplit(".", 1)[0] for entry in files("profiles").iterdir()
                   if entry.name.endswith(PROFILE_SUFFIXES))
+
+
+@lru_cache(maxsize=1)
+def control_library() -> ControlLibraryIndex:
+    """The shared controls of `profiles/controls/*.yaml`; duplicate ids are an error."""
+    controls: dict[str, _LibraryEntry] = {}
+    hashes: dict[str, str] = {}
+    problems: list[Problem] = []
+    directory = files("profiles").joinpath(LIBRARY_DIRECTORY)
+    for resource in sorted(directory.iterdir(), key=lambda r: r.name):
+        if not resource.name.endswith(PROFILE_SUFFIXES):
+            continue
+        name = f"profiles/{LIBRARY_DIRECTORY}/{resource.name}"
+        raw = resource.read_bytes()
+        hashes[name] = hashlib.sha256(raw).hexdigest()
+        document = parse_document(raw.decode("utf-8"), name)
+        for index, control in enumerate(document.validate(ControlLibrary).controls):
+            if control.id in controls:
+                problems.append(document.problem(("controls", index, "id"),
+                                                 f"duplicate library control {control.id!r} "
+                                                 f"(also in {controls[control.id].file})"))
+                continue
+            controls[control.id] = _LibraryEntry(control, document, ("controls", index), name)
+    if problems:
+        raise InputError(problems)
+    return ControlLibraryIndex(controls, hashes)
 
 
 def _is_path(reference: str) -> bool:
@@ -125,7 +186,17 @@ def load_profiles(references: list[str], registry: Registry) -> ResolvedProfile:
         threshold=merged.threshold if merged.threshold is not None else DEFAULT_THRESHOLD,
         weights={**DEFAULT_WEIGHTS, **(merged.weights or {})},
         controls=[c for c in controls if isinstance(c, ResolvedControl)],
-        records=merged.records, disabled=merged.disabled)
+        records=merged.records + _library_records(merged.libraries_used),
+        disabled=merged.disabled)
+
+
+def _library_records(used: set[str]) -> list[ProfileRecord]:
+    """The library files a run's controls came from, pinned like the profiles."""
+    hashes = control_library().sha256
+    return [ProfileRecord(id=f"{LIBRARY_DIRECTORY}.{Path(name).stem}",
+                          title={"en": f"Control library: {Path(name).stem}"},
+                          version=LIBRARY_VERSION, sha256=hashes[name], source=f"builtin:{name}")
+            for name in sorted(used)]
 
 
 def _profile_id(reference: str) -> str:
@@ -164,9 +235,7 @@ def _apply(profile: Profile, document: Document, merged: _Merged) -> None:
         merged.threshold = profile.threshold
     if profile.weights is not None:
         merged.weights = {**(merged.weights or {}), **profile.weights}
-    for index, control in enumerate(profile.controls):
-        merged.controls[control.id] = _Origin(control, document, ("controls", index))
-    problems: list[Problem] = []
+    problems = _add_controls(profile, document, merged)
     for index, disable in enumerate(profile.disable):
         if merged.controls.pop(disable.control, None) is None:
             problems.append(document.problem(("disable", index, "control"),
@@ -182,18 +251,78 @@ def _apply(profile: Profile, document: Document, merged: _Merged) -> None:
             continue
         if tailoring.severity is not None:
             origin.control = origin.control.model_copy(update={"severity": tailoring.severity})
-        used = {ref.check for ref in origin.control.checks}
-        for check_id, overrides in tailoring.with_.items():
-            if check_id not in used:
-                problems.append(document.problem(
-                    ("tailor", control_id, "with", check_id),
-                    f"tailor: control {control_id!r} does not use check {check_id!r}"))
-                continue
-            previous = origin.tailored_with.get(check_id, ({}, document, ()))[0]
-            origin.tailored_with[check_id] = ({**previous, **overrides}, document,
-                                              ("tailor", control_id, "with", check_id))
+        problems += _layer_overrides(origin, tailoring.with_, document,
+                                     ("tailor", control_id, "with"), "tailor")
     if problems:
         raise InputError(problems)
+
+
+def _add_controls(profile: Profile, document: Document, merged: _Merged) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(profile.controls):
+        at: DocumentPath = ("controls", index)
+        if entry.control_id in seen:
+            problems.append(document.problem((*at, "use" if entry.use else "id"),
+                                             f"control {entry.control_id!r} is listed twice"))
+            continue
+        seen.add(entry.control_id)
+        origin = _inline(entry, document, at) if entry.use is None \
+            else _from_library(entry, document, at, problems, merged)
+        if origin is not None:
+            merged.controls[entry.control_id] = origin
+    return problems
+
+
+def _inline(entry: ControlEntry, document: Document, at: DocumentPath) -> _Origin:
+    assert entry.id is not None and entry.title is not None and entry.severity is not None
+    control = Control(id=entry.id, title=entry.title, severity=entry.severity,
+                      references=entry.references, rationale=entry.rationale,
+                      remediation=entry.remediation, checks=entry.checks or [])
+    return _Origin(control, document, at)
+
+
+def _from_library(entry: ControlEntry, document: Document, at: DocumentPath,
+                  problems: list[Problem], merged: _Merged) -> _Origin | None:
+    """A library control with this profile's references, severity and overrides."""
+    library = control_library().controls.get(entry.control_id)
+    if library is None:
+        problems.append(document.problem((*at, "use"), f"no library control "
+                                         f"{entry.control_id!r} (see profiles/controls/)"))
+        return None
+    shared = library.control
+    severity = entry.severity or shared.severity
+    if severity is None:
+        problems.append(document.problem(at, f"control {shared.id!r}: the library sets no "
+                                         f"severity, so the profile must"))
+        return None
+    merged.libraries_used.add(library.file)
+    control = Control(id=shared.id, title=entry.title or shared.title, severity=severity,
+                      references=[*shared.references, *entry.references],
+                      rationale=entry.rationale or shared.rationale,
+                      remediation=entry.remediation or shared.remediation,
+                      checks=shared.checks if entry.checks is None else entry.checks)
+    origin = _Origin(control, library.document, library.path) if entry.checks is None \
+        else _Origin(control, document, at)
+    problems += _layer_overrides(origin, entry.with_, document, (*at, "with"), "with")
+    return origin
+
+
+def _layer_overrides(origin: _Origin, overrides: CheckOverrides, document: Document,
+                     at: DocumentPath, label: str) -> list[Problem]:
+    """Record parameter overrides on a control's checks; later layers win per parameter."""
+    problems = []
+    used = {ref.check for ref in origin.control.checks}
+    for check_id, values in overrides.items():
+        if check_id not in used:
+            problems.append(document.problem(
+                (*at, check_id),
+                f"{label}: control {origin.control.id!r} does not use check {check_id!r}"))
+            continue
+        previous = origin.overrides.get(check_id)
+        origin.overrides[check_id] = _Override(
+            {**(previous.values if previous else {}), **values}, document, (*at, check_id))
+    return problems
 
 
 def _plan_control(origin: _Origin, registry: Registry) -> ResolvedControl | list[Problem]:
@@ -209,7 +338,7 @@ def _plan_control(origin: _Origin, registry: Registry) -> ResolvedControl | list
     return problems or ResolvedControl(origin.control, planned)
 
 
-def _plan_check(ref: CheckRef, origin: _Origin, path: tuple[str | int, ...],
+def _plan_check(ref: CheckRef, origin: _Origin, path: DocumentPath,
                 registry: Registry) -> PlannedCheck | list[Problem]:
     document = origin.document
     if ref.check not in registry:
@@ -220,11 +349,10 @@ def _plan_check(ref: CheckRef, origin: _Origin, path: tuple[str | int, ...],
         params = spec.params.model_validate(ref.with_)
     except ValidationError as error:
         return document.problems_from(error, (*path, "with"))
-    tailored = origin.tailored_with.get(ref.check)
-    if tailored:
-        overrides, tailor_document, tailor_path = tailored
+    override = origin.overrides.get(ref.check)
+    if override:
         try:
-            params = spec.params.model_validate({**ref.with_, **overrides})
+            params = spec.params.model_validate({**ref.with_, **override.values})
         except ValidationError as error:
-            return tailor_document.problems_from(error, tailor_path)
+            return override.document.problems_from(error, override.path)
     return PlannedCheck(spec, params)

@@ -1,15 +1,31 @@
-"""Evidence documents named by the inventory: existence, date, size and SHA-256."""
+"""Evidence documents named by the inventory: existence, date, size, SHA-256 and text.
+
+The text of PDF, DOCX and plain-text documents is read so that a check can confirm the
+sections a control expects (an incident response plan that mentions isolation). Documents
+are untrusted input: parsing is bounded in size, pages and characters, and a document that
+cannot be parsed yields no text and a reason, never an exception.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Protocol
 
+from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.vocabulary import Reason
 
 HASH_CHUNK = 1024 * 1024
+MAX_PARSE_BYTES = 64 * 1024 * 1024           # larger documents are hashed, not parsed
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024       # a DOCX is a zip: refuse zip bombs
+MAX_PDF_PAGES = 500
+MAX_TEXT_CHARS = 2_000_000
+TEXT_SUFFIXES = (".txt", ".md")
 
 
 class NamesADocument(Protocol):
@@ -32,6 +48,9 @@ class EvidenceFacts:
     size: int | None
     issued_by: str | None
     today: date
+    # The document's text, case-folded with whitespace collapsed; None when unreadable.
+    text: str | None = None
+    text_unavailable: str | None = None   # why there is no text
 
     @property
     def age_days(self) -> int | None:
@@ -39,8 +58,16 @@ class EvidenceFacts:
         return (self.today - self.dated).days if self.dated else None
 
 
+@dataclass(frozen=True)
+class DocumentText:
+    """The extracted text of a document, or why there is none."""
+
+    text: str | None
+    unavailable: str | None = None
+
+
 def evidence_document(context: TargetContext, params: NamesADocument) -> EvidenceFacts:
-    """Find, date and hash the document the inventory names under `params.document`."""
+    """Find, date, hash and read the document the inventory names under `params.document`."""
     environment = context.environment
     entry = environment.evidence.get(params.document)
     if entry is None:
@@ -51,13 +78,94 @@ def evidence_document(context: TargetContext, params: NamesADocument) -> Evidenc
         return EvidenceFacts(params.document, entry.file, False, entry.date,
                              "inventory" if entry.date else None, None, None, entry.issued_by,
                              environment.today)
+    try:
+        digest, size = _sha256_and_size(path)
+        mtime = path.stat().st_mtime
+    except PermissionError:
+        raise FactUnavailable(Reason.PERMISSION_DENIED,
+                              f"cannot read evidence document {entry.file}") from None
+    dated, source = entry.date, "inventory"
+    if dated is None:
+        dated = datetime.fromtimestamp(mtime, tz=timezone.utc).date()
+        source = "file modification time"
+    content = document_text(path, size)
+    return EvidenceFacts(params.document, entry.file, True, dated, source, digest, size,
+                         entry.issued_by, environment.today, content.text, content.unavailable)
+
+
+def _sha256_and_size(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
+    size = 0
     with open(path, "rb") as handle:
         while chunk := handle.read(HASH_CHUNK):
             digest.update(chunk)
-    dated, source = entry.date, "inventory"
-    if dated is None:
-        dated = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).date()
-        source = "file modification time"
-    return EvidenceFacts(params.document, entry.file, True, dated, source, digest.hexdigest(),
-                         path.stat().st_size, entry.issued_by, environment.today)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def document_text(path: Path, size: int) -> DocumentText:
+    """The normalised text of a PDF, DOCX or plain-text file, bounded."""
+    suffix = path.suffix.lower()
+    if size > MAX_PARSE_BYTES:
+        return DocumentText(None, f"larger than {MAX_PARSE_BYTES // (1024 * 1024)} MiB, "
+                                  f"not read")
+    readers = {".pdf": _pdf_text, ".docx": _docx_text}
+    reader = readers.get(suffix, _plain_text if suffix in TEXT_SUFFIXES else None)
+    if reader is None:
+        return DocumentText(None, f"cannot read text from {suffix or 'this'} files "
+                                  f"(PDF, DOCX, TXT and MD are read)")
+    try:
+        raw = reader(path)
+    except _UnreadableDocument as error:
+        return DocumentText(None, str(error))
+    # Any parser error on a malformed file means "no text", with the error's type as reason.
+    except Exception as error:  # noqa: BLE001 - the document is untrusted input
+        return DocumentText(None, f"{suffix[1:].upper()} could not be parsed "
+                                  f"({type(error).__name__})")
+    return DocumentText(normalise_text(raw))
+
+
+class _UnreadableDocument(Exception):
+    """A document that is well-formed but whose text we will not or cannot read."""
+
+
+def normalise_text(text: str) -> str:
+    """Case-folded, whitespace collapsed, capped: what section terms are matched against."""
+    return re.sub(r"\s+", " ", text[:MAX_TEXT_CHARS]).casefold().strip()
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        raise _UnreadableDocument("the PDF is encrypted")
+    parts: list[str] = []
+    length = 0
+    for page in reader.pages[:MAX_PDF_PAGES]:
+        text = page.extract_text() or ""
+        parts.append(text)
+        length += len(text)
+        if length >= MAX_TEXT_CHARS:
+            break
+    return "\n".join(parts)
+
+
+def _docx_text(path: Path) -> str:
+    from docx import Document
+
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise _UnreadableDocument("the DOCX unpacks to more than "
+                                  f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MiB, not read")
+    document = Document(str(path))
+    lines = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        lines.extend(cell.text for row in table.rows for cell in row.cells)
+    return "\n".join(lines)
+
+
+def _plain_text(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(MAX_TEXT_CHARS * 4).decode("utf-8", errors="replace")

@@ -1,4 +1,11 @@
-"""Profiles: the minimum requirements, as controls that name checks."""
+"""Profiles: the minimum requirements, as controls that name checks.
+
+A requirement that several profiles share (two-factor authentication, an incident response
+plan) is written once in the packaged control library (`profiles/controls/*.yaml`: title,
+rationale, remediation, checks). A profile then *uses* it by id and adds what differs between
+jurisdictions: the references, the severity, and parameter overrides. A profile may still
+define a control inline, with every field.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from audit.vocabulary import LocalizedText, Severity, Strict
 
 ControlId = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
 ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+# Parameter overrides per check id: {check_id: {parameter: value}}.
+CheckOverrides = dict[str, dict[str, Any]]
 
 
 class ReferenceKind(StrEnum):
@@ -20,6 +29,8 @@ class ReferenceKind(StrEnum):
     PROPOSAL = "proposal"      # a reform proposal: "recommended practice"
     EXTERNAL = "external"      # from outside the source documents
     VERIFY = "verify"          # cited by a source but not confirmed: shown as unconfirmed
+    # A failure seen in a real incident: why the control exists, never a legal basis.
+    INCIDENT = "incident"
 
 
 class Reference(Strict):
@@ -44,7 +55,7 @@ class CheckRef(Strict):
 
 
 class Control(Strict):
-    """One requirement."""
+    """One requirement, complete: what a run is scored against and results.json records."""
 
     id: ControlId
     title: LocalizedText
@@ -54,6 +65,63 @@ class Control(Strict):
     remediation: LocalizedText | None = None
     # No checks: the control is `manual` until an assessor's evidence decides it.
     checks: list[CheckRef] = Field(default_factory=list)
+
+
+class LibraryControl(Strict):
+    """A control of the shared library: what it is and how it is checked, for any profile."""
+
+    id: ControlId
+    title: LocalizedText
+    rationale: LocalizedText
+    remediation: LocalizedText
+    # A default the profiles usually set themselves; a profile must state one if this is empty.
+    severity: Severity | None = None
+    references: list[Reference] = Field(default_factory=list)
+    checks: list[CheckRef] = Field(default_factory=list)
+
+
+class ControlLibrary(Strict):
+    """One file of the control library."""
+
+    controls: list[LibraryControl] = Field(min_length=1)
+
+
+class ControlEntry(Strict):
+    """A control as a profile writes it: either `use: <library id>` with what this profile
+    adds, or an inline definition with `id`, `title` and `severity`."""
+
+    use: ControlId | None = None
+    id: ControlId | None = None
+    title: LocalizedText | None = None
+    severity: Severity | None = None
+    # With `use`, added after the library's own references.
+    references: list[Reference] = Field(default_factory=list)
+    rationale: LocalizedText | None = None
+    remediation: LocalizedText | None = None
+    # With `use`, replaces the library's checks; leave it out to keep them.
+    checks: list[CheckRef] | None = None
+    # With `use`, parameter overrides of the library's checks, as in `tailor`.
+    with_: CheckOverrides = Field(default_factory=dict, alias="with")
+
+    @model_validator(mode="after")
+    def _either_use_or_inline(self) -> ControlEntry:
+        if self.use is not None:
+            if self.id is not None:
+                raise ValueError("give either 'use' (a library control) or 'id', not both")
+            return self
+        missing = [name for name in ("id", "title", "severity") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"an inline control needs {', '.join(missing)} "
+                             f"(or 'use' to take a library control)")
+        if self.with_:
+            raise ValueError("'with' overrides a library control's checks: write the "
+                             "parameters in 'checks' of an inline control")
+        return self
+
+    @property
+    def control_id(self) -> str:
+        """The id of the control this entry defines."""
+        return self.use or self.id or ""
 
 
 class Disable(Strict):
@@ -67,7 +135,7 @@ class Tailoring(Strict):
     """Changes a tailoring profile makes to an inherited control."""
 
     severity: Severity | None = None
-    with_: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="with")
+    with_: CheckOverrides = Field(default_factory=dict, alias="with")
 
 
 class Profile(Strict):
@@ -80,6 +148,6 @@ class Profile(Strict):
     extends: list[str] = Field(default_factory=list)
     threshold: float | None = Field(default=None, ge=0, le=100)
     weights: dict[Severity, Annotated[int, Field(ge=0)]] | None = None
-    controls: list[Control] = Field(default_factory=list)
+    controls: list[ControlEntry] = Field(default_factory=list)
     disable: list[Disable] = Field(default_factory=list)
     tailor: dict[ControlId, Tailoring] = Field(default_factory=dict)
