@@ -5,4 +5,8 @@ third-party package adds its own through the `mis_audit.checks` entry-point grou
 CHECK_MODULES: tuple[str, ...] = (
     "checks.host",
     "checks.evidence",
+    "checks.tls",
+    "checks.pacs",
+    "checks.hl7",
+    "checks.fhir",
 )

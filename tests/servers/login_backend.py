@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import parse_qs
 
 FORM = (b"<!doctype html><title>Clinic login</title><form method=post action=/login>"
@@ -26,16 +27,16 @@ MAX_BODY = 4096
 class LoginHandler(BaseHTTPRequestHandler):
     """GET shows the form; POST counts a failure and answers 401 or, once locked out, 429."""
 
-    lockout_after: int | None = None
-    delay_step: float = 0.0
-    failures: Counter[str] = Counter()
-    lock = threading.Lock()
+    lockout_after: ClassVar[int | None] = None
+    delay_step: ClassVar[float] = 0.0
+    failures: ClassVar[Counter[str]] = Counter()
+    lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         """The login form."""
         self._answer(200, FORM, "text/html")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """A failed login attempt."""
         length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
         form = parse_qs(self.rfile.read(length).decode("utf-8", errors="replace"))

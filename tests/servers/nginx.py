@@ -9,10 +9,20 @@ hardened: HTTP answers 301 to https, TLS 1.2-1.3 with a certificate from the tes
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from audit.engine import evaluate
+from audit.facts.context import Environment, TargetContext
+from audit.model.inventory import Scope, Target
+from audit.model.results import Result
+from audit.plan import PlanItem
+from audit.profiles import PlannedCheck
+from audit.registry import default_registry
 
 from .base import ServerProcess, require_binary, start_server
 from .pki import CertFiles, make_ca, make_server_cert
@@ -178,3 +188,16 @@ def start_web_server(work: Path, variant: Variant, address: str,
         backend.stop()
         raise
     return WebServer(variant, address, http_port, https_port, ca_file, nginx, backend)
+
+
+def run_check(check_id: str, target: Target, ca_file: Path | None = None,
+              timeout: float = 10.0, **params: object) -> Result:
+    """One registered check on one target through the engine, as a run would do it."""
+    spec = default_registry().get(check_id)
+    environment = Environment(base_dir=Path.cwd(), today=dt.date.today(), scope=Scope(),
+                              ca_file=ca_file, timeout=timeout)
+    item = PlanItem(control="TEST", check=PlannedCheck(spec, spec.params(**params)),
+                    target=target.name)
+    result = evaluate(item, TargetContext(target, environment))
+    json.dumps(result.model_dump(mode="json"))      # evidence must serialise as it is
+    return result

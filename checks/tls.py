@@ -1,0 +1,142 @@
+"""Encryption in transit: the TLS versions endpoints accept and the certificates they present."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from audit.errors import FactUnavailable
+from audit.facts.tls import PROTOCOL_NAMES, CertificateFacts, EndpointScan, TlsFacts, tls_facts
+from audit.registry import Finding, Params, check, failed, passed
+from audit.vocabulary import Role
+
+TLS_ROLES = (Role.WEB, Role.DB, Role.PACS, Role.FHIR, Role.HL7)
+ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+
+def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str]],
+           describe: Callable[[EndpointScan], dict[str, Any]], expected: Any,
+           what: str) -> Finding:
+    """Fail on any endpoint with problems; raise when some could not be scanned and none failed.
+
+    An endpoint that could not be scanned never counts as passing: with no failure elsewhere
+    the result is an error naming it.
+    """
+    observed: list[dict[str, Any]] = []
+    failing: list[str] = []
+    unscanned: list[FactUnavailable] = []
+    for scan in facts.endpoints:
+        if scan.unavailable is not None:
+            unscanned.append(scan.unavailable)
+            observed.append({"endpoint": scan.endpoint.label, "error": scan.unavailable.message})
+            continue
+        problems = [] if scan.tls_offered else ["does not offer TLS"]
+        problems += problems_of(scan) if scan.tls_offered else []
+        observed.append({"endpoint": scan.endpoint.label, **describe(scan), "problems": problems})
+        failing += [f"{scan.endpoint.label}: {problem}" for problem in problems]
+    if failing:
+        return failed("; ".join(failing), observed=observed, expected=expected,
+                      scanned_at=facts.scanned_at.isoformat())
+    if unscanned:
+        raise FactUnavailable(unscanned[0].reason,
+                              "; ".join(item.message for item in unscanned))
+    return passed(f"{what} on {len(observed)} endpoint(s)", observed=observed, expected=expected,
+                  scanned_at=facts.scanned_at.isoformat())
+
+
+class ProtocolVersionParams(Params):
+    """The oldest protocol version an endpoint may accept."""
+
+    minimum: ProtocolName = "TLSv1.2"
+
+
+@check(id="tls.protocol_versions", title="TLS endpoints accept only current protocol versions",
+       applies_to=TLS_ROLES, probe=tls_facts, params=ProtocolVersionParams)
+def protocol_versions(facts: TlsFacts, p: ProtocolVersionParams) -> Finding:
+    """SSLv2, SSLv3, TLS 1.0 and TLS 1.1 have known attacks (POODLE, BEAST, weak hashes) and
+    are deprecated (RFC 8996): a server that still accepts them lets an attacker in the middle
+    downgrade patients' and staff's sessions. Configure every web, database, PACS and interface
+    endpoint for TLS 1.2 and 1.3 only (nginx `ssl_protocols TLSv1.2 TLSv1.3;`, PostgreSQL
+    `ssl_min_protocol_version = 'TLSv1.2'`)."""
+    too_old = set(PROTOCOL_NAMES[:PROTOCOL_NAMES.index(p.minimum)])
+
+    def problems(scan: EndpointScan) -> list[str]:
+        old = [name for name in scan.accepted if name in too_old]
+        if old:
+            return [f"accepts {', '.join(old)}"]
+        return [] if scan.accepted else ["accepted no protocol version"]
+
+    return _judge(facts, problems, lambda scan: {"accepted": scan.accepted},
+                  expected=f"only {p.minimum} or newer", what=f"only {p.minimum} or newer")
+
+
+class CertificateParams(Params):
+    """What a server certificate must be."""
+
+    min_rsa_bits: int = Field(default=2048, ge=1024, le=16384)
+    min_ec_bits: int = Field(default=256, ge=160, le=571)
+    allow_self_signed: bool = False
+    min_days_left: int = Field(default=0, ge=0, le=365)
+
+
+def certificate_problems(certificate: CertificateFacts | None, p: CertificateParams,
+                         scanned_at: dt.datetime) -> list[str]:
+    """What is wrong with one endpoint's certificate under the parameters."""
+    if certificate is None:
+        return ["presented no certificate"]
+    problems = []
+    days_left = (certificate.not_after - scanned_at).days
+    if certificate.not_before > scanned_at:
+        problems.append(f"not valid before {certificate.not_before.date().isoformat()}")
+    if days_left < 0:
+        problems.append(f"expired on {certificate.not_after.date().isoformat()}")
+    elif days_left < p.min_days_left:
+        problems.append(f"expires in {days_left} days")
+    if not certificate.matches_host:
+        problems.append("does not name the host in its subject alternative names")
+    if certificate.self_signed and not p.allow_self_signed:
+        problems.append("self-signed")
+    elif not certificate.trusted and not certificate.self_signed:
+        problems.append(f"does not chain to the trust anchors: {certificate.trust_error}")
+    is_ec = certificate.key_type.startswith("EC")
+    minimum = p.min_ec_bits if is_ec else p.min_rsa_bits
+    if (is_ec or certificate.key_type in ("RSA", "DSA")) and certificate.key_bits < minimum:
+        problems.append(f"{certificate.key_type} key of {certificate.key_bits} bits "
+                        f"(minimum {minimum})")
+    return problems
+
+
+def _certificate_evidence(scan: EndpointScan) -> dict[str, Any]:
+    certificate = scan.certificate
+    if certificate is None:
+        return {}
+    return {"subject": certificate.subject, "issuer": certificate.issuer,
+            "not_before": certificate.not_before.isoformat(),
+            "not_after": certificate.not_after.isoformat(),
+            "self_signed": certificate.self_signed,
+            "key": f"{certificate.key_type} {certificate.key_bits} bits",
+            "dns_names": list(certificate.dns_names),
+            "ip_addresses": list(certificate.ip_addresses),
+            "trusted": certificate.trusted, "trust_error": certificate.trust_error,
+            "trust_store": certificate.trust_store}
+
+
+@check(id="tls.certificate", title="TLS certificates are valid, trusted and strong",
+       applies_to=TLS_ROLES, probe=tls_facts, params=CertificateParams)
+def certificate(facts: TlsFacts, p: CertificateParams) -> Finding:
+    """A certificate that is expired, self-signed, issued for another name or not chained to
+    the organisation's trust anchors trains users and client software to accept any
+    certificate, which is exactly what an attacker in the middle presents. Issue
+    certificates from the organisation's CA (or a public one) naming every host name and
+    address clients use, with RSA keys of 2048 bits or more (or EC P-256), and renew them
+    before they expire."""
+    return _judge(facts,
+                  lambda scan: certificate_problems(scan.certificate, p, facts.scanned_at),
+                  _certificate_evidence,
+                  expected={"trusted": True, "self_signed_allowed": p.allow_self_signed,
+                            "min_rsa_bits": p.min_rsa_bits, "min_ec_bits": p.min_ec_bits,
+                            "min_days_left": p.min_days_left},
+                  what="valid, trusted certificate")
