@@ -18,6 +18,7 @@ from rich.table import Table
 
 from audit import __version__
 from audit.commands import COMMAND_MODULES
+from audit.commands.history import record_history
 from audit.errors import InputError
 from audit.inventory import load_inventory, load_waivers
 from audit.model.results import RunResults
@@ -104,6 +105,7 @@ def run(
     fail_under: Annotated[float | None, typer.Option("--fail-under", min=0, max=100, help="Exit 0 when the score reaches this, whatever the verdict.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary (for cron).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results.")] = False,
+    history: Annotated[str | None, typer.Option("--history", help="History store: a SQLite file, a postgresql:// URL, or 'off' (default: $MIS_AUDIT_HISTORY, else a per-user file).")] = None,
 ) -> None:
     """Audit the targets against the profile(s); write results.json and the reports."""
     formats = _formats(format)
@@ -125,6 +127,7 @@ def run(
         if observer:
             observer.close()
     write_results(results, directory)
+    results = record_history(results, history, directory)
     _render(results, formats, lang, directory)
     if not quiet:
         _print_summary(results, directory, formats)

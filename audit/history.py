@@ -275,3 +275,9 @@ def open_store(location: str | None = None) -> HistoryStore:
     if is_database_url(location):
         return HistoryStore(_Postgres(location))
     return HistoryStore(_SQLite(Path(location).expanduser()))
+
+
+def record_run(results: RunResults, location: str | None = None) -> RunResults:
+    """Record the run in the store and return it with the history summary embedded."""
+    summary = open_store(location).record(results)
+    return results.model_copy(update={"history": summary})

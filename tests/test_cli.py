@@ -15,12 +15,14 @@ import pytest
 from host_trees import HARDENED, WEAK, make_host
 
 TESTS = Path(__file__).parent
-VOLATILE = {"started_at", "finished_at", "duration_ms"}
+# history: each run is recorded, so the second one embeds the first as its previous run.
+VOLATILE = {"started_at", "finished_at", "duration_ms", "history"}
 
 
 def mis_audit(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "audit.cli", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=timeout, check=False)
+                          capture_output=True, timeout=timeout, check=False,
+                          env={**os.environ, "MIS_AUDIT_HISTORY": str(cwd / "history.sqlite")})
 
 
 def offline_inventory(tmp_path: Path) -> Path:

@@ -1,9 +1,141 @@
-"""`mis-audit history` and `mis-audit diff` (not built yet)."""
+"""`mis-audit history` (past runs) and `mis-audit diff OLD NEW` (what changed between two)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from audit.history import (DISABLED, HISTORY_ENV, HistoryUnavailable, StoredRun,
+                           default_location, open_store, record_run, redact)
+from audit.history_diff import Snapshot, diff_snapshots, snapshot
+from audit.model.results import FindingChange, RunResults
+from audit.run import read_results, write_results
+from audit.vocabulary import Verdict
+from reports.text import clean
+
+_out = Console()
+_err = Console(stderr=True)
+
+HistoryOption = Annotated[str | None, typer.Option(
+    "--history", help=f"History store: a SQLite file or a postgresql:// URL "
+                      f"(default: ${HISTORY_ENV}, else a per-user file).")]
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _location(history: str | None) -> str:
+    location = history or default_location()
+    if location == DISABLED:
+        _fail("the history store is switched off (--history off)")
+    return location
+
+
+def _verdict(verdict: Verdict) -> str:
+    return "ready" if verdict is Verdict.READY else "NOT READY"
+
+
+def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
+                                               help="How many runs, newest first.")] = 20,
+            store: HistoryOption = None) -> None:
+    """List past runs with their score and verdict."""
+    location = _location(store)
+    try:
+        runs = open_store(location).runs(limit)
+    except HistoryUnavailable as error:
+        _fail(str(error))
+    if not runs:
+        _out.print(f"no runs recorded in {redact(location)}", highlight=False, markup=False)
+        return
+    table = Table("run", "started (UTC)", "organisation", "system", "profiles", "score",
+                  "verdict", "complete")
+    for run in runs:
+        table.add_row(str(run.run_id), run.started_at.strftime("%Y-%m-%d %H:%M"),
+                      clean(run.organisation, 80), clean(run.system, 80), clean(run.profiles, 80),
+                      f"{run.score:g}", _verdict(run.verdict), "yes" if run.complete else "NO")
+    _out.print(table)
+
+
+def _side(reference: str, store: str | None) -> tuple[str, float, Snapshot]:
+    """A run to compare: a results.json file, or a run id (`12` or `#12`) from the store."""
+    path = Path(reference)
+    if path.is_file():
+        try:
+            results = read_results(path)
+        except (ValidationError, ValueError, OSError) as error:
+            _fail(f"{reference}: not a mis-audit results.json ({str(error).splitlines()[0]})")
+        return str(path), results.score, snapshot(results)
+    run_id = reference.removeprefix("#")
+    if not run_id.isdigit():
+        _fail(f"{reference}: neither a results.json file nor a run id")
+    try:
+        stored, results_snapshot = open_store(_location(store)).run(int(run_id))
+    except HistoryUnavailable as error:
+        _fail(str(error))
+    except KeyError:
+        _fail(f"run #{run_id} is not in the history store")
+    return _describe(stored), stored.score, results_snapshot
+
+
+def _describe(run: StoredRun) -> str:
+    return f"run #{run.run_id} of {run.started_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _print_changes(title: str, changes: list[FindingChange]) -> None:
+    if not changes:
+        return
+    table = Table("control", "target", "check", "before", "after", "finding",
+                  title=f"{title} ({len(changes)})", title_justify="left")
+    for change in changes:
+        table.add_row(change.control, clean(change.target, 120), change.check,
+                      change.before.value if change.before else "-",
+                      change.after.value if change.after else "-", clean(change.summary, 300))
+    _out.print(table)
+
+
+def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run id.")],
+         new: Annotated[str, typer.Argument(help="Newer run: results.json or run id.")],
+         store: HistoryOption = None) -> None:
+    """Show regressions, new findings and fixes. Exit 1 when something regressed or is new."""
+    old_name, old_score, old_snapshot = _side(old, store)
+    new_name, new_score, new_snapshot = _side(new, store)
+    changes = diff_snapshots(old_snapshot, new_snapshot)
+    _out.print(f"{clean(old_name, 300)} -> {clean(new_name, 300)}: score {old_score:g} -> "
+               f"{new_score:g} ({new_score - old_score:+g})", highlight=False, markup=False)
+    if changes.unchanged:
+        _out.print("no result changed", highlight=False, markup=False)
+    _print_changes("regressions", changes.regressions)
+    _print_changes("new findings", changes.new)
+    _print_changes("fixed", changes.fixes)
+    raise typer.Exit(1 if changes.regressions or changes.new else 0)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
+    app.command("history")(history)
+    app.command("diff")(diff)
+
+
+def record_history(results: RunResults, history: str | None, directory: Path) -> RunResults:
+    """Record a finished run and rewrite its results.json with the history summary embedded.
+
+    The store being unavailable only warns: a run never fails for want of its history.
+    """
+    location = history or default_location()
+    if location == DISABLED:
+        return results
+    try:
+        recorded = record_run(results, location)
+    except HistoryUnavailable as error:
+        _err.print(f"warning: run not recorded in the history: {error}", highlight=False,
+                   markup=False, soft_wrap=True)
+        return results
+    write_results(recorded, directory)
+    return recorded
