@@ -22,11 +22,11 @@ from audit.commands.history import record_history
 from audit.errors import InputError
 from audit.inventory import load_inventory, load_waivers
 from audit.model.results import RunResults
-from audit.profiles import builtin_profile_ids, load_profiles
+from audit.profiles import load_profiles
 from audit.progress import ProgressObserver
 from audit.registry import default_registry, params_schema
 from audit.run import RESULTS_FILE, RunRequest, execute, prepare, read_results, write_results
-from audit.vocabulary import Lang, Verdict, localized
+from audit.vocabulary import Lang, Verdict
 from audit.yamlfile import load_document
 from reports import DEFAULT_FORMATS, RENDERERS
 
@@ -203,38 +203,6 @@ def list_checks(check_id: Annotated[str | None, typer.Argument(help="Show one ch
     out.print(spec.description, highlight=False, markup=False)
     out.print("parameters (JSON Schema):", highlight=False, markup=False)
     out.print_json(json.dumps(params_schema(spec)))
-
-
-@app.command()
-def profiles(profile_id: Annotated[str | None, typer.Argument(help="Profile id or path to show resolved.")] = None,
-             lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN) -> None:
-    """The shipped profiles, or one profile resolved (inheritance and tailoring applied)."""
-    registry = default_registry()
-    try:
-        if profile_id is None:
-            table = Table("id", "version", "controls", "title")
-            for known in builtin_profile_ids():
-                resolved = load_profiles([known], registry)
-                table.add_row(known, resolved.version, str(len(resolved.controls)),
-                              localized(resolved.title, lang))
-            out.print(table)
-            return
-        resolved = load_profiles([profile_id], registry)
-    except InputError as error:
-        _fail_input(error)
-    out.print(f"{resolved.id} {resolved.version}: {localized(resolved.title, lang)}",
-              highlight=False, markup=False)
-    out.print(f"threshold {resolved.threshold:g}; weights "
-              + ", ".join(f"{k.value} {v}" for k, v in resolved.weights.items()), highlight=False)
-    table = Table("control", "severity", "checks", "title")
-    for item in resolved.controls:
-        table.add_row(item.control.id, item.control.severity.value,
-                      ", ".join(c.spec.id for c in item.checks) or "(manual)",
-                      localized(item.control.title, lang))
-    out.print(table)
-    for disabled in resolved.disabled:
-        out.print(f"disabled {disabled.control} by {disabled.profile}: {disabled.reason}",
-                  highlight=False, markup=False)
 
 
 @app.command()

@@ -3,4 +3,5 @@
 COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.scan",
     "audit.commands.history",
+    "audit.commands.profiles",
 )
