@@ -99,7 +99,7 @@ def _require_english(value: dict[Lang, str]) -> dict[Lang, str]:
 # A text given either as a plain (English) string or as {en: ..., ru: ..., kk: ...}.
 LocalizedText = Annotated[
     dict[Lang, str],
-    BeforeValidator(_text_from_plain_string),
+    BeforeValidator(_text_from_plain_string, json_schema_input_type=str | dict[Lang, str]),
     AfterValidator(_require_english),
 ]
 

@@ -30,5 +30,11 @@ class Waiver(Strict):
     risk: RiskRating | None = None
 
 
-class WaiverFile(RootModel[list[Waiver]]):
-    """A waivers file: a list of waivers."""
+class WaiverList(Strict):
+    """A waivers file written as a mapping with a `waivers` list."""
+
+    waivers: list[Waiver]
+
+
+class WaiverFile(RootModel[list[Waiver] | WaiverList]):
+    """A waivers file: a list of waivers, or a mapping with a `waivers` list."""
