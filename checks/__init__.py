@@ -5,8 +5,12 @@ third-party package adds its own through the `mis_audit.checks` entry-point grou
 CHECK_MODULES: tuple[str, ...] = (
     "checks.host",
     "checks.evidence",
+    "checks.hostsys",
+    "checks.hostdb",
     "checks.tls",
     "checks.pacs",
     "checks.hl7",
     "checks.fhir",
+    "checks.net",
+    "checks.db",
 )

@@ -1,0 +1,145 @@
+"""The network view of a target: which TCP ports answer from where the scanner sits.
+
+A TCP connect scan by the nmap binary through python-nmap (`-sT -Pn -n`): no raw sockets, no
+root, no host discovery, no reverse DNS. It is bounded in ports (a table of at most
+MAX_PORTS) and in time (nmap's --host-timeout, and a hard limit on the nmap process).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import nmap  # type: ignore[import-untyped]
+
+from audit.errors import FactUnavailable
+from audit.facts.context import Environment, TargetContext
+from audit.vocabulary import Reason
+
+MAX_PORTS = 1024
+# The scan gets half the check's time, so that a slow scan still ends in a verdict.
+SCAN_SHARE_OF_TIMEOUT = 0.5
+MIN_SCAN_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class PortScan:
+    """What a TCP connect scan of one address found."""
+
+    address: str
+    scanned: tuple[int, ...]
+    open: tuple[int, ...]
+    # nmap's name for each open port, from its services table (not what the port said).
+    nmap_names: dict[int, str]
+
+
+def scan_seconds(environment: Environment) -> int:
+    """How long one scan may take: a share of the per-check timeout."""
+    return max(MIN_SCAN_SECONDS, int(environment.timeout * SCAN_SHARE_OF_TIMEOUT))
+
+
+def target_address(context: TargetContext) -> str:
+    """The target's network address, or not_applicable when it has none."""
+    address = context.target.address
+    if not address:
+        raise FactUnavailable(Reason.UNSUPPORTED,
+                              f"target {context.target.name!r} has no network address")
+    return address
+
+
+def _nmap_host_argument(address: str) -> tuple[str, list[str]]:
+    """The address as nmap takes it, and `-6` for IPv6; refuses anything that is not a host."""
+    candidate = address.strip("[]")
+    try:
+        ip = ipaddress.ip_address(candidate)
+    except ValueError:
+        # A host name from the inventory's scope: never something nmap could read as options.
+        if not candidate or candidate.startswith("-") or any(c.isspace() for c in candidate):
+            raise FactUnavailable(Reason.CHECK_FAILED, f"not a host address: {address!r}") from None
+        return candidate, []
+    return str(ip), ["-6"] if ip.version == 6 else []
+
+
+def scan_tcp_ports(address: str, ports: Collection[int], seconds: int) -> PortScan:
+    """TCP connect scan of `ports` on `address`, within `seconds`."""
+    wanted = tuple(sorted(set(ports)))
+    if not wanted:
+        return PortScan(address, (), (), {})
+    if len(wanted) > MAX_PORTS:
+        raise FactUnavailable(Reason.CHECK_FAILED,
+                              f"{len(wanted)} ports asked, at most {MAX_PORTS} are scanned")
+    host, family = _nmap_host_argument(address)
+    arguments = ["-sT", "-Pn", "-n", "--max-retries", "1", "--host-timeout", f"{seconds}s",
+                 *family]
+    try:
+        scanner = nmap.PortScanner()
+    except nmap.PortScannerError as error:
+        raise FactUnavailable(Reason.NOT_FOUND, f"nmap is not usable on the scanner: {error}") \
+            from None
+    try:
+        scanner.scan(hosts=host, ports=",".join(map(str, wanted)), arguments=" ".join(arguments),
+                     timeout=seconds + MIN_SCAN_SECONDS)
+    except nmap.PortScannerTimeout:
+        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} took over "
+                              f"{seconds} s") from None
+    except nmap.PortScannerError as error:
+        raise FactUnavailable(Reason.CHECK_FAILED, f"nmap failed on {address}: {error}") from None
+    return _parse_scan(scanner, address, wanted, seconds)
+
+
+def _parse_scan(scanner: nmap.PortScanner, address: str, wanted: tuple[int, ...],
+                seconds: int) -> PortScan:
+    hosts = scanner.all_hosts()
+    if not hosts:
+        # -Pn treats the host as up, so no host means nmap gave up on it: --host-timeout.
+        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} did not finish "
+                              f"within {seconds} s")
+    tcp = scanner[hosts[0]].get("tcp", {})
+    open_ports = tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
+    names = {port: str(tcp[port].get("name") or "unknown") for port in open_ports}
+    return PortScan(address, wanted, open_ports, names)
+
+
+# Other names inventories use for the services of a port table.
+SERVICE_ALIASES = {"mariadb": "mysql", "postgres": "postgresql", "pgsql": "postgresql",
+                   "sqlserver": "mssql", "mongo": "mongodb", "elastic": "elasticsearch"}
+
+
+def canonical_service(kind: str) -> str:
+    """The table's name for a service kind an inventory declares (`mariadb` is `mysql`)."""
+    lowered = kind.strip().lower()
+    return SERVICE_ALIASES.get(lowered, lowered)
+
+
+class PortTable(Protocol):
+    """Parameters naming the ports to scan and the service behind each."""
+
+    @property
+    def ports(self) -> Mapping[int, str]: ...
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    """A scan of a table of service ports, and the service name behind every scanned port."""
+
+    scan: PortScan
+    services: dict[int, str]
+
+    def open_services(self) -> list[dict[str, str | int]]:
+        """Every open port with the service expected behind it (and nmap's own name)."""
+        return [{"port": port, "service": self.services[port],
+                 "nmap_name": self.scan.nmap_names.get(port, "unknown")}
+                for port in self.scan.open]
+
+
+def service_ports(context: TargetContext, params: PortTable) -> ServicePorts:
+    """Scan the table's ports plus the target's declared services of the table's kinds."""
+    services = {port: canonical_service(name) for port, name in params.ports.items()}
+    kinds = set(services.values())
+    services.update({service.port: canonical_service(service.kind)
+                     for service in context.target.services
+                     if canonical_service(service.kind) in kinds})
+    scan = scan_tcp_ports(target_address(context), services, scan_seconds(context.environment))
+    return ServicePorts(scan, services)

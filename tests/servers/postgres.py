@@ -1,0 +1,170 @@
+"""PostgreSQL 15 in a weak and a hardened variant, and the test CA the database servers share.
+
+weak:     `host all all 0.0.0.0/0 trust`, ssl off: anyone can log in as `postgres`, in clear.
+hardened: `hostssl ... scram-sha-256` only, ssl on with a certificate from the test CA
+          (TLS 1.2 minimum); a plaintext client is refused by pg_hba ("no encryption").
+
+The database fixtures (this module, `mariadb`, `redis_server`, `memcached`) put every weak
+server on WEAK_DB_HOST and every hardened one on HARDENED_DB_HOST, each on its standard port,
+so that each address is one realistic database host. Register them in a test module with
+`pytest_plugins = ["servers.postgres", ...]` so that pytest starts each one once per session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import pytest
+
+from .base import ServerProcess, chown_tree, require_binary, start_server
+from .pki import CertFiles, make_ca, make_server_cert
+
+Variant = Literal["weak", "hardened"]
+WEAK_DB_HOST = "127.60.0.10"
+HARDENED_DB_HOST = "127.60.0.11"
+POSTGRES_PORT = 5432
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# A throwaway password for the hardened server's `postgres` role; never a real secret.
+HARDENED_PASSWORD = "mis-audit-test-only"
+
+
+@dataclass(frozen=True)
+class DatabaseCA:
+    """The test CA and one server certificate per database host address."""
+
+    ca_file: Path
+    certs: dict[str, CertFiles]
+
+
+def make_database_ca(directory: Path) -> DatabaseCA:
+    """A CA and a certificate (IP SAN) for the hardened database host."""
+    ca_files, ca_cert, ca_key = make_ca(directory, "mis-audit database test CA")
+    cert = make_server_cert(directory, "hardened-db", [HARDENED_DB_HOST], ca=(ca_cert, ca_key))
+    return DatabaseCA(ca_files.cert, {HARDENED_DB_HOST: cert})
+
+
+def service_workdir(prefix: str, user: str) -> Path:
+    """A directory a service user can reach: pytest's own temp tree is private to root."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"mis-audit-{prefix}-"))
+    workdir.chmod(0o755)
+    shutil.chown(workdir, user, user)
+    return workdir
+
+
+def copy_key_pair(cert: CertFiles, directory: Path, user: str) -> CertFiles:
+    """The certificate and key copied where `user` owns them (servers refuse others' keys)."""
+    copied = CertFiles(directory / "server.pem", directory / "server.key")
+    shutil.copyfile(cert.cert, copied.cert)
+    shutil.copyfile(cert.key, copied.key)
+    copied.key.chmod(0o600)
+    for path in (copied.cert, copied.key):
+        shutil.chown(path, user, user)
+    return copied
+
+
+@dataclass
+class DatabaseServer:
+    """A running database server of the tests, stopped by PID with its files removed."""
+
+    variant: Variant
+    process: ServerProcess
+    ca_file: Path | None
+
+    @property
+    def address(self) -> str:
+        """The loopback address it listens on."""
+        return self.process.address
+
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on (the one `start_server` waited for)."""
+        return self.process.port
+
+    def stop(self) -> None:
+        """Stop the server by PID and remove its files."""
+        self.process.stop()
+        shutil.rmtree(self.process.workdir, ignore_errors=True)
+
+
+ServerT = TypeVar("ServerT", bound=DatabaseServer)
+
+
+def serving(server: ServerT) -> Iterator[ServerT]:
+    """The body of a fixture: hand the server to the tests, stop it after them."""
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class PostgresServer(DatabaseServer):
+    """A running PostgreSQL, with what TLS tests need to talk to it."""
+
+    cert_file: Path | None
+    password: str | None
+
+
+HBA = {
+    "weak": "host all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n",
+    "hardened": ("hostssl all all 0.0.0.0/0 scram-sha-256\n"
+                 "hostssl all all ::/0 scram-sha-256\n"),
+}
+
+
+def start_postgres(variant: Variant, address: str, ca: DatabaseCA | None = None,
+                   port: int = POSTGRES_PORT) -> PostgresServer:
+    """initdb into a temp dir and start `postgres` as the postgres user on address:port."""
+    postgres = require_binary(str(POSTGRES_BIN / "postgres"))
+    workdir = service_workdir(f"pg-{variant}", "postgres")
+    data = workdir / "data"
+    initdb = [str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--no-sync",
+              "--auth=trust" if variant == "weak" else "--auth=scram-sha-256"]
+    password = None
+    if variant == "hardened":
+        password = HARDENED_PASSWORD
+        pwfile = workdir / "pwfile"
+        pwfile.write_text(password + "\n")
+        chown_tree(workdir, "postgres")
+        initdb.append(f"--pwfile={pwfile}")
+    subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *initdb],
+                   check=True, capture_output=True, timeout=120)
+    (data / "pg_hba.conf").write_text(HBA[variant])
+    settings = [f"listen_addresses={address}", f"port={port}",
+                f"unix_socket_directories={workdir}", "fsync=off", "ssl=off"]
+    cert_file = None
+    if variant == "hardened":
+        if ca is None:
+            raise ValueError("the hardened PostgreSQL needs the test CA")
+        keys = copy_key_pair(ca.certs[address], data, "postgres")
+        cert_file = keys.cert
+        settings[-1] = "ssl=on"
+        settings += [f"ssl_cert_file={keys.cert}", f"ssl_key_file={keys.key}",
+                     "ssl_min_protocol_version=TLSv1.2"]
+    argv = [postgres, "-D", str(data)] + [arg for item in settings for arg in ("-c", item)]
+    process = start_server(f"postgres-{variant}", argv, address, port, workdir, user="postgres")
+    return PostgresServer(variant, process, ca.ca_file if ca else None, cert_file, password)
+
+
+@pytest.fixture(scope="session")
+def database_ca(tmp_path_factory: pytest.TempPathFactory) -> DatabaseCA:
+    """The test CA of the database servers (its file is `ca_file`)."""
+    return make_database_ca(tmp_path_factory.mktemp("database-ca"))
+
+
+@pytest.fixture(scope="session")
+def postgres_weak() -> Iterator[PostgresServer]:
+    """Trust authentication, no TLS, on WEAK_DB_HOST:5432."""
+    yield from serving(start_postgres("weak", WEAK_DB_HOST))
+
+
+@pytest.fixture(scope="session")
+def postgres_hardened(database_ca: DatabaseCA) -> Iterator[PostgresServer]:
+    """hostssl + scram-sha-256 only, TLS 1.2+ (STARTTLS), on HARDENED_DB_HOST:5432."""
+    yield from serving(start_postgres("hardened", HARDENED_DB_HOST, database_ca))
