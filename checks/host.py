@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from audit.facts.host import ListeningSocket, LoginDefs, SshdConfig, listening_sockets, login_defs, sshd_config
+from audit.facts.host import ListeningSocket, SshdConfig, listening_sockets, sshd_config
+from audit.facts.host_auth import (
+    PasswordPolicy,
+    PamRule,
+    SshMfaFacts,
+    SudoersFacts,
+    password_policy,
+    ssh_mfa_facts,
+    sudoers_facts,
+)
 from audit.registry import Finding, Params, check, failed, passed
 from audit.vocabulary import Role
 
@@ -57,18 +66,29 @@ class PasswordAgeParams(Params):
 
 
 @check(id="host.password_max_age", title="Passwords expire", applies_to=Role.HOST,
-       probe=login_defs, params=PasswordAgeParams)
-def password_max_age(defs: LoginDefs, p: PasswordAgeParams) -> Finding:
+       probe=password_policy, params=PasswordAgeParams)
+def password_max_age(policy: PasswordPolicy, p: PasswordAgeParams) -> Finding:
     """A password that never expires stays valid long after it has leaked. Set
-    `PASS_MAX_DAYS` in /etc/login.defs to the policy's maximum (and `chage -M` for
-    existing accounts)."""
-    days = defs.integer("PASS_MAX_DAYS")
-    where = defs.locations.get("PASS_MAX_DAYS", "/etc/login.defs")
+    `PASS_MAX_DAYS` in /etc/login.defs to the policy's maximum (it applies to new accounts)
+    and `chage -M` for existing accounts, whose own maximum is in /etc/shadow."""
+    days = policy.login_defs.integer("PASS_MAX_DAYS")
+    where = policy.login_defs.locations.get("PASS_MAX_DAYS", "/etc/login.defs")
+    expected = f"<= {p.max_days}"
+    accounts = [f"{entry.user}: {entry.max_days if entry.max_days is not None else 'never'} "
+                f"({entry.location})" for entry in policy.shadow or []
+                if entry.usable_password and (entry.max_days is None or entry.max_days > p.max_days)]
+    shadow = ("not read: " + (policy.shadow_note or "")) if policy.shadow is None \
+        else f"{sum(e.usable_password for e in policy.shadow)} accounts with a password checked"
     if days is None or days > p.max_days:
         return failed(f"PASS_MAX_DAYS is {days if days is not None else 'not set'}",
-                      observed=days, expected=f"<= {p.max_days}", location=where)
-    return passed(f"PASS_MAX_DAYS is {days}", observed=days, expected=f"<= {p.max_days}",
-                  location=where)
+                      observed=days, expected=expected, location=where, accounts=accounts,
+                      shadow=shadow)
+    if accounts:
+        return failed(f"{len(accounts)} account(s) with a password that expires later than "
+                      f"{p.max_days} days", observed=days, expected=expected, location=where,
+                      accounts=accounts, shadow=shadow)
+    return passed(f"PASS_MAX_DAYS is {days}", observed=days, expected=expected, location=where,
+                  shadow=shadow)
 
 
 DATABASE_PORTS: dict[int, str] = {
@@ -100,3 +120,152 @@ def db_listening(sockets: list[ListeningSocket], p: ListeningDatabaseParams) -> 
     summary = ("no database port is listening" if not local
                else f"{', '.join(local)} listening on loopback only")
     return passed(summary, observed=[], expected="loopback only", loopback_services=local)
+
+
+OTP_MODULES = ["pam_google_authenticator.so", "pam_oath.so", "pam_duo.so", "pam_yubico.so",
+               "pam_u2f.so", "pam_radius_auth.so", "pam_totp.so", "pam_privacyidea.so"]
+
+
+class MfaParams(Params):
+    """PAM modules that ask for a one-time password or a token, and whether `nullok`
+    (users without an enrolled token skip the second factor) is tolerated."""
+
+    otp_modules: list[str] = Field(default_factory=lambda: list(OTP_MODULES))
+    allow_nullok: bool = False
+
+
+def _method_lists(value: str) -> list[list[str]]:
+    return [[method.split(":")[0] for method in chain.split(",")] for chain in value.split()]
+
+
+def _single_factor(value: str) -> list[str]:
+    """Method lists that one factor alone satisfies (or 'any')."""
+    if value.lower() == "any":
+        return ["any"]
+    return [",".join(chain) for chain in _method_lists(value) if len(set(chain)) < 2
+            or "keyboard-interactive" not in chain]
+
+
+def _otp_rules(rules: list[PamRule], p: MfaParams) -> tuple[list[str], list[str]]:
+    """The OTP modules that are enforced, and those present but bypassable."""
+    enforced, weak = [], []
+    for rule in rules:
+        if rule.module not in p.otp_modules:
+            continue
+        text = f"{rule.location}: {rule.kind} {rule.control} {rule.module} {' '.join(rule.arguments)}"
+        bypassable = rule.control in ("optional", "sufficient") or \
+            ("nullok" in rule.arguments and not p.allow_nullok)
+        (weak if bypassable else enforced).append(text.strip())
+    return enforced, weak
+
+
+@check(id="host.ssh_mfa", title="SSH requires a second factor", applies_to=Role.HOST,
+       probe=ssh_mfa_facts, params=MfaParams)
+def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
+    """A stolen key or password alone must not open an administrative session. Require a
+    key and a one-time password: `AuthenticationMethods publickey,keyboard-interactive`,
+    `KbdInteractiveAuthentication yes`, `UsePAM yes`, and an OTP module such as
+    `auth required pam_google_authenticator.so` in /etc/pam.d/sshd (without `nullok`)."""
+    config = facts.config
+    methods = config.value("AuthenticationMethods") or "any"
+    kbd = (config.value("KbdInteractiveAuthentication")
+           or config.value("ChallengeResponseAuthentication") or "yes").lower()
+    use_pam = (config.value("UsePAM") or "no").lower()
+    enforced, weak = _otp_rules(facts.pam_auth or [], p)
+    observed = {"authentication_methods": methods, "kbd_interactive": kbd, "use_pam": use_pam,
+                "otp_modules": enforced, "bypassable_otp": weak, "source": config.source}
+    problems = [f"one factor is enough: AuthenticationMethods {item}"
+                for item in _single_factor(methods)]
+    problems += [f"{option.location} (Match {block.criteria}): AuthenticationMethods "
+                 f"{option.value}" for block, option in config.overrides("AuthenticationMethods")
+                 if _single_factor(option.value)]
+    if kbd != "yes":
+        problems.append(f"KbdInteractiveAuthentication is {kbd}")
+    if use_pam != "yes":
+        problems.append(f"UsePAM is {use_pam}: PAM cannot ask for a one-time password")
+    if facts.pam_auth is None:
+        problems.append(f"/etc/pam.d/sshd not read{': ' + facts.pam_error if facts.pam_error else ''}")
+    elif not enforced:
+        problems.append("no enforced OTP module in the sshd PAM stack"
+                        + (f" (bypassable: {'; '.join(weak)})" if weak else ""))
+    expected = "AuthenticationMethods publickey,keyboard-interactive with a required PAM OTP module"
+    if problems:
+        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      observed=observed, expected=expected, problems=problems,
+                      location=config.location("AuthenticationMethods") or config.source)
+    return passed(f"AuthenticationMethods {methods} with {enforced[0].split(': ', 1)[1]}",
+                  observed=observed, expected=expected)
+
+
+class RoleSeparationParams(Params):
+    """Who may hold unrestricted sudo, and which groups are ordinary (clinical) users.
+
+    `unrestricted_commands` are the sudo commands that amount to a root shell."""
+
+    admin_groups: list[str] = Field(default_factory=lambda: ["sudo", "wheel", "admin"])
+    clinical_groups: list[str] = Field(default_factory=lambda: [
+        "users", "clinicians", "doctors", "nurses", "reception", "registry", "mis-users"])
+    exempt_users: list[str] = Field(default_factory=lambda: ["root"])
+    unrestricted_commands: list[str] = Field(default_factory=lambda: [
+        "ALL", "/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/su", "/usr/bin/su",
+        "/usr/bin/sudo", "/usr/bin/env"])
+    allow_nopasswd: bool = False
+
+
+def _unrestricted(commands: tuple[str, ...], p: RoleSeparationParams) -> bool:
+    allowed = {command.split()[0] if command != "ALL" else command for command in commands
+               if not command.startswith("!")}
+    return bool(allowed & set(p.unrestricted_commands))
+
+
+def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
+    clinical = {user for group in p.clinical_groups for user in facts.groups.get(group, [])}
+    admins = {user for group in p.admin_groups for user in facts.groups.get(group, [])}
+    problems = []
+    for grant in facts.grants:
+        if not _unrestricted(grant.commands, p):
+            continue
+        where = f"{grant.location}: {grant.text}"
+        for principal in grant.principals:
+            if principal.startswith("!") or principal in p.exempt_users:
+                continue
+            if principal == "ALL":
+                problems.append(f"every user gets unrestricted sudo ({where})")
+            elif principal.startswith("%"):
+                group = principal[1:]
+                if group in p.clinical_groups or group not in p.admin_groups:
+                    problems.append(f"group {group} is not an admin group yet gets "
+                                    f"unrestricted sudo ({where})")
+            elif principal in clinical or principal not in admins:
+                problems.append(f"user {principal} gets unrestricted sudo outside the admin "
+                                f"groups ({where})")
+        if grant.nopasswd and not p.allow_nopasswd:
+            problems.append(f"unrestricted sudo without a password ({where})")
+    return problems
+
+
+@check(id="host.role_separation", title="Administrative rights are separate from ordinary users",
+       applies_to=Role.HOST, probe=sudoers_facts, params=RoleSeparationParams)
+def role_separation(facts: SudoersFacts, p: RoleSeparationParams) -> Finding:
+    """Clinical staff accounts are phished and shared far more often than administrators'.
+    Unrestricted sudo (`ALL`, a shell) belongs only to a dedicated admin group whose members
+    are not also ordinary users; everyone else gets named commands, and root access asks for
+    the administrator's password again. Fix the sudoers lines named in the evidence."""
+    problems = _grant_problems(facts, p)
+    clinical_groups = {group for group in p.clinical_groups if group in facts.groups}
+    for group in p.admin_groups:
+        for user in facts.groups.get(group, []):
+            shared = sorted(g for g in clinical_groups if user in facts.groups[g])
+            if shared and user not in p.exempt_users:
+                problems.append(f"admin {user} (group {group}) is also an ordinary user "
+                                f"(group {', '.join(shared)})")
+    admin_members = {g: facts.groups.get(g, []) for g in p.admin_groups if g in facts.groups}
+    observed = {"unrestricted": [f"{g.location}: {g.text}" for g in facts.grants
+                                 if _unrestricted(g.commands, p)],
+                "admin_groups": admin_members}
+    expected = "unrestricted sudo only for admin groups whose members are not ordinary users"
+    if problems:
+        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      observed=observed, expected=expected, problems=problems, files=facts.files)
+    return passed(f"{len(observed['unrestricted'])} unrestricted sudo grant(s), all to admin "
+                  "groups", observed=observed, expected=expected, files=facts.files)

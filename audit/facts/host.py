@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.facts.host_batch import live_output, prefetch_host
 from audit.transports.base import Transport
 from audit.vocabulary import Reason
 
@@ -63,15 +64,22 @@ class SshdConfig:
 
 
 def sshd_config(context: TargetContext) -> SshdConfig:
-    """The effective configuration when `sshd -T` may run, else the parsed files."""
-    transport = context.transport
+    """The effective configuration when `sshd -T` may run, else the parsed files.
+
+    `sshd -T` shows the global options only, so Match blocks still come from the files
+    when they can be read.
+    """
+    transport = prefetch_host(context)
+    effective = live_output(transport, ("sshd", "-T"))
+    if effective is None:
+        return parse_sshd_files(transport)
+    config = parse_sshd_effective(effective)
     try:
-        output = transport.run(["sshd", "-T"])
-        if output.exit_code == 0 and output.stdout.strip():
-            return parse_sshd_effective(output.stdout)
+        files = parse_sshd_files(transport)
     except FactUnavailable:
-        pass
-    return parse_sshd_files(transport)
+        return config
+    return SshdConfig(source=config.source, options=config.options,
+                      match_blocks=files.match_blocks, files=files.files)
 
 
 def parse_sshd_effective(text: str) -> SshdConfig:
@@ -171,7 +179,7 @@ class LoginDefs:
 def login_defs(context: TargetContext) -> LoginDefs:
     """Parse /etc/login.defs."""
     path = "/etc/login.defs"
-    text = context.transport.read_text(path)
+    text = prefetch_host(context).read_text(path)
     values: dict[str, str] = {}
     locations: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -197,7 +205,7 @@ class ListeningSocket:
 
 def listening_sockets(context: TargetContext) -> list[ListeningSocket]:
     """TCP sockets in LISTEN state, from the kernel's tables (no command needed)."""
-    tables = context.transport.read_files(["/proc/net/tcp", "/proc/net/tcp6"])
+    tables = prefetch_host(context).read_files(["/proc/net/tcp", "/proc/net/tcp6"])
     sockets: set[ListeningSocket] = set()
     readable = 0
     for path, content in tables.items():

@@ -7,9 +7,11 @@ the transport itself enforces, so no probe can talk a transport into changing a 
 
 from __future__ import annotations
 
+import fnmatch
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from audit.errors import FactUnavailable
 from audit.vocabulary import Reason
@@ -24,6 +26,16 @@ ALLOWED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({
     ("auditctl", "-l"),
     ("timedatectl", "show"),
     ("apt-get", "--simulate", "--quiet", "upgrade"),
+})
+
+# Allow-listed commands that need root to see anything; a remote transport runs them with
+# `sudo -n` when the inventory says the account may.
+PRIVILEGED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({
+    ("sshd", "-T"),
+    ("nft", "list", "ruleset"),
+    ("iptables-save",),
+    ("ip6tables-save",),
+    ("auditctl", "-l"),
 })
 
 # Config files are small; anything larger is not what a probe is looking for.
@@ -49,6 +61,22 @@ class DirEntry:
     is_symlink: bool
     mode: int
     size: int
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """Facts a probe is about to read: a remote transport fetches them in one round trip.
+
+    `dirs` are listed; `config_dirs` are listed and the regular files directly inside them
+    read too (sudoers.d, sshd_config.d, audit/rules.d); `globs` are expanded and the
+    matching files read.
+    """
+
+    files: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ()
+    config_dirs: tuple[str, ...] = ()
+    globs: tuple[str, ...] = ()
+    commands: tuple[tuple[str, ...], ...] = field(default=())
 
 
 class CommandRefused(FactUnavailable):
@@ -78,6 +106,35 @@ class Transport(ABC):
     @abstractmethod
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
         """Run an already-vetted command."""
+
+    def prefetch(self, request: Prefetch) -> None:
+        """Fetch ahead what `request` names; transports that read cheaply ignore it."""
+
+    def glob(self, pattern: str) -> list[str]:
+        """Absolute paths of the files and directories matching a shell pattern, sorted."""
+        matches = ["/"]
+        for part in PurePosixPath("/", pattern).parts[1:]:
+            if not any(char in part for char in "*?["):
+                matches = [str(PurePosixPath(base, part)) for base in matches]
+                continue
+            expanded = []
+            for base in matches:
+                try:
+                    entries = self.list_dir(base)
+                except FactUnavailable:
+                    continue
+                expanded += [str(PurePosixPath(base, entry.name)) for entry in entries
+                             if fnmatch.fnmatchcase(entry.name, part)
+                             and (part.startswith(".") or not entry.name.startswith("."))]
+            matches = expanded
+        return sorted(path for path in matches if self._exists(path))
+
+    def _exists(self, path: str) -> bool:
+        parent = str(PurePosixPath(path).parent)
+        try:
+            return any(entry.name == PurePosixPath(path).name for entry in self.list_dir(parent))
+        except FactUnavailable:
+            return False
 
     def read_file(self, path: str) -> bytes:
         """One file's content; raises FactUnavailable."""

@@ -1,0 +1,66 @@
+"""Upkeep an assessor expects: pending security updates and time synchronisation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from audit.facts.context import TargetContext
+from audit.facts.host_batch import dir_files, live_output, present_texts, prefetch_host, strip_comment
+
+APT_SIMULATE = ("apt-get", "--simulate", "--quiet", "upgrade")
+TIME_SERVICES = ("chrony.service", "chronyd.service", "systemd-timesyncd.service", "ntp.service",
+                 "ntpd.service", "ntpsec.service", "openntpd.service")
+TIME_WANTS = ("/etc/systemd/system/multi-user.target.wants",
+              "/etc/systemd/system/sysinit.target.wants")
+TIME_CONFIGS = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/systemd/timesyncd.conf",
+                "/etc/ntp.conf", "/etc/ntpsec/ntp.conf")
+
+
+@dataclass(frozen=True)
+class PendingUpdates:
+    """Upgrades apt would install now, from the host's current package lists."""
+
+    security: list[str]
+    total: int
+
+
+def pending_updates(context: TargetContext) -> PendingUpdates:
+    """`apt-get --simulate upgrade`: nothing is installed; offline this cannot be known."""
+    output = prefetch_host(context).run(list(APT_SIMULATE))
+    return parse_apt_simulate(output.stdout)
+
+
+def parse_apt_simulate(text: str) -> PendingUpdates:
+    """Count the `Inst` lines, and name those coming from a security archive."""
+    installs = [line for line in text.splitlines() if line.startswith("Inst ")]
+    security = [line.split()[1] for line in installs if re.search(r"security", line, re.I)]
+    return PendingUpdates(sorted(security), len(installs))
+
+
+@dataclass(frozen=True)
+class TimeSyncFacts:
+    """Whether the clock is synchronised (live) or a time service is set up (files)."""
+
+    source: str                    # "timedatectl show" or "files"
+    synchronized: bool | None      # live answer; None when only files were read
+    enabled_services: list[str]
+    servers: list[str]             # "server"/"pool"/"NTP=" lines, with their locations
+
+
+def time_sync_facts(context: TargetContext) -> TimeSyncFacts:
+    """timedatectl's NTPSynchronized when it answers, else enabled units and their configs."""
+    transport = prefetch_host(context)
+    live = live_output(transport, ("timedatectl", "show"))
+    values = dict(line.partition("=")[::2] for line in (live or "").splitlines())
+    if "NTPSynchronized" in values:
+        return TimeSyncFacts("timedatectl show", values["NTPSynchronized"] == "yes", [], [])
+    enabled = sorted({path.rsplit("/", 1)[1] for wants in TIME_WANTS
+                      for path in dir_files(transport, wants)} & set(TIME_SERVICES))
+    servers = []
+    for path, text in present_texts(transport, list(TIME_CONFIGS)).items():
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = strip_comment(raw)
+            if re.match(r"^(server|pool|NTP=\S|FallbackNTP=\S)", line):
+                servers.append(f"{path}:{number}: {line}")
+    return TimeSyncFacts("files", None, enabled, servers)
