@@ -14,11 +14,18 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from audit.errors import InputError, Problem
-from audit.model.profile import CheckOverrides, CheckRef, Control, ControlEntry, \
-    ControlLibrary, LibraryControl, Profile
+from audit.model.profile import (
+    CheckOverrides,
+    CheckRef,
+    Control,
+    ControlEntry,
+    ControlLibrary,
+    LibraryControl,
+    Profile,
+)
 from audit.model.results import DisabledControl, ProfileRecord
 from audit.registry import CheckSpec, Params, Registry
-from audit.vocabulary import DEFAULT_WEIGHTS, LocalizedText, Severity
+from audit.vocabulary import DEFAULT_WEIGHTS, Lang, LocalizedText, Severity
 from audit.yamlfile import Document, load_document, parse_document
 
 DEFAULT_THRESHOLD = 80.0
@@ -194,7 +201,7 @@ def _library_records(used: set[str]) -> list[ProfileRecord]:
     """The library files a run's controls came from, pinned like the profiles."""
     hashes = control_library().sha256
     return [ProfileRecord(id=f"{LIBRARY_DIRECTORY}.{Path(name).stem}",
-                          title={"en": f"Control library: {Path(name).stem}"},
+                          title={Lang.EN: f"Control library: {Path(name).stem}"},
                           version=LIBRARY_VERSION, sha256=hashes[name], source=f"builtin:{name}")
             for name in sorted(used)]
 

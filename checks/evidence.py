@@ -11,6 +11,8 @@ from audit.registry import Finding, Params, check, failed, manual, passed
 from audit.vocabulary import Role
 
 Term = Annotated[str, Field(min_length=1, max_length=200)]
+# A section is found when any one of its terms occurs: at least one term each.
+Terms = Annotated[list[Term], Field(min_length=1)]
 
 
 def _sections_as_mapping(value: Any) -> Any:
@@ -32,7 +34,7 @@ class DocumentParams(Params):
 
     document: str = Field(min_length=1)
     max_age_days: int = Field(default=365, ge=1)
-    sections: Annotated[dict[Term, list[Term]], BeforeValidator(_sections_as_mapping)] = \
+    sections: Annotated[dict[Term, Terms], BeforeValidator(_sections_as_mapping)] = \
         Field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -86,7 +86,7 @@ def evidence_document(context: TargetContext, params: NamesADocument) -> Evidenc
                               f"cannot read evidence document {entry.file}") from None
     dated, source = entry.date, "inventory"
     if dated is None:
-        dated = datetime.fromtimestamp(mtime, tz=timezone.utc).date()
+        dated = datetime.fromtimestamp(mtime, tz=UTC).date()
         source = "file modification time"
     content = document_text(path, size)
     return EvidenceFacts(params.document, entry.file, True, dated, source, digest, size,
