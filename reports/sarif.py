@@ -109,6 +109,7 @@ def render_sarif(results: RunResults, lang: Lang = Lang.EN) -> str:
             "startTimeUtc": results.started_at.isoformat(),
             "endTimeUtc": results.finished_at.isoformat(),
         }],
+        "language": lang.value,
         "results": [_result(result, rule_index[result.control], severity[result.control])
                     for result in results.results if result.control in rule_index],
         "properties": {

@@ -22,10 +22,22 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 def clean(value: str, limit: int = MAX_CELL) -> str:
     """`value` without unsafe characters, cut to `limit` characters with a visible marker."""
-    text = _SURROGATES.sub("\ufffd", _UNSAFE.sub("\ufffd", value))
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+    # Cut first: a 10 MB banner is never scanned whole. Replacement keeps lengths, so the
+    # count of characters cut stays exact.
+    kept = _SURROGATES.sub("\ufffd", _UNSAFE.sub("\ufffd", value[:limit]))
+    if len(value) <= limit:
+        return kept
+    return f"{kept}… [{len(value) - limit} more characters cut]"
+
+
+def _cut_strings(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return clean(value, limit)
+    if isinstance(value, dict):
+        return {clean(str(key), limit): _cut_strings(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut_strings(item, limit) for item in value]
+    return value
 
 
 def as_text(value: Any, limit: int = MAX_CELL) -> str:
@@ -34,5 +46,6 @@ def as_text(value: Any, limit: int = MAX_CELL) -> str:
         return ""
     if isinstance(value, str):
         return clean(value, limit)
-    return clean(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str),
-                 limit)
+    text = json.dumps(_cut_strings(value, limit), indent=2, ensure_ascii=False, sort_keys=True,
+                      default=str)
+    return clean(text, limit)

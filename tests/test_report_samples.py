@@ -7,8 +7,8 @@ from typing import Any
 
 from audit.model.profile import Reference, ReferenceKind
 from audit.model.results import (AppliedWaiver, Blocker, ControlOutcome, ErrorInfo, Evidence,
-                                 ProfileRecord, Result, RunResults, ScopeRecord, TargetRecord,
-                                 Tool, WaiverRecord)
+                                 FindingChange, HistorySummary, ProfileRecord, Result, RunDigest,
+                                 RunResults, ScopeRecord, TargetRecord, Tool, WaiverRecord)
 from audit.model.waiver import Waiver
 from audit.vocabulary import Lang, Role, Severity, Status, Verdict
 
@@ -101,3 +101,32 @@ def sample_results(statuses: dict[str, Status] | None = None) -> RunResults:
         blockers=[Blocker(control="AUTH-01", status=Status.FAIL,
                           summary="AUTH-01 (critical) failed")],
         waivers=WaiverRecord(applied=[waiver], expired=[expired]))
+
+
+def hostile_results(payload: str) -> RunResults:
+    """The sample run with `payload` in every field a target (or a hand-edited file) controls."""
+    base = sample_results()
+    target = f"host-{payload}"
+    results = [r.model_copy(update={
+        "target": target, "summary": payload,
+        "evidence": Evidence(observed={"banner": payload, payload[:50]: [payload]},
+                             expected=payload, details={"files": [payload], "note": payload}),
+        "error": ErrorInfo(type=payload, message=payload) if r.error else None,
+        "waiver": r.waiver.model_copy(update={"reason": payload, "approved_by": payload})
+        if r.waiver else None,
+    }) for r in base.results]
+    controls = [c.model_copy(update={"targets": {target: status for status in c.targets.values()}})
+                for c in base.controls]
+    change = FindingChange(control="AUTH-01", check="host.ssh_mfa", target=target,
+                           before=Status.PASS, after=Status.FAIL, summary=payload)
+    digest = RunDigest(run_id=1, started_at=STARTED, score=50, verdict=Verdict.NOT_READY,
+                       complete=True)
+    return base.model_copy(update={
+        "organisation": payload, "system": payload, "results": results, "controls": controls,
+        "targets": [TargetRecord(name=target, address=payload, roles=[Role.HOST],
+                                 transport=payload, credential=payload)],
+        "blockers": [Blocker(control=payload, status=Status.FAIL, summary=payload)],
+        "history": HistorySummary(run_id=2, previous=digest, regressions=[change], new=[change],
+                                  fixes=[change],
+                                  trend=[digest, digest.model_copy(update={"run_id": 2})]),
+    })

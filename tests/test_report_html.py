@@ -1,0 +1,123 @@
+"""The assessor's HTML report: every part, in every language, self-contained and printable."""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+import pytest
+import yaml
+
+from audit.model.profile import ReferenceKind
+from audit.vocabulary import Lang, Role, Severity, Status, Verdict
+from reports.html import render_html
+from reports.i18n import catalogue, translator
+from test_report_samples import hostile_results, sample_results
+
+
+def _keys(lang: Lang) -> set[str]:
+    source = files("reports").joinpath("i18n", f"{lang.value}.yaml").read_text(encoding="utf-8")
+    return set(yaml.safe_load(source))
+
+
+def test_every_key_exists_in_every_language() -> None:
+    english = _keys(Lang.EN)
+    for lang in Lang:
+        assert _keys(lang) == english, lang
+        assert all(text.strip() for text in catalogue(lang).values()), lang
+
+
+def test_every_vocabulary_member_has_a_text() -> None:
+    for lang in Lang:
+        t = translator(lang)
+        for status in Status:
+            assert t(f"status.{status.value}")
+        for severity in Severity:
+            assert t(f"severity.{severity.value}")
+        for role in Role:
+            assert t(f"role.{role.value}")
+        for kind in ReferenceKind:
+            assert t(f"ref.{kind.value}")
+        for verdict in Verdict:
+            assert t(f"verdict.{verdict.value}")
+
+
+def test_format_placeholders_agree_across_languages() -> None:
+    placeholders = re.compile(r"\{(\w+)\}")
+    english = catalogue(Lang.EN)
+    for lang in Lang:
+        for key, text in catalogue(lang).items():
+            assert set(placeholders.findall(text)) == set(placeholders.findall(english[key])), \
+                (lang, key)
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+def test_report_has_every_part_in_every_language(lang: Lang) -> None:
+    html = render_html(sample_results(), lang)
+    t = translator(lang)
+    for key in ("report.title", "cover.organisation", "cover.profile", "signoff.title",
+                "signoff.assessor", "signoff.licence", "signoff.signature", "summary.title",
+                "summary.blockers", "summary.controls", "scope.title", "scope.unreachable",
+                "scope.checks_run", "controls.title", "unverified.title", "waivers.title",
+                "waivers.expired", "ref.law", "ref.proposal", "ref.verify", "ref.external",
+                "run.complete"):
+        assert t(key).replace("'", "&#39;") in html, (lang, key)
+    assert "ab" * 32 in html                          # the profile's SHA-256 on the cover
+    assert "kz-mis-baseline" in html and "2026.1" in html
+    assert html.startswith("<!DOCTYPE html>") and f'<html lang="{lang.value}">' in html
+
+
+def test_control_texts_come_from_the_profile_in_the_report_language() -> None:
+    russian = render_html(sample_results(), Lang.RU)
+    assert "База данных недоступна извне" in russian
+    assert "Почему NET-01 важно." in russian
+    assert "How to fix NET-01." in russian          # no Russian remediation: English fallback
+    kazakh = render_html(sample_results(), Lang.KK)
+    assert "Дерекқорға сырттан қол жетпейді" in kazakh
+
+
+def test_only_law_is_called_a_legal_requirement() -> None:
+    html = render_html(sample_results(), Lang.EN)
+    assert html.count("Legal requirement") == 1        # NET-01 cites one law
+    assert "Recommended practice</span>: Proposed 2FA requirement" in html
+    assert "Reference not confirmed</span>: Health Code Art. 95" in html
+    assert "External reference</span>: HIPAA" in html
+
+
+def test_findings_show_evidence_waivers_and_what_was_not_verified() -> None:
+    html = render_html(sample_results(), Lang.EN)
+    assert "&#34;open_ports&#34;" in html and "5432" in html         # observed
+    assert "/etc/postgresql/15/main/pg_hba.conf" in html             # files
+    assert "9001******12" in html                                    # masked sample
+    assert "Legacy link until migration" in html and "Chief physician" in html
+    assert "2027-01-31" in html
+    assert 'class="flag">EXPIRED: ignored' in html                   # expired waiver flagged
+    unverified = html[html.index('id="unverified"'):]
+    assert "db-main did not answer on port 22" in unverified
+    assert "no automated check" in unverified
+    scope = html[html.index('id="scope"'):html.index('id="controls"')]
+    assert "unreachable: connect to 10.20.0.20:22" in scope and "timeout: 30 s passed" in scope
+    assert "ops-ssh" in scope                                       # credential by reference
+
+
+def test_interrupted_run_says_so_on_the_cover() -> None:
+    html = render_html(sample_results().model_copy(update={"complete": False}), Lang.EN)
+    cover = html[:html.index('id="summary"')]
+    assert "INTERRUPTED: the results are partial" in cover
+
+
+def test_history_shows_what_changed_and_the_trend() -> None:
+    html = render_html(hostile_results("plain text"), Lang.EN)
+    assert "Since the previous run" in html and "Previous run #1" in html
+    for heading in ("Regressions (1)", "New findings (1)", "Fixed (1)", "Trend"):
+        assert heading in html
+    assert "No earlier run" in render_html(sample_results().model_copy(update={
+        "history": hostile_results("x").history.model_copy(update={"previous": None})}), Lang.EN)
+
+
+def test_report_is_self_contained_and_deterministic() -> None:
+    html = render_html(sample_results(), Lang.KK)
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    assert not re.search(r"(src|href)=\"(?!#)", html)
+    assert "url(" not in html and "@import" not in html
+    assert render_html(sample_results(), Lang.KK) == html
