@@ -1,0 +1,238 @@
+"""PACS facts: DICOM associations made by a stranger, and the PACS's HTTP APIs without a login.
+
+Service kinds read from the inventory:
+- `dicom`: the DICOM (DIMSE) port; its `ae_title` is the PACS's own (called) AE title,
+  `ORTHANC` when not given. Without such a service the ports 104 and 4242 are tried.
+- `pacs-http`: the PACS's HTTP port (Orthanc REST API and DICOMweb); https when `tls` is
+  true. Without such a service, http on port 8042 is tried.
+
+Every query is read-only; a C-FIND asks for study UIDs only and the answers are counted,
+then dropped: no patient name or identifier is ever requested, let alone kept.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+from pynetdicom import AE
+from pynetdicom.association import Association
+
+from audit.errors import FactUnavailable
+from audit.facts.context import TargetContext
+from audit.facts.fhir import http_get, services_of_kind, step_timeout
+from audit.facts.ports import target_address
+from audit.vocabulary import Reason
+
+VERIFICATION = UID("1.2.840.10008.1.1")
+STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
+DICOM_SERVICE_KIND = "dicom"
+PACS_HTTP_SERVICE_KIND = "pacs-http"
+DEFAULT_DICOM_PORTS = (104, 4242)
+DEFAULT_PACS_HTTP_PORT = 8042
+DEFAULT_CALLED_AE = "ORTHANC"
+# AE titles no PACS should know: the auditor calls as a stranger, and calls a PACS by a name
+# that is not its own.
+UNKNOWN_CALLING_AE = "MIS-AUDIT-PROBE"
+WRONG_CALLED_AE = "NOT-THIS-PACS"
+# Counting stops here: enough to prove exposure, bounded for a PACS holding millions.
+MAX_STUDIES_COUNTED = 1000
+FIND_SUCCESS = 0x0000
+FIND_PENDING = frozenset({0xFF00, 0xFF01})
+REST_PATHS = ("/system", "/patients", "/studies")
+DICOMWEB_STUDIES = "/dicom-web/studies"
+
+
+@dataclass(frozen=True)
+class AssociationAttempt:
+    """What a PACS did with one association request, and with an echo and a study query."""
+
+    calling_ae: str
+    called_ae: str
+    outcome: str                      # accepted, rejected, aborted, no answer
+    rejection_reason: str | None = None
+    echo_accepted: bool | None = None
+    find_outcome: str | None = None   # answered, refused (0x...), not negotiated, no answer
+    study_count: int | None = None
+    study_count_capped: bool = False
+
+    @property
+    def find_answered(self) -> bool:
+        """Whether the PACS answered the study query with its studies."""
+        return self.find_outcome == "answered"
+
+
+@dataclass(frozen=True)
+class DicomEndpoint:
+    """One DICOM port: a stranger with the right called AE, and a caller with a wrong one."""
+
+    port: int
+    called_ae: str
+    unknown_caller: AssociationAttempt
+    wrong_called_ae: AssociationAttempt
+
+
+@dataclass(frozen=True)
+class DicomFacts:
+    """The target's DICOM ports and how each treated strangers."""
+
+    address: str
+    endpoints: list[DicomEndpoint]
+
+
+def dicom_associations(context: TargetContext) -> DicomFacts:
+    """Associate with each DICOM port as an unknown AE, then with a wrong called AE title."""
+    address = target_address(context)
+    timeout = step_timeout(context)
+    ports = _dicom_ports(context, address, timeout)
+    return DicomFacts(address, [
+        DicomEndpoint(port, called,
+                      associate(address, port, UNKNOWN_CALLING_AE, called, timeout),
+                      associate(address, port, UNKNOWN_CALLING_AE, WRONG_CALLED_AE, timeout))
+        for port, called in ports])
+
+
+def _dicom_ports(context: TargetContext, address: str, timeout: float) -> list[tuple[int, str]]:
+    declared = services_of_kind(context, DICOM_SERVICE_KIND)
+    if declared:
+        return [(service.port, service.ae_title or DEFAULT_CALLED_AE) for service in declared]
+    open_ports = [port for port in DEFAULT_DICOM_PORTS if _accepts_tcp(address, port, timeout)]
+    if not open_ports:
+        raise FactUnavailable(Reason.UNREACHABLE, f"no DICOM port open on {address} (tried "
+                              f"{', '.join(map(str, DEFAULT_DICOM_PORTS))}; declare a service "
+                              f"of kind '{DICOM_SERVICE_KIND}')")
+    return [(port, DEFAULT_CALLED_AE) for port in open_ports]
+
+
+def _accepts_tcp(address: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def associate(address: str, port: int, calling_ae: str, called_ae: str,
+              timeout: float) -> AssociationAttempt:
+    """Request an association; when accepted, send a C-ECHO and a study-level C-FIND."""
+    if not _accepts_tcp(address, port, timeout):
+        raise FactUnavailable(Reason.UNREACHABLE, f"{address}:{port} does not accept connections")
+    entity = AE(ae_title=calling_ae)
+    entity.acse_timeout = entity.dimse_timeout = entity.network_timeout = timeout
+    entity.connection_timeout = timeout
+    entity.add_requested_context(VERIFICATION)
+    entity.add_requested_context(STUDY_ROOT_FIND)
+    started = time.monotonic()
+    association = entity.associate(address, port, ae_title=called_ae)
+    try:
+        if association.is_rejected:
+            return AssociationAttempt(calling_ae, called_ae, outcome="rejected",
+                                      rejection_reason=_rejection_reason(association))
+        if not association.is_established:
+            # Ended before the ACSE timeout: the peer closed or aborted; else it stayed silent.
+            waited = time.monotonic() - started
+            return AssociationAttempt(calling_ae, called_ae,
+                                      outcome="aborted" if waited < timeout else "no answer")
+        echo = _echo(association)
+        find_outcome, count, capped = _count_studies(association)
+        return AssociationAttempt(calling_ae, called_ae, outcome="accepted", echo_accepted=echo,
+                                  find_outcome=find_outcome, study_count=count,
+                                  study_count_capped=capped)
+    finally:
+        if association.is_established:
+            association.release()
+        entity.shutdown()
+
+
+def _rejection_reason(association: Association) -> str | None:
+    """The reason an A-ASSOCIATE-RJ gave (a fixed table of pynetdicom's, not the peer's text)."""
+    primitive = association.acceptor.primitive
+    return str(primitive.reason_str) if primitive is not None else None
+
+
+def _echo(association: Association) -> bool:
+    status = association.send_c_echo()
+    return bool(status) and getattr(status, "Status", None) == FIND_SUCCESS
+
+
+def _count_studies(association: Association) -> tuple[str, int | None, bool]:
+    """Count the studies a C-FIND at STUDY level returns; identifiers are dropped unread."""
+    if not any(context.abstract_syntax == STUDY_ROOT_FIND
+               for context in association.accepted_contexts):
+        return "not negotiated", None, False
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    count = 0
+    for status, _identifier in association.send_c_find(
+            query, STUDY_ROOT_FIND):
+        code = getattr(status, "Status", None)
+        if code is None:
+            return "no answer", None, False
+        if code in FIND_PENDING:
+            count += 1
+            if count > MAX_STUDIES_COUNTED:
+                association.abort()  # enough counted: stop the PACS sending the rest
+                return "answered", MAX_STUDIES_COUNTED, True
+            continue
+        if code == FIND_SUCCESS:
+            return "answered", count, False
+        return f"refused (0x{code:04X})", None, False
+    return "no answer", None, False
+
+
+@dataclass(frozen=True)
+class HttpExposure:
+    """How one PACS HTTP path answered without credentials: the status and a count only."""
+
+    path: str
+    status: int
+    count: int | None
+
+
+@dataclass(frozen=True)
+class PacsHttpFacts:
+    """The PACS HTTP base and the anonymous answers of its REST API and DICOMweb paths."""
+
+    base_url: str
+    rest: list[HttpExposure]
+    dicomweb: HttpExposure
+
+
+def pacs_http_anonymous(context: TargetContext) -> PacsHttpFacts:
+    """GET the Orthanc REST paths and the DICOMweb study search without credentials."""
+    base = pacs_http_base(context)
+    timeout = step_timeout(context)
+    # Lists are asked for one more than is counted: enough to say "more than", never more.
+    limit = f"limit={MAX_STUDIES_COUNTED + 1}"
+    rest = [_anonymous_count(base, path, path if path == "/system" else f"{path}?since=0&{limit}",
+                             timeout)
+            for path in REST_PATHS]
+    dicomweb = _anonymous_count(base, DICOMWEB_STUDIES, f"{DICOMWEB_STUDIES}?{limit}", timeout,
+                                accept="application/dicom+json")
+    return PacsHttpFacts(base, rest, dicomweb)
+
+
+def pacs_http_base(context: TargetContext) -> str:
+    """The base URL of the PACS's HTTP API: a `pacs-http` service, else port 8042."""
+    address = target_address(context)
+    host = f"[{address}]" if ":" in address else address
+    declared = services_of_kind(context, PACS_HTTP_SERVICE_KIND)
+    if not declared:
+        return f"http://{host}:{DEFAULT_PACS_HTTP_PORT}"
+    service = declared[0]
+    return f"{'https' if service.tls else 'http'}://{host}:{service.port}"
+
+
+def _anonymous_count(base: str, path: str, request: str, timeout: float,
+                     accept: str = "application/json") -> HttpExposure:
+    answer = http_get(base + request, timeout, accept=accept)
+    document = answer.json()
+    count = len(document) if answer.status == 200 and isinstance(document, list) else None
+    if answer.status == 204:  # DICOMweb's "no match": answered, nothing to list
+        count = 0
+    return HttpExposure(path, answer.status, min(count, MAX_STUDIES_COUNTED)
+                        if count is not None else None)

@@ -1,0 +1,180 @@
+"""FHIR facts: how a server answers a patient search made without a token.
+
+Also the small network helpers the PACS and HL7 probes share: the per-step timeout, the
+target's services of a kind, a bounded HTTP GET that never follows redirects and never sends
+a secret.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from audit.errors import FactUnavailable
+from audit.facts.context import TargetContext
+from audit.facts.ports import target_address
+from audit.model.inventory import Service
+from audit.vocabulary import Reason
+
+# One network step (connect, handshake, request) never waits longer than this, whatever the
+# run's timeout, so that a silent service costs seconds, not the whole check budget.
+MAX_STEP_TIMEOUT = 10.0
+MAX_BODY_BYTES = 1024 * 1024
+USER_AGENT = "mis-audit (read-only security audit)"
+FHIR_SERVICE_KIND = "fhir"
+FHIR_JSON = "application/fhir+json, application/json;q=0.9"
+
+
+def step_timeout(context: TargetContext) -> float:
+    """How long one network step may wait: a quarter of the check's budget, within bounds."""
+    return max(1.0, min(MAX_STEP_TIMEOUT, context.environment.timeout / 4))
+
+
+def services_of_kind(context: TargetContext, *kinds: str) -> list[Service]:
+    """The target's declared services of the given kinds, in inventory order."""
+    return [service for service in context.target.services if service.kind in kinds]
+
+
+def unverified_tls_context() -> ssl.SSLContext:
+    """A client TLS context that accepts any certificate.
+
+    These probes test access control, not certificates (the TLS checks judge those): an
+    expired or self-signed certificate must not hide a PACS or FHIR API that is open.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """The status, media type and (size-capped) body of one HTTP answer."""
+
+    status: int
+    content_type: str
+    body: bytes
+    truncated: bool
+
+    def json(self) -> object | None:
+        """The body as JSON, None when it is not (or was cut)."""
+        if self.truncated or not self.body:
+            return None
+        try:
+            return json.loads(self.body)  # type: ignore[no-any-return]
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+def http_get(url: str, timeout: float, accept: str = "application/json",
+             max_bytes: int = MAX_BODY_BYTES) -> HttpAnswer:
+    """GET `url` without credentials, following no redirect, reading at most `max_bytes`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FactUnavailable(Reason.NOT_FOUND, f"not an http(s) URL: {url!r}")
+    connection: http.client.HTTPConnection = (
+        http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                    context=unverified_tls_context())
+        if parts.scheme == "https"
+        else http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout))
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": accept})
+        response = connection.getresponse()
+        body, truncated = _read_capped(response, max_bytes, time.monotonic() + timeout)
+        return HttpAnswer(response.status, response.getheader("Content-Type", "") or "",
+                          body, truncated)
+    except TimeoutError as error:
+        raise FactUnavailable(Reason.TIMEOUT, f"{url}: no answer within {timeout:g} s") from error
+    except ssl.SSLError as error:
+        raise FactUnavailable(Reason.UNREACHABLE, f"{url}: TLS handshake failed: "
+                                                  f"{error.reason or error}") from error
+    except (OSError, http.client.HTTPException) as error:
+        raise FactUnavailable(Reason.UNREACHABLE, f"{url}: {type(error).__name__}: {error}") \
+            from error
+    finally:
+        connection.close()
+
+
+def _read_capped(response: http.client.HTTPResponse, max_bytes: int,
+                 deadline: float) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        if time.monotonic() > deadline:  # a server dripping bytes must not hold the probe
+            raise TimeoutError("body not received in time")
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:max_bytes], True
+
+
+@dataclass(frozen=True)
+class FhirSearchAnswer:
+    """How one FHIR base answered `/metadata` and `Patient?_count=1` without a token.
+
+    Only counts are kept: never a name, an identifier or any other part of a resource.
+    """
+
+    base_url: str
+    metadata_status: int | None
+    search_status: int
+    bundle: bool
+    total: int | None
+    entries: int | None
+
+
+@dataclass(frozen=True)
+class FhirFacts:
+    """The answers of every FHIR base of a target."""
+
+    answers: list[FhirSearchAnswer]
+
+
+def fhir_base_urls(context: TargetContext) -> list[str]:
+    """The target's `urls`, else one base per service of kind `fhir` (path `/`)."""
+    if context.target.urls:
+        return list(context.target.urls)
+    services = services_of_kind(context, FHIR_SERVICE_KIND)
+    if not services:
+        raise FactUnavailable(Reason.NOT_FOUND, f"target {context.target.name!r} names no FHIR "
+                              f"base: give it `urls` or a service of kind '{FHIR_SERVICE_KIND}'")
+    address = target_address(context)
+    return [f"{'https' if service.tls else 'http'}://{address}:{service.port}/"
+            for service in services]
+
+
+def fhir_anonymous_search(context: TargetContext) -> FhirFacts:
+    """Ask each FHIR base for its metadata and for one Patient, without a token."""
+    timeout = step_timeout(context)
+    return FhirFacts([_search_one(base, timeout) for base in fhir_base_urls(context)])
+
+
+def _search_one(base_url: str, timeout: float) -> FhirSearchAnswer:
+    root = base_url.rstrip("/")
+    search = http_get(f"{root}/Patient?_count=1", timeout, accept=FHIR_JSON)
+    try:
+        metadata_status: int | None = http_get(f"{root}/metadata", timeout,
+                                               accept=FHIR_JSON).status
+    except FactUnavailable:
+        metadata_status = None  # only context for the report: the search decides
+    is_bundle, total, entries = bundle_counts(search.json())
+    return FhirSearchAnswer(base_url=base_url, metadata_status=metadata_status,
+                            search_status=search.status, bundle=is_bundle, total=total,
+                            entries=entries)
+
+
+def bundle_counts(document: object) -> tuple[bool, int | None, int | None]:
+    """Whether a JSON document is a FHIR Bundle, its `total` and its number of entries."""
+    if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
+        return False, None, None
+    total = document.get("total")
+    entries = document.get("entry", [])
+    return (True, total if isinstance(total, int) and not isinstance(total, bool) else None,
+            len(entries) if isinstance(entries, list) else None)

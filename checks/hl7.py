@@ -1,0 +1,28 @@
+"""HL7 v2: interface messages must not cross the network in clear text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from audit.facts.hl7 import Hl7Facts, mllp_transport
+from audit.registry import Finding, NoParams, check, failed, passed
+from audit.vocabulary import Role
+
+
+@check(id="hl7.mllp_plaintext", title="HL7 v2 (MLLP) ports require TLS", applies_to=Role.HL7,
+       probe=mllp_transport, params=NoParams)
+def mllp_plaintext(facts: Hl7Facts, p: NoParams) -> Finding:
+    """HL7 v2 messages carry names, identifiers, diagnoses and results; over plain MLLP anyone
+    on the path reads them and can inject orders or results. Serve MLLP over TLS (with client
+    certificates where the interface engine supports them) or inside a VPN tunnel, and close
+    the plain port. The probe sends a TLS ClientHello and no HL7 message: a port that does
+    not answer with TLS accepts plain TCP."""
+    observed = [asdict(endpoint) for endpoint in facts.endpoints]
+    expected = "a TLS answer to a ClientHello on every MLLP port"
+    plain = [f"{endpoint.port} ({endpoint.answer})" for endpoint in facts.endpoints
+             if not endpoint.speaks_tls]
+    if plain:
+        return failed(f"MLLP without TLS on port {', '.join(plain)}", observed=observed,
+                      expected=expected)
+    ports = ", ".join(str(endpoint.port) for endpoint in facts.endpoints)
+    return passed(f"MLLP on port {ports} speaks TLS", observed=observed, expected=expected)

@@ -1,0 +1,158 @@
+"""PACS: DICOM strangers, called AE titles, and the PACS's HTTP APIs without a login."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from audit.facts.dicom import (
+    AssociationAttempt,
+    DicomEndpoint,
+    DicomFacts,
+    HttpExposure,
+    PacsHttpFacts,
+    dicom_associations,
+    pacs_http_anonymous,
+)
+from audit.registry import Finding, NoParams, Params, check, failed, manual, not_applicable, passed
+from audit.vocabulary import Role
+from checks.fhir import Access, http_access
+
+CALLED_AE_NOT_RECOGNISED = "Called AE title not recognised"
+
+
+class UnknownAeParams(Params):
+    """Whether an unknown AE may at least verify the connection (C-ECHO)."""
+
+    # C-ECHO tells a stranger only that a DICOM node is there (monitoring tools rely on it);
+    # a profile that wants the stricter rule sets this to false.
+    allow_echo: bool = True
+
+
+def _attempt_evidence(endpoint: DicomEndpoint, attempt: AssociationAttempt) -> dict[str, Any]:
+    return {"port": endpoint.port, **asdict(attempt)}
+
+
+def _studies(attempt: AssociationAttempt) -> str:
+    count = attempt.study_count
+    return f"more than {count}" if attempt.study_count_capped else str(count)
+
+
+def _stranger_problem(attempt: AssociationAttempt, allow_echo: bool) -> str | None:
+    if attempt.find_answered:
+        return f"answered a study query with {_studies(attempt)} studies"
+    if attempt.echo_accepted and not allow_echo:
+        return "answered a C-ECHO"
+    return None
+
+
+def _stranger_unclear(endpoint: DicomEndpoint) -> str | None:
+    attempt = endpoint.unknown_caller
+    if attempt.rejection_reason == CALLED_AE_NOT_RECOGNISED:
+        return (f"port {endpoint.port} does not know the called AE title "
+                f"{endpoint.called_ae!r}: set ae_title on the inventory's dicom service")
+    if attempt.outcome == "no answer":
+        return f"port {endpoint.port} did not answer the association request"
+    return None
+
+
+@check(id="pacs.dicom_unknown_ae", title="The PACS refuses DICOM queries from unknown AE titles",
+       applies_to=Role.PACS, probe=dicom_associations, params=UnknownAeParams)
+def dicom_unknown_ae(facts: DicomFacts, p: UnknownAeParams) -> Finding:
+    """A PACS that answers a C-FIND from any calling AE title lets anyone on the network list
+    (and then retrieve) every study. Accept associations only from the modalities and
+    workstations you know, each by AE title and host (Orthanc: `DicomModalities`,
+    `DicomAlwaysAllowFind` and `DicomAlwaysAllowEcho` false, `DicomCheckModalityHost` true).
+    The probe calls as `MIS-AUDIT-PROBE`, queries at STUDY level for study UIDs only and keeps
+    the count. A C-ECHO alone is tolerated unless `allow_echo` is false."""
+    observed = [_attempt_evidence(endpoint, endpoint.unknown_caller)
+                for endpoint in facts.endpoints]
+    expected = ("association rejected, or study query refused"
+                + ("" if p.allow_echo else " and C-ECHO refused"))
+    problems = [f"port {endpoint.port} {problem}" for endpoint in facts.endpoints
+                if (problem := _stranger_problem(endpoint.unknown_caller, p.allow_echo))]
+    if problems:
+        return failed(f"an unknown AE title was accepted: {'; '.join(problems)}",
+                      observed=observed, expected=expected)
+    unclear = [reason for endpoint in facts.endpoints if (reason := _stranger_unclear(endpoint))]
+    if unclear:
+        return manual("; ".join(unclear), observed=observed, expected=expected)
+    echoed = [str(endpoint.port) for endpoint in facts.endpoints
+              if endpoint.unknown_caller.echo_accepted]
+    summary = ("an unknown AE title may not query studies"
+               + (f" (C-ECHO answered on port {', '.join(echoed)})" if echoed else ""))
+    return passed(summary, observed=observed, expected=expected)
+
+
+@check(id="pacs.dicom_called_ae", title="The PACS answers only to its own called AE title",
+       applies_to=Role.PACS, probe=dicom_associations, params=NoParams)
+def dicom_called_ae(facts: DicomFacts, p: NoParams) -> Finding:
+    """A PACS that accepts associations addressed to any called AE title does not check who
+    a modality thinks it is talking to: misrouted studies are stored, and a stranger needs
+    to guess nothing. Make the PACS check the called AE title (Orthanc:
+    `DicomCheckCalledAet` true)."""
+    observed = [_attempt_evidence(endpoint, endpoint.wrong_called_ae)
+                for endpoint in facts.endpoints]
+    expected = "association addressed to another AE title rejected"
+    accepted = [str(endpoint.port) for endpoint in facts.endpoints
+                if endpoint.wrong_called_ae.outcome == "accepted"]
+    if accepted:
+        called = facts.endpoints[0].wrong_called_ae.called_ae
+        return failed(f"port {', '.join(accepted)} accepted an association addressed to "
+                      f"{called!r}", observed=observed, expected=expected)
+    silent = [str(endpoint.port) for endpoint in facts.endpoints
+              if endpoint.wrong_called_ae.outcome == "no answer"]
+    if silent:
+        return manual(f"port {', '.join(silent)} did not answer the association request",
+                      observed=observed, expected=expected)
+    return passed("associations addressed to another AE title are rejected",
+                  observed=observed, expected=expected)
+
+
+def _http_verdict(exposures: list[HttpExposure], base_url: str, what: str,
+                  expected: str) -> Finding:
+    """One verdict over PACS HTTP paths requested without credentials."""
+    observed = [asdict(exposure) for exposure in exposures]
+    access = {exposure.path: http_access(exposure.status) for exposure in exposures}
+    open_paths = [_exposure_text(exposure) for exposure in exposures
+                  if access[exposure.path] is Access.OPEN]
+    if open_paths:
+        return failed(f"{what} answers without credentials: {', '.join(open_paths)}",
+                      observed=observed, expected=expected, base_url=base_url)
+    if all(verdict is Access.ABSENT for verdict in access.values()):
+        return not_applicable(f"no {what} at {base_url}", base_url=base_url, observed=observed)
+    unclear = [f"{exposure.path} (HTTP {exposure.status})" for exposure in exposures
+               if access[exposure.path] is Access.UNCLEAR]
+    if unclear:
+        return manual(f"{what} gave unexpected answers: {', '.join(unclear)}",
+                      observed=observed, expected=expected, base_url=base_url)
+    return passed(f"{what} requires credentials", observed=observed, expected=expected,
+                  base_url=base_url)
+
+
+def _exposure_text(exposure: HttpExposure) -> str:
+    counted = f", {exposure.count} entries" if exposure.count is not None else ""
+    return f"{exposure.path} (HTTP {exposure.status}{counted})"
+
+
+@check(id="pacs.rest_unauthenticated", title="The PACS REST API requires credentials",
+       applies_to=Role.PACS, probe=pacs_http_anonymous, params=NoParams)
+def rest_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
+    """Orthanc's REST API lists, downloads, modifies and deletes every study. Without
+    authentication anyone who reaches its port owns the archive. Set
+    `AuthenticationEnabled` true with `RegisteredUsers` (or an authorization plugin), and
+    keep the HTTP port off untrusted networks. The probe GETs `/system`, `/patients` and
+    `/studies` and keeps the status and the number of entries only."""
+    return _http_verdict(facts.rest, facts.base_url, "the PACS REST API",
+                         "HTTP 401 or 403 without credentials")
+
+
+@check(id="pacs.dicomweb_unauthenticated", title="DICOMweb requires credentials",
+       applies_to=Role.PACS, probe=pacs_http_anonymous, params=NoParams)
+def dicomweb_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
+    """DICOMweb (QIDO-RS, WADO-RS) serves study lists and images over HTTP: open, it is a
+    patient-data download service for anyone. Put it behind authentication (Orthanc:
+    `AuthenticationEnabled`; a reverse proxy with OAuth2 for viewers). The probe runs one
+    QIDO-RS study search and keeps the status and the number of studies only."""
+    return _http_verdict([facts.dicomweb], facts.base_url, "DICOMweb",
+                         "HTTP 401 or 403 without credentials")

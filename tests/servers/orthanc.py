@@ -1,0 +1,152 @@
+"""Orthanc PACS for the tests, weak and hardened, with synthetic studies (fake names only).
+
+Orthanc has no bind-address option and listens on every interface, so each variant gets its
+own unusual HTTP and DICOM ports (checked free on the wildcard address before starting);
+tests reach it through an address of this helper's loopback range.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from tests.servers.base import (
+    ServerProcess,
+    port_is_free,
+    require_binary,
+    start_server,
+    wait_for_port,
+)
+
+ORTHANC = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+ADMIN_USER, ADMIN_PASSWORD = "pacsadmin", "test-only-orthanc-secret"
+KNOWN_MODALITY_AE = "KNOWN-CT"
+
+
+@dataclass(frozen=True)
+class OrthancVariant:
+    """The ports and AE title of one test instance, and whether it is hardened."""
+
+    name: str
+    http_port: int
+    dicom_port: int
+    ae_title: str
+    hardened: bool
+
+
+WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
+HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True)
+
+# Fake patients only: these names exist nowhere but in the tests.
+SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
+
+
+def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool) -> dict[str, object]:
+    """The Orthanc JSON configuration of a variant."""
+    config: dict[str, object] = {
+        "Name": variant.name,
+        "StorageDirectory": str(workdir / "storage"),
+        "IndexDirectory": str(workdir / "index"),
+        "HttpPort": variant.http_port,
+        "DicomPort": variant.dicom_port,
+        "DicomAet": variant.ae_title,
+        "RemoteAccessAllowed": True,
+        "HttpsCACertificates": "",
+        "Plugins": [DICOMWEB_PLUGIN] if dicomweb else [],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
+    if variant.hardened:
+        config |= {
+            "AuthenticationEnabled": True,
+            "RegisteredUsers": {ADMIN_USER: ADMIN_PASSWORD},
+            "DicomCheckCalledAet": True,
+            "DicomAlwaysAllowEcho": False,
+            "DicomAlwaysAllowFind": False,
+            "DicomAlwaysAllowStore": False,
+            "DicomCheckModalityHost": True,
+            "DicomModalities": {"known-ct": [KNOWN_MODALITY_AE, "127.62.0.250", 11112]},
+        }
+    else:
+        config |= {
+            "AuthenticationEnabled": False,
+            "DicomCheckCalledAet": False,
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowFind": True,
+        }
+    return config
+
+
+def synthetic_instance(patient_name: str, patient_id: str) -> bytes:
+    """A tiny Secondary Capture image of a fake patient, as a DICOM Part 10 file."""
+    dataset = Dataset()
+    dataset.PatientName = patient_name
+    dataset.PatientID = patient_id
+    dataset.StudyInstanceUID = generate_uid()
+    dataset.SeriesInstanceUID = generate_uid()
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.Modality = "OT"
+    dataset.StudyDate = "20260101"
+    dataset.Rows = dataset.Columns = 4
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.BitsAllocated = dataset.BitsStored = 8
+    dataset.HighBit = 7
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = bytes(16)
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def upload_synthetic_studies(server: ServerProcess, variant: OrthancVariant) -> int:
+    """POST one study per synthetic patient to /instances; the number of studies stored."""
+    headers = {"Content-Type": "application/dicom"}
+    if variant.hardened:
+        token = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    for name, patient_id in SYNTHETIC_PATIENTS:
+        request = urllib.request.Request(
+            f"http://{server.address}:{variant.http_port}/instances",
+            data=synthetic_instance(name, patient_id), headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            json.load(answer)
+    return len(SYNTHETIC_PATIENTS)
+
+
+def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
+                  dicomweb: bool = True) -> ServerProcess:
+    """Start a variant with its studies loaded; `extra` holds the ports, AE title, studies."""
+    binary = require_binary(ORTHANC)
+    for port in (variant.http_port, variant.dicom_port):
+        if not port_is_free("0.0.0.0", port):
+            raise RuntimeError(f"{variant.name}: port {port} is already taken on this machine")
+    dicomweb = dicomweb and Path(DICOMWEB_PLUGIN).exists()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "orthanc.json"
+    config_file.write_text(json.dumps(orthanc_config(variant, workdir, dicomweb), indent=2))
+    server = start_server(variant.name, [binary, str(config_file)], address, variant.http_port,
+                          workdir)
+    try:
+        wait_for_port(address, variant.dicom_port, 30, server.process, server.log)
+        studies = upload_synthetic_studies(server, variant)
+    except Exception:
+        server.stop()
+        raise
+    server.extra.update(http_port=variant.http_port, dicom_port=variant.dicom_port,
+                        ae_title=variant.ae_title, studies=studies, dicomweb=dicomweb,
+                        user=ADMIN_USER, password=ADMIN_PASSWORD)
+    return server
+

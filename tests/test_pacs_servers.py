@@ -1,0 +1,167 @@
+"""PACS checks against real Orthanc instances (weak and hardened) holding synthetic studies."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from audit.model.inventory import Service, Target
+from audit.model.results import Result
+from audit.vocabulary import Role, Status
+from tests.servers.base import ServerProcess
+from tests.servers.nginx import run_check
+from tests.servers.orthanc import (
+    HARDENED,
+    SYNTHETIC_PATIENTS,
+    WEAK,
+    OrthancVariant,
+    start_orthanc,
+)
+
+pytestmark = pytest.mark.servers
+
+WEAK_ADDRESS, HARDENED_ADDRESS, SILENT_ADDRESS = "127.62.0.10", "127.62.0.11", "127.62.0.12"
+
+
+def _pacs_target(name: str, address: str, variant: OrthancVariant,
+                 ae_title: str | None = None) -> Target:
+    return Target(name=name, address=address, roles=[Role.PACS], services=[
+        Service(kind="dicom", port=variant.dicom_port, ae_title=ae_title or variant.ae_title),
+        Service(kind="pacs-http", port=variant.http_port)])
+
+
+@pytest.fixture(scope="module")
+def orthancs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    """Both Orthanc variants, started once for the module and stopped by PID."""
+    work = tmp_path_factory.mktemp("orthanc")
+    weak = start_orthanc(WEAK, WEAK_ADDRESS, work / "weak")
+    try:
+        hardened = start_orthanc(HARDENED, HARDENED_ADDRESS, work / "hardened")
+    except Exception:
+        weak.stop()
+        raise
+    yield {"weak": weak, "hardened": hardened}
+    weak.stop()
+    hardened.stop()
+
+
+@pytest.fixture(scope="module")
+def weak_pacs(orthancs: dict[str, ServerProcess]) -> Target:
+    """The weak Orthanc as an inventory target."""
+    return _pacs_target("pacs-weak", WEAK_ADDRESS, WEAK)
+
+
+@pytest.fixture(scope="module")
+def hardened_pacs(orthancs: dict[str, ServerProcess]) -> Target:
+    """The hardened Orthanc as an inventory target."""
+    return _pacs_target("pacs-hardened", HARDENED_ADDRESS, HARDENED)
+
+
+def _assert_no_patient_data(result: Result) -> None:
+    text = json.dumps(result.model_dump(mode="json"))
+    for name, patient_id in SYNTHETIC_PATIENTS:
+        assert name not in text and name.replace("^", " ") not in text
+        assert patient_id not in text
+
+
+def test_unknown_ae_may_query_the_weak_pacs(weak_pacs: Target) -> None:
+    result = run_check("pacs.dicom_unknown_ae", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    [observed] = result.evidence.observed
+    assert observed["outcome"] == "accepted"
+    assert observed["find_outcome"] == "answered"
+    assert observed["study_count"] == len(SYNTHETIC_PATIENTS)
+    assert observed["calling_ae"] == "MIS-AUDIT-PROBE"
+    assert "2 studies" in result.summary
+    _assert_no_patient_data(result)
+
+
+def test_unknown_ae_is_rejected_by_the_hardened_pacs(hardened_pacs: Target) -> None:
+    result = run_check("pacs.dicom_unknown_ae", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+    [observed] = result.evidence.observed
+    assert observed["outcome"] == "rejected"
+    assert observed["rejection_reason"] == "Calling AE title not recognised"
+
+
+def test_unknown_ae_cannot_be_judged_with_the_wrong_called_ae(orthancs: dict[str, ServerProcess]) -> None:
+    target = _pacs_target("pacs-misdeclared", HARDENED_ADDRESS, HARDENED, ae_title="ORTHANC")
+    result = run_check("pacs.dicom_unknown_ae", target)
+    assert result.status is Status.MANUAL
+    assert "ae_title" in result.summary
+
+
+def test_weak_pacs_answers_any_called_ae(weak_pacs: Target) -> None:
+    result = run_check("pacs.dicom_called_ae", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    [observed] = result.evidence.observed
+    assert observed["called_ae"] == "NOT-THIS-PACS" and observed["outcome"] == "accepted"
+
+
+def test_hardened_pacs_checks_the_called_ae(hardened_pacs: Target) -> None:
+    result = run_check("pacs.dicom_called_ae", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+    [observed] = result.evidence.observed
+    assert observed["rejection_reason"] == "Called AE title not recognised", observed
+
+
+def test_weak_rest_api_answers_without_credentials(weak_pacs: Target) -> None:
+    result = run_check("pacs.rest_unauthenticated", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    answers = {item["path"]: item for item in result.evidence.observed}
+    assert answers["/system"]["status"] == 200
+    assert answers["/patients"]["count"] == len(SYNTHETIC_PATIENTS)
+    assert answers["/studies"]["count"] == len(SYNTHETIC_PATIENTS)
+    _assert_no_patient_data(result)
+
+
+def test_hardened_rest_api_demands_credentials(hardened_pacs: Target) -> None:
+    result = run_check("pacs.rest_unauthenticated", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+    assert {item["status"] for item in result.evidence.observed} == {401}
+
+
+def test_weak_dicomweb_answers_without_credentials(
+        orthancs: dict[str, ServerProcess], weak_pacs: Target) -> None:
+    if not orthancs["weak"].extra["dicomweb"]:
+        pytest.skip("the orthanc-dicomweb plugin is not installed")
+    result = run_check("pacs.dicomweb_unauthenticated", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    [observed] = result.evidence.observed
+    assert observed == {"path": "/dicom-web/studies", "status": 200,
+                        "count": len(SYNTHETIC_PATIENTS)}
+    _assert_no_patient_data(result)
+
+
+def test_hardened_dicomweb_demands_credentials(hardened_pacs: Target) -> None:
+    result = run_check("pacs.dicomweb_unauthenticated", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+
+
+def test_closed_ports_are_an_error_not_a_pass(tmp_path: Path) -> None:
+    target = Target(name="pacs-down", address=SILENT_ADDRESS, roles=[Role.PACS], services=[
+        Service(kind="dicom", port=14699), Service(kind="pacs-http", port=18699)])
+    for check_id in ("pacs.dicom_unknown_ae", "pacs.rest_unauthenticated"):
+        result = run_check(check_id, target)
+        assert result.status is Status.ERROR
+        assert result.error is not None and result.error.type == "unreachable"
+
+
+def test_a_silent_listener_costs_no_more_than_the_timeout() -> None:
+    timeout = 4.0
+    with socket.socket() as listener:
+        listener.bind((SILENT_ADDRESS, 0))
+        listener.listen(8)                       # accepts (by the kernel), never speaks
+        port = listener.getsockname()[1]
+        target = Target(name="pacs-silent", address=SILENT_ADDRESS, roles=[Role.PACS], services=[
+            Service(kind="dicom", port=port), Service(kind="pacs-http", port=port)])
+        for check_id in ("pacs.dicom_called_ae", "pacs.rest_unauthenticated"):
+            started = time.monotonic()
+            result = run_check(check_id, target, timeout=timeout)
+            assert time.monotonic() - started < timeout
+            assert result.status in (Status.MANUAL, Status.ERROR), result.summary
