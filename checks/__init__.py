@@ -13,4 +13,5 @@ CHECK_MODULES: tuple[str, ...] = (
     "checks.fhir",
     "checks.net",
     "checks.db",
+    "checks.data",
 )

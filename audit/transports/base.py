@@ -8,10 +8,12 @@ the transport itself enforces, so no probe can talk a transport into changing a 
 from __future__ import annotations
 
 import fnmatch
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from audit.errors import FactUnavailable
 from audit.vocabulary import Reason
@@ -142,6 +144,12 @@ class Transport(ABC):
         if isinstance(content, FactUnavailable):
             raise content
         return content
+
+    def open_binary(self, path: str) -> BinaryIO:
+        """A seekable stream of one regular file, for files too large to read at once;
+        raises FactUnavailable. The default reads the file whole; transports that can
+        stream override it."""
+        return io.BytesIO(self.read_file(path))
 
     def read_text(self, path: str) -> str:
         """One file's content as text (undecodable bytes replaced)."""

@@ -10,6 +10,7 @@ import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from audit.errors import FactUnavailable
 from audit.transports.base import MAX_FILE_BYTES, CommandOutput, DirEntry, Transport
@@ -78,6 +79,18 @@ class FilesystemTransport(Transport):
                 return handle.read(MAX_FILE_BYTES)
         except OSError as error:
             return _unavailable_from_os_error(path, error)
+
+    def open_binary(self, path: str) -> BinaryIO:
+        """The file itself, opened without reading it into memory. Non-blocking open and a
+        type check first: a FIFO or a device would otherwise block or never end."""
+        try:
+            descriptor = os.open(self.host_path(path), os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as error:
+            raise _unavailable_from_os_error(path, error) from error
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise FactUnavailable(Reason.REFUSED, f"{path}: not a regular file")
+        return os.fdopen(descriptor, "rb")
 
     def list_dir(self, path: str) -> list[DirEntry]:
         try:

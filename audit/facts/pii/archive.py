@@ -1,0 +1,133 @@
+"""ZIP packages: what kind (OOXML, OpenDocument, a plain archive), whether their declared
+sizes are safe to expand, and a bounded walk over a plain archive's members.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO
+
+from audit.facts.pii.formats import FileFormat
+
+ODF_MIMETYPES = {
+    b"application/vnd.oasis.opendocument.spreadsheet": FileFormat.ODS,
+    b"application/vnd.oasis.opendocument.text": FileFormat.ODT,
+}
+ZIP_ENCRYPTED_FLAG = 0x1
+ZIP_AES_METHOD = 99              # WinZip AES; ZipCrypto is the encrypted flag alone
+# A member is spooled to memory up to this size, then to a temporary file.
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """How far a ZIP is expanded: a zip bomb is refused before it is inflated."""
+
+    max_depth: int = 3
+    max_members: int = 10_000
+    max_member_bytes: int = 512 * 1024 * 1024
+    max_total_bytes: int = 2 * 1024 * 1024 * 1024
+    # Ordinary documents compress up to about 1:20 (text, XML); a bomb does 1:1000 and more.
+    max_ratio: int = 200
+    # Below this size the ratio is not judged: tiny members compress oddly.
+    ratio_floor: int = 1024 * 1024
+
+
+class ZipRefused(Exception):
+    """The archive is not expanded: it would inflate beyond the limits."""
+
+
+def package_format(package: zipfile.ZipFile) -> FileFormat:
+    """OOXML workbook or document, OpenDocument spreadsheet or text, or a plain ZIP."""
+    names = set(package.namelist())
+    if "[Content_Types].xml" in names:
+        if "xl/workbook.xml" in names:
+            return FileFormat.XLSX
+        if "word/document.xml" in names:
+            return FileFormat.DOCX
+    if "mimetype" in names and "content.xml" in names:
+        info = package.getinfo("mimetype")
+        if info.file_size < 128 and not info.flag_bits & ZIP_ENCRYPTED_FLAG:
+            return ODF_MIMETYPES.get(package.read(info).strip(), FileFormat.ZIP)
+    return FileFormat.ZIP
+
+
+def refuse_bomb(package: zipfile.ZipFile, limits: ZipLimits) -> None:
+    """Raise ZipRefused when the declared sizes say the archive would inflate too far."""
+    members = package.infolist()
+    if len(members) > limits.max_members:
+        raise ZipRefused(f"{len(members)} members (limit {limits.max_members})")
+    total = sum(info.file_size for info in members)
+    if total > limits.max_total_bytes:
+        raise ZipRefused(f"would expand to {total} bytes (limit {limits.max_total_bytes})")
+    for info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limits.ratio_floor and ratio > limits.max_ratio:
+            raise ZipRefused(f"a member compressed {ratio:.0f}:1 (limit {limits.max_ratio}:1): "
+                             f"a zip bomb")
+
+
+def encryption_of(info: zipfile.ZipInfo) -> str | None:
+    """"aes" or "zipcrypto" for an encrypted member, None for a clear one."""
+    if info.compress_type == ZIP_AES_METHOD:
+        return "aes"
+    if info.flag_bits & ZIP_ENCRYPTED_FLAG:
+        return "zipcrypto"
+    return None
+
+
+def spooled_member(package: zipfile.ZipFile, info: zipfile.ZipInfo,
+                   limits: ZipLimits) -> IO[bytes]:
+    """A member expanded into a seekable spool, never beyond its declared size (a lying
+    header cannot make it inflate further)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    budget = min(info.file_size, limits.max_member_bytes)
+    with package.open(info) as member:
+        while chunk := member.read(COPY_CHUNK):
+            budget -= len(chunk)
+            if budget < 0:
+                spool.close()
+                raise ZipRefused(f"member {info.filename!r} inflates beyond its declared size")
+            spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+MemberScanner = Callable[[str, BinaryIO, int], None]
+
+
+@dataclass
+class ArchiveWalk:
+    """What a walk over a plain archive found besides identifiers."""
+
+    scanned: int = 0
+    protected: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def walk_members(package: zipfile.ZipFile, limits: ZipLimits, depth: int,
+                 scan_member: MemberScanner) -> ArchiveWalk:
+    """Hand each clear member to `scan_member`; encrypted members are counted, not read."""
+    walk = ArchiveWalk()
+    for info in package.infolist():
+        if info.is_dir():
+            continue
+        encryption = encryption_of(info)
+        if encryption:
+            walk.protected.append(f"zip member ({encryption})")
+            continue
+        if info.file_size > limits.max_member_bytes:
+            walk.errors.append(f"member {info.filename}: larger than {limits.max_member_bytes} "
+                               f"bytes, not scanned")
+            continue
+        try:
+            with spooled_member(package, info, limits) as member:
+                scan_member(info.filename, member, depth + 1)  # type: ignore[arg-type]
+            walk.scanned += 1
+        except (ZipRefused, zipfile.BadZipFile, OSError, EOFError) as error:
+            walk.errors.append(f"member {info.filename}: {error}")
+    return walk

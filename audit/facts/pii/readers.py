@@ -1,0 +1,176 @@
+"""Readers that hand a document's text to a `TextScanner`, one per format.
+
+Each reader takes a seekable binary stream. Text is streamed in chunks; spreadsheets are read
+row by row (openpyxl read-only mode), numeric cells going through `scan_number` so that an
+IIN that lost its leading zero is still found.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+from xml.etree import ElementTree
+
+from audit.facts.pii.text import TextScanner, Utf16Decoder
+
+CHUNK_BYTES = 8 * 1024 * 1024
+# JSON up to this size is parsed (escaped text decoded); larger JSON is scanned as text.
+JSON_PARSE_LIMIT = 32 * 1024 * 1024
+# Strings of a spreadsheet or document are scanned in batches of about this many bytes.
+BATCH_BYTES = 256 * 1024
+
+ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+ODF_PARAGRAPHS = frozenset({f"{ODF_TEXT}p", f"{ODF_TEXT}h"})
+ODF_NUMERIC_TYPES = frozenset({"float", "percentage", "currency"})
+
+
+class TextBatch:
+    """Collects short strings and scans them together: one scan per cell would be slow."""
+
+    def __init__(self, scanner: TextScanner) -> None:
+        self._scanner = scanner
+        self._parts: list[str] = []
+        self._size = 0
+
+    def add(self, text: str) -> None:
+        """Queue one string."""
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Scan what is queued; strings are kept apart by line ends."""
+        if self._parts:
+            self._scanner.scan_str("\n".join(self._parts) + "\n")
+            self._parts, self._size = [], 0
+
+
+def read_text(stream: BinaryIO, scanner: TextScanner, utf16: bool = False) -> None:
+    """A text file, streamed in chunks: memory stays flat whatever its size."""
+    decode = Utf16Decoder() if utf16 else None
+    while chunk := stream.read(CHUNK_BYTES):
+        scanner.feed(decode(chunk) if decode else chunk)
+    if decode:
+        scanner.feed(decode(b"", final=True))
+    scanner.finish()
+
+
+def read_json(stream: BinaryIO, scanner: TextScanner, size: int) -> None:
+    """JSON: parsed when small enough (so escaped text is read), otherwise as text."""
+    if size > JSON_PARSE_LIMIT:
+        read_text(stream, scanner)
+        return
+    raw = stream.read(JSON_PARSE_LIMIT + 1)
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        scanner.scan(raw)
+        return
+    batch = TextBatch(scanner)
+    for value in _json_leaves(document):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            scanner.scan_number(value)
+        else:
+            batch.add(value)
+    batch.flush()
+
+
+def _json_leaves(document: Any) -> Iterator[Any]:
+    pending = [document]
+    while pending:           # iterative: a deeply nested document cannot exhaust the stack
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+            yield from (str(key) for key in value)
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif value is not None:
+            yield value
+
+
+def read_xlsx(stream: BinaryIO, scanner: TextScanner) -> None:
+    """Every cell of every sheet, streamed row by row."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(stream, read_only=True, data_only=True)
+    try:
+        batch = TextBatch(scanner)
+        for sheet in workbook.worksheets:
+            for row in sheet.iter_rows(values_only=True):
+                for value in row:
+                    _cell(value, scanner, batch)
+        batch.flush()
+    finally:
+        workbook.close()
+
+
+def _cell(value: object, scanner: TextScanner, batch: TextBatch) -> None:
+    if isinstance(value, str):
+        batch.add(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        scanner.scan_number(value)
+
+
+def read_docx(stream: BinaryIO, scanner: TextScanner) -> None:
+    """Paragraphs, tables (nested ones too), headers and footers of a Word document."""
+    from docx import Document
+
+    document = Document(stream)
+    batch = TextBatch(scanner)
+    containers: list[Any] = [document]
+    for section in document.sections:
+        containers += [section.header, section.footer]
+    while containers:
+        container = containers.pop()
+        for paragraph in container.paragraphs:
+            batch.add(paragraph.text)
+        for table in container.tables:
+            for row in table.rows:
+                containers.extend(row.cells)
+    batch.flush()
+
+
+def read_pdf(stream: BinaryIO, scanner: TextScanner) -> bool:
+    """The text of every page; False when the PDF is encrypted and no empty password opens it."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(stream)
+    if reader.is_encrypted and not reader.decrypt(""):
+        return False
+    batch = TextBatch(scanner)
+    for page in reader.pages:
+        batch.add(page.extract_text() or "")
+    batch.flush()
+    return True
+
+
+def read_odf(package: zipfile.ZipFile, scanner: TextScanner, max_bytes: int) -> None:
+    """An OpenDocument text or spreadsheet: paragraphs, and numeric cells as numbers."""
+    info = package.getinfo("content.xml")
+    if info.file_size > max_bytes:
+        raise ValueError(f"content.xml is larger than {max_bytes} bytes")
+    batch = TextBatch(scanner)
+    with package.open(info) as content:
+        for _, element in ElementTree.iterparse(content, events=("end",)):
+            if element.tag in ODF_PARAGRAPHS:
+                batch.add("".join(element.itertext()))
+                element.clear()
+            elif element.tag == f"{ODF_TABLE}table-cell":
+                if element.get(f"{ODF_OFFICE}value-type") in ODF_NUMERIC_TYPES:
+                    _odf_number(element.get(f"{ODF_OFFICE}value", ""), scanner)
+                element.clear()
+    batch.flush()
+
+
+def _odf_number(text: str, scanner: TextScanner) -> None:
+    try:
+        scanner.scan_number(float(text))
+    except ValueError:
+        pass    # a malformed value is not an identifier

@@ -1,0 +1,221 @@
+"""Finding identifiers in text: a streaming scanner over bytes and the tally it fills.
+
+The scanner works on bytes, not str: one compiled search for runs of digits over large
+chunks, with a detector validating only the candidates, is what keeps a 1 GB CSV fast. Values
+found are deduplicated by a keyed hash whose key lives only in this process, so the only
+plain values that leave this module are masked samples.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from audit.facts.pii.detectors import DETECTORS, Detector, Kind, mask
+
+MAX_SAMPLES = 3
+# Distinct values remembered per kind and file; past it the count is a lower bound, which is
+# proof enough of a leak and keeps memory flat whatever the file holds.
+MAX_DISTINCT = 100_000
+# Context keywords are looked for in the first few MiB only: a header is at the top.
+CONTEXT_WINDOW = 1024 * 1024
+# A chunk is cut after its last line end, so no identifier is split; a carry longer than
+# this without any separator is scanned as it is.
+MAX_CARRY = 1024 * 1024
+
+HEADER_KEYWORDS = ("ИИН", "ЖСН", "IIN", "СНИЛС", "SNILS", "РНОКПП", "RNOKPP", "ИНН")
+HEALTH_KEYWORDS = ("диагноз", "diagnosis", "МКБ", "флюорограф", "гинеколог", "ВИЧ", "HIV",
+                   "психиатр", "ПЦР", "PCR", "COVID", "беременн", "рецепт", "анализ",
+                   "пациент", "patient")
+
+
+# A Cyrillic letter in UTF-8 (Russian and Kazakh letters are two bytes, lead byte D0-D3).
+_CYRILLIC_LETTER = rb"[\xd0-\xd3][\x80-\xbf]"
+SHORT_WORD = 4
+
+
+@dataclass(frozen=True)
+class _Keyword:
+    """A context keyword: byte spellings for a fast test, a pattern that confirms a word."""
+
+    word: str
+    needles: tuple[bytes, ...]
+    # Words stand alone ("HIV" is not in "archive", "ВИЧ" not in "Петрович"); long Cyrillic
+    # stems need only a word start ("флюорограф" finds "флюорография").
+    confirm: re.Pattern[bytes]
+
+    def found_in(self, text: bytes, ascii_lowered: bytes) -> bool:
+        """Whether the keyword occurs in the text."""
+        haystack = ascii_lowered if self.word.isascii() else text
+        return any(needle in haystack for needle in self.needles) and \
+            self.confirm.search(haystack) is not None
+
+
+def _keyword(word: str) -> _Keyword:
+    if word.isascii():
+        needle = word.lower().encode("ascii")
+        return _Keyword(word, (needle,), re.compile(rb"\b" + re.escape(needle) + rb"\b"))
+    needles = tuple(sorted({form.encode("utf-8") for form in
+                            (word, word.lower(), word.upper(), word.capitalize())}))
+    ending = rb"(?!" + _CYRILLIC_LETTER + rb")" if len(word) <= SHORT_WORD else b""
+    pattern = (rb"(?<!" + _CYRILLIC_LETTER + rb")(?:" + b"|".join(map(re.escape, needles))
+               + rb")" + ending)
+    return _Keyword(word, needles, re.compile(pattern))
+
+
+CONTEXT_KEYWORDS: tuple[tuple[str, tuple[_Keyword, ...]], ...] = (
+    ("header", tuple(_keyword(word) for word in HEADER_KEYWORDS)),
+    ("health", tuple(_keyword(word) for word in HEALTH_KEYWORDS)),
+)
+
+
+# A 10-12 digit number turned into scientific notation by a spreadsheet: `6.12116E+10`.
+_SCIENTIFIC = re.compile(rb"(?<![0-9.])[1-9][.,][0-9]{1,11}[Ee]\+1[01](?![0-9])")
+
+
+@dataclass
+class KindTally:
+    """Distinct values of one kind (as keyed hashes), occurrences and masked samples."""
+
+    hashes: set[bytes] = field(default_factory=set)
+    capped: bool = False
+    occurrences: int = 0
+    samples: list[str] = field(default_factory=list)
+
+
+class Tally:
+    """Identifiers found in one file, never holding a plain value."""
+
+    def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT) -> None:
+        self._key = secrets.token_bytes(32)
+        self._max_samples = max_samples
+        self._max_distinct = max_distinct
+        self.kinds: dict[Kind, KindTally] = {}
+
+    def add(self, kind: Kind, values: list[bytes]) -> None:
+        """Count occurrences of valid identifiers of one kind."""
+        tally = self.kinds.get(kind)
+        if tally is None:
+            tally = self.kinds[kind] = KindTally()
+        tally.occurrences += len(values)
+        for value in dict.fromkeys(values):       # distinct, in order of appearance
+            if tally.capped:
+                return
+            digest = hashlib.blake2b(value, key=self._key, digest_size=16).digest()
+            if digest in tally.hashes:
+                continue
+            tally.hashes.add(digest)
+            if len(tally.samples) < self._max_samples:
+                tally.samples.append(mask(kind, value.decode("ascii", errors="replace")))
+            tally.capped = len(tally.hashes) >= self._max_distinct
+
+    def distinct(self) -> dict[Kind, int]:
+        """Distinct values by kind (a lower bound where capped)."""
+        return {kind: len(t.hashes) for kind, t in sorted(self.kinds.items())}
+
+
+class TextScanner:
+    """Feeds text to the detectors and keeps what they found in a `Tally`."""
+
+    def __init__(self, detectors: tuple[Detector, ...] = DETECTORS,
+                 tally: Tally | None = None) -> None:
+        self.detectors = detectors
+        self.tally = tally or Tally()
+        self.context: set[str] = set()
+        self.suspected_unverifiable = 0
+        self._context_budget = CONTEXT_WINDOW
+        self._carry = b""
+        self._by_length: dict[int, tuple[Detector, ...]] = {}
+        for detector in detectors:
+            for length in detector.digit_lengths:
+                self._by_length[length] = self._by_length.get(length, ()) + (detector,)
+        lengths = sorted(self._by_length) or [0]
+        self._digit_runs = re.compile(
+            rb"[0-9]{%d,}" % lengths[0])   # matches start at a run's first digit: no look-behind
+        self._twelve = self._by_length.get(12, ())
+
+    def feed(self, chunk: bytes) -> None:
+        """Scan the next piece of a stream; an identifier split across pieces is kept whole."""
+        buffer = self._carry + chunk
+        cut = _last_line_end(buffer)
+        if cut < 0 and len(buffer) <= MAX_CARRY:
+            self._carry = buffer
+            return
+        cut = len(buffer) if cut < 0 else cut + 1
+        self._carry = buffer[cut:]
+        self.scan(buffer[:cut])
+
+    def finish(self) -> None:
+        """Scan what the stream left in the carry."""
+        if self._carry:
+            self.scan(self._carry)
+            self._carry = b""
+
+    def scan(self, text: bytes) -> None:
+        """Scan one complete piece of text (a paragraph, a cell, a chunk cut at a line end)."""
+        found: defaultdict[Kind, list[bytes]] = defaultdict(list)
+        detectors_for = self._by_length.get
+        no_detectors: tuple[Detector, ...] = ()
+        for run in self._digit_runs.findall(text):   # the hot loop: names bound locally
+            for detector in detectors_for(len(run), no_detectors):
+                kind = detector.classify(run)
+                if kind is not None:
+                    found[kind].append(run)
+                    break
+        for detector in self.detectors:
+            for candidate in detector.spelled(text):
+                kind = detector.classify(candidate)
+                if kind is not None:
+                    found[kind].append(candidate)
+        for kind, values in found.items():
+            self.tally.add(kind, values)
+        if b"E+1" in text or b"e+1" in text:
+            self.suspected_unverifiable += len(_SCIENTIFIC.findall(text))
+        if self._context_budget > 0:
+            self._context_budget -= len(text)
+            self._find_context(text)
+
+    def _find_context(self, text: bytes) -> None:
+        lowered = text.lower()
+        for label, keywords in CONTEXT_KEYWORDS:
+            self.context.update(f"{label}:{keyword.word}" for keyword in keywords
+                                if keyword.found_in(text, lowered))
+
+    def scan_str(self, text: str) -> None:
+        """Scan decoded text."""
+        self.scan(text.encode("utf-8", errors="replace"))
+
+    def scan_number(self, value: int | float) -> None:
+        """A numeric spreadsheet cell: an IIN stored as a number lost its leading zero."""
+        if isinstance(value, float):
+            if not value.is_integer() or not 0 <= value < 1e13:
+                return
+            value = int(value)
+        digits = str(value).encode("ascii")
+        if len(digits) == 11:
+            padded = b"0" + digits
+            for detector in self._twelve:
+                kind = detector.classify(padded)
+                if kind is not None:
+                    self.tally.add(kind, [padded])
+                    return
+        self.scan(digits)
+
+
+def _last_line_end(buffer: bytes) -> int:
+    return max(buffer.rfind(b"\n"), buffer.rfind(b"\r"))
+
+
+class Utf16Decoder:
+    """Re-encodes a UTF-16 stream (Excel's "Unicode text") as UTF-8, piece by piece."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+
+    def __call__(self, chunk: bytes, final: bool = False) -> bytes:
+        """The UTF-8 bytes of the next piece."""
+        return self._decoder.decode(chunk, final).encode("utf-8")

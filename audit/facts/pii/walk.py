@@ -1,0 +1,113 @@
+"""The probe: walk a target's paths through its transport and scan each file, within bounds
+on file size, file count and total bytes. Whatever cannot be read is an error detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from audit.errors import FactUnavailable
+from audit.facts.context import TargetContext
+from audit.facts.pii.scan import FileScan, redact_name, scan_stream
+from audit.transports.base import Transport
+from audit.transports.filesystem import LocalTransport
+from audit.vocabulary import Reason
+
+
+class ScanBounds(Protocol):
+    """How much of a target a scan may read."""
+
+    @property
+    def max_file_bytes(self) -> int: ...
+
+    @property
+    def max_files(self) -> int: ...
+
+    @property
+    def max_total_bytes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PathProblem:
+    """A path that could not be scanned, and why (its name redacted)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class PersonalDataFacts:
+    """The files scanned under a target's paths."""
+
+    roots: list[str]
+    files: list[FileScan] = field(default_factory=list)
+    problems: list[PathProblem] = field(default_factory=list)
+    bytes_scanned: int = 0
+    # Why the walk stopped early (a bound was reached), None when it covered everything.
+    truncated: str | None = None
+
+
+def personal_data_files(context: TargetContext, bounds: ScanBounds) -> PersonalDataFacts:
+    """Scan every file under the target's inventory `paths`."""
+    roots = list(context.target.paths)
+    if not roots:
+        raise FactUnavailable(Reason.UNSUPPORTED, f"target {context.target.name!r} lists no "
+                              f"paths to scan for personal data")
+    # A file share named only by its paths is a directory this machine reads (a mount).
+    transport = context.transport if context.target.host_transport else LocalTransport()
+    return scan_paths(transport, roots, bounds)
+
+
+def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds) -> PersonalDataFacts:
+    """Walk `roots` depth-first, in name order, scanning files until a bound is reached."""
+    facts = PersonalDataFacts(roots=[redact_name(root) for root in roots])
+    # (path, is_dir): None while unknown, as for a root, which may be a file or a directory.
+    pending: list[tuple[str, bool | None]] = [(root, None) for root in reversed(roots)]
+    while pending and facts.truncated is None:
+        path, is_dir = pending.pop()
+        if is_dir is False:
+            _scan_file(transport, path, facts, bounds)
+            continue
+        try:
+            entries = transport.list_dir(path)
+        except FactUnavailable as error:
+            if is_dir is None:
+                _scan_file(transport, path, facts, bounds)
+            else:
+                facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
+            continue
+        for entry in reversed(entries):
+            child = str(PurePosixPath(path, entry.name))
+            if entry.is_dir and entry.is_symlink:
+                # Not followed: a link back up the tree would make the walk endless.
+                facts.problems.append(PathProblem(redact_name(child), "symbolic link to a "
+                                                  "directory: not followed"))
+            else:
+                pending.append((child, entry.is_dir))
+    return facts
+
+
+def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
+               bounds: ScanBounds) -> None:
+    if len(facts.files) >= bounds.max_files:
+        facts.truncated = f"file count limit ({bounds.max_files}) reached"
+        return
+    try:
+        with transport.open_binary(path) as stream:
+            size = stream.seek(0, 2)
+            stream.seek(0)
+            if size > bounds.max_file_bytes:
+                facts.problems.append(PathProblem(redact_name(path), f"too large: {size} bytes "
+                                                  f"(limit {bounds.max_file_bytes})"))
+                return
+            if facts.bytes_scanned + size > bounds.max_total_bytes:
+                facts.truncated = f"total size limit ({bounds.max_total_bytes} bytes) reached"
+                return
+            facts.files.append(scan_stream(path, stream))
+            facts.bytes_scanned += size
+    except FactUnavailable as error:
+        facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
+    except OSError as error:      # the file changed or vanished while it was read
+        facts.problems.append(PathProblem(redact_name(path), f"unreadable: {error.strerror}"))
