@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers.nginx import WebServer, run_check, start_web_server
+from servers.nginx import WebServer, run_check, silent_listener, site_fixture
 
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status
@@ -19,19 +16,8 @@ HARDENED_ADDRESS = "127.61.1.11"
 SILENT_ADDRESS = "127.61.1.20"
 
 
-@pytest.fixture(scope="module")
-def weak_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    server = start_web_server(tmp_path_factory.mktemp("tls-weak"), "weak", WEAK_ADDRESS)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def hardened_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    server = start_web_server(tmp_path_factory.mktemp("tls-hardened"), "hardened",
-                              HARDENED_ADDRESS)
-    yield server
-    server.stop()
+weak_site = site_fixture("weak", WEAK_ADDRESS)
+hardened_site = site_fixture("hardened", HARDENED_ADDRESS)
 
 
 def web_target(site: WebServer) -> Target:
@@ -100,32 +86,13 @@ def test_no_tls_endpoint_is_not_applicable() -> None:
     assert run_check("tls.protocol_versions", target).status is Status.NOT_APPLICABLE
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """Accepts TCP connections and never says a word."""
-    listener = socket.create_server((SILENT_ADDRESS, 0))
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1]
-    listener.close()
-    for connection in accepted:
-        connection.close()
-
-
 @pytest.mark.parametrize("kind", ["https", "postgresql"])
-def test_silent_listener_costs_no_more_than_the_timeout(silent_listener: int, kind: str) -> None:
-    target = Target(name="silent", address=SILENT_ADDRESS, roles=[Role.DB],
-                    services=[Service(kind=kind, port=silent_listener, tls=True)])
-    started = time.monotonic()
-    result = run_check("tls.protocol_versions", target, timeout=8)   # 2 s per connection
+def test_silent_listener_costs_no_more_than_the_timeout(kind: str) -> None:
+    with silent_listener(SILENT_ADDRESS) as port:
+        target = Target(name="silent", address=SILENT_ADDRESS, roles=[Role.DB],
+                        services=[Service(kind=kind, port=port, tls=True)])
+        started = time.monotonic()
+        result = run_check("tls.protocol_versions", target, timeout=8)   # 2 s per connection
     assert time.monotonic() - started < 4
     assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
 

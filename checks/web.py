@@ -1,0 +1,192 @@
+"""The web front end: HTTPS enforced, HSTS, no public exports, brute-force defence, no versions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field
+
+from audit.errors import FactUnavailable
+from audit.facts.web import (
+    LoginFacts,
+    LoginParams,
+    PageFacts,
+    RedirectParams,
+    defence_seen,
+    front_pages,
+    hsts_max_age,
+    login_attempts,
+    plain_http_answers,
+)
+from audit.facts.web_exports import ExportFacts, ExportParams, public_exports
+from audit.registry import Finding, Params, check, failed, passed
+from audit.vocabulary import Reason, Role
+
+ONE_YEAR = 31536000
+
+
+def _redirect_problem(page: PageFacts, p: RedirectParams) -> str | None:
+    answer = page.answer
+    if answer is None:
+        return None
+    location = answer.headers.get("location", "")
+    if answer.status not in p.accepted_statuses:
+        return f"answers {answer.status}" + (f" to {location}" if location else " in clear")
+    if not location.lower().startswith("https://"):
+        return f"redirects with {answer.status} to {location or 'nowhere'}, not to https"
+    return None
+
+
+@check(id="web.https_redirect", title="Plain HTTP only redirects to HTTPS",
+       applies_to=Role.WEB, probe=plain_http_answers, params=RedirectParams)
+def https_redirect(pages: list[PageFacts], p: RedirectParams) -> Finding:
+    """A page served over plain HTTP can be read and changed by anyone on the path: logins,
+    results, prescriptions. Answer every plain-HTTP request with a permanent redirect (301 or
+    308) to the same path over https, or do not listen on port 80 at all."""
+    observed = [{"url": page.url, "status": page.answer.status,
+                 "location": page.answer.headers.get("location")} if page.answer else
+                {"url": page.url, "error": page.unavailable.message if page.unavailable else ""}
+                for page in pages]
+    problems = [f"{page.url} {problem}" for page in pages
+                if (problem := _redirect_problem(page, p))]
+    expected = f"{' or '.join(map(str, p.accepted_statuses))} to https://, or no plain HTTP"
+    if problems:
+        return failed("; ".join(problems), observed=observed, expected=expected)
+    silent = [page.unavailable for page in pages
+              if page.unavailable and page.unavailable.reason is not Reason.UNREACHABLE]
+    if silent:
+        raise FactUnavailable(silent[0].reason, "; ".join(item.message for item in silent))
+    answered = sum(page.answer is not None for page in pages)
+    summary = (f"all {answered} plain-HTTP requests redirected to https" if answered
+               else "nothing listens for plain HTTP")
+    return passed(summary, observed=observed, expected=expected)
+
+
+class HstsParams(Params):
+    """The shortest HSTS max-age accepted (seconds), and whether subdomains must be covered."""
+
+    min_max_age: int = Field(default=ONE_YEAR, ge=0)
+    require_include_subdomains: bool = False
+
+
+def _https_pages(pages: list[PageFacts]) -> list[PageFacts]:
+    return [page for page in pages if page.url.lower().startswith("https://")]
+
+
+@check(id="web.hsts", title="HTTPS sites send a long-lived HSTS header", applies_to=Role.WEB,
+       probe=front_pages, params=HstsParams)
+def hsts(pages: list[PageFacts], p: HstsParams) -> Finding:
+    """Without Strict-Transport-Security a browser still tries plain HTTP first, and an
+    attacker on the network keeps the session in clear (SSL stripping). Send
+    `Strict-Transport-Security: max-age=31536000; includeSubDomains` on every HTTPS answer."""
+    expected = {"max_age_at_least": p.min_max_age,
+                "include_subdomains": p.require_include_subdomains}
+    https = _https_pages(pages)
+    answered = [page for page in https if page.answer is not None]
+    if not answered:
+        return failed("no HTTPS answer: HSTS cannot be sent", observed=[
+            {"url": page.url, "error": page.unavailable.message if page.unavailable else ""}
+            for page in https], expected=expected)
+    observed, problems = [], []
+    for page in answered:
+        assert page.answer is not None
+        header = page.answer.headers.get("strict-transport-security")
+        max_age = hsts_max_age(header)
+        observed.append({"url": page.url, "header": header, "max_age": max_age})
+        if max_age is None:
+            problems.append(f"{page.url}: no HSTS header" if header is None
+                            else f"{page.url}: HSTS without a max-age")
+        elif max_age < p.min_max_age:
+            problems.append(f"{page.url}: HSTS max-age {max_age} < {p.min_max_age}")
+        elif p.require_include_subdomains and "includesubdomains" not in (header or "").lower():
+            problems.append(f"{page.url}: HSTS without includeSubDomains")
+    if problems:
+        return failed("; ".join(problems), observed=observed, expected=expected)
+    return passed(f"HSTS max-age >= {p.min_max_age} on {len(answered)} HTTPS site(s)",
+                  observed=observed, expected=expected)
+
+
+VERSION_IN_HEADER = re.compile(r"\d+\.\d+")
+
+
+class VersionDisclosureParams(Params):
+    """Response headers that must not name software versions."""
+
+    headers: list[str] = Field(default_factory=lambda: [
+        "server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator",
+        "x-runtime-version", "via"])
+
+
+@check(id="web.version_disclosure", title="Web servers do not announce software versions",
+       applies_to=Role.WEB, probe=front_pages, params=VersionDisclosureParams)
+def version_disclosure(pages: list[PageFacts], p: VersionDisclosureParams) -> Finding:
+    """A version number in a Server or X-Powered-By header tells an attacker which known
+    vulnerabilities to try, without a single probe. Hide it (nginx `server_tokens off;`,
+    Apache `ServerTokens Prod`, PHP `expose_php = Off`, remove X-Powered-By)."""
+    disclosed = [{"url": page.url, "header": name, "value": page.answer.headers[name]}
+                 for page in pages if page.answer for name in (h.lower() for h in p.headers)
+                 if VERSION_IN_HEADER.search(page.answer.headers.get(name, ""))]
+    if disclosed:
+        values = sorted({f"{item['header']}: {item['value']}" for item in disclosed})
+        return failed(f"versions announced: {'; '.join(values)}", observed=disclosed,
+                      expected="no version in " + ", ".join(p.headers))
+    return passed("no version announced in response headers", observed=[],
+                  expected="no version in " + ", ".join(p.headers))
+
+
+def _download_evidence(facts: ExportFacts) -> list[dict[str, Any]]:
+    return [{"url": item.url, "content_type": item.content_type, "bytes_read": item.size,
+             "truncated": item.truncated, "data_file": item.data_file,
+             **({"identifiers": item.identifiers.counts,
+                 "masked_samples": item.identifiers.samples} if item.identifiers else {})}
+            for item in facts.downloads]
+
+
+@check(id="web.public_exports", title="No data files are downloadable without authentication",
+       applies_to=Role.WEB, probe=public_exports, params=ExportParams)
+def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
+    """Patient lists exported to a web folder, database dumps and backups left in the web
+    root, and directory listings that show them are downloaded by anyone who guesses the
+    path: this is how lists with national ID numbers and diagnoses leak. Keep exports and
+    backups outside the web root, turn directory listings off, and serve files only to
+    authenticated, authorised users."""
+    evidence = {"listings": facts.listings, "requests": facts.requests,
+                "unanswered": facts.unanswered, "identifiers_scanned": facts.identifiers_scanned}
+    if facts.identifiers_scanned:
+        leaking = [item for item in facts.downloads
+                   if item.identifiers and any(item.identifiers.counts.values())]
+        what = "with personal identifiers"
+    else:
+        leaking = [item for item in facts.downloads if item.data_file]
+        what = "data file(s)"
+    observed = _download_evidence(facts)
+    expected = "no downloadable data file, no directory listing of one"
+    if leaking:
+        return failed(f"{len(leaking)} public download(s) {what}: "
+                      + ", ".join(item.url for item in leaking),
+                      observed=observed, expected=expected, **evidence)
+    return passed(f"no public data file found ({facts.requests} URLs asked)",
+                  observed=observed, expected=expected, **evidence)
+
+
+@check(id="web.login_bruteforce", title="The login resists password guessing",
+       applies_to=Role.WEB, probe=login_attempts, params=LoginParams)
+def login_bruteforce(facts: LoginFacts, p: LoginParams) -> Finding:
+    """A login that accepts unlimited wrong passwords falls to guessing: accounts were opened
+    "by entering random numbers" in a known incident. Lock the account or throttle after a
+    few failures (HTTP 429, a growing delay, a CAPTCHA). This probe is opt-in per target and
+    uses only the designated test account, with at most the inventory's number of attempts."""
+    attempts = [{"attempt": item.number, "status": item.status,
+                 "elapsed_ms": int(item.elapsed * 1000), "lockout_message": item.lockout_message}
+                for item in facts.attempts]
+    details = {"url": facts.url, "test_account": facts.username,
+               "allowed_attempts": facts.allowed_attempts}
+    expected = "lockout (423/403 or a message), HTTP 429 or a growing delay"
+    defence = defence_seen(facts.attempts, p)
+    if defence:
+        return passed(f"brute-force defence seen: {defence}", observed=attempts,
+                      expected=expected, **details)
+    return failed(f"{len(facts.attempts)} wrong passwords in a row met no defence",
+                  observed=attempts, expected=expected, **details)
+
