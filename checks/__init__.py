@@ -8,6 +8,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "checks.hostsys",
     "checks.hostdb",
     "checks.tls",
+    "checks.web",
     "checks.pacs",
     "checks.hl7",
     "checks.fhir",
