@@ -1,0 +1,204 @@
+"""Database probes and checks against real servers: a weak and a hardened database host, a
+listener that accepts and never speaks, and a whole run through the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from audit.facts.context import Environment, TargetContext
+from audit.facts.databases import STANDARD_PORTS, DatabaseFacts, EndpointFacts, database_access
+from audit.model.inventory import BasicCredential, Scope, Service, Target
+from audit.model.results import Result, RunResults
+from audit.run import RunRequest, execute, prepare
+from audit.vocabulary import Role, Status
+
+if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites their asserts
+    from servers.mariadb import MariaDBServer
+    from servers.memcached import MemcachedServer
+    from servers.postgres import PostgresServer
+    from servers.redis_server import RedisServer
+
+pytest_plugins = ["servers.postgres", "servers.mariadb", "servers.redis_server",
+                  "servers.memcached"]
+pytestmark = pytest.mark.servers
+
+SILENT_HOST = "127.60.0.20"
+PASSWORD_ENV = "MIS_AUDIT_TEST_MARIADB_PASSWORD"
+ROOT_CREDENTIAL = BasicCredential(type="basic", user="root", password_env=PASSWORD_ENV)
+
+
+@pytest.fixture(scope="module")
+def weak_host(postgres_weak: PostgresServer, mariadb_weak: MariaDBServer,
+              redis_weak: RedisServer, memcached_weak: MemcachedServer) -> str:
+    """Every weak database server, on one address."""
+    return postgres_weak.address
+
+
+@pytest.fixture(scope="module")
+def hardened_host(postgres_hardened: PostgresServer, mariadb_hardened: MariaDBServer,
+                  redis_hardened: RedisServer, memcached_hardened: MemcachedServer,
+                  monkeypatch_module: pytest.MonkeyPatch) -> str:
+    """Every hardened database server, on one address; root's password in the environment."""
+    monkeypatch_module.setenv(PASSWORD_ENV, str(mariadb_hardened.password))
+    return postgres_hardened.address
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture()
+def silent_host() -> Iterator[str]:
+    """Every standard database port accepts TCP connections (the kernel's backlog) and never
+    says a word."""
+    listeners = []
+    try:
+        for port in STANDARD_PORTS:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind((SILENT_HOST, port))
+            listener.listen(16)
+            listeners.append(listener)
+        yield SILENT_HOST
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def gather(target: Target, timeout: float = 8.0) -> DatabaseFacts:
+    environment = Environment(base_dir=Path.cwd(), today=dt.date.today(), scope=Scope(),
+                              credentials={"mariadb-root": ROOT_CREDENTIAL}, timeout=timeout)
+    return TargetContext(target, environment).gather(database_access)
+
+
+def db_target(address: str, *services: Service) -> Target:
+    return Target(name=f"db-{address}", address=address, roles=[Role.DB],
+                  services=list(services))
+
+
+def by_service(facts: DatabaseFacts) -> dict[str, EndpointFacts]:
+    return {endpoint.service: endpoint for endpoint in facts.endpoints}
+
+
+def test_weak_host_is_readable_in_clear_with_metadata_as_proof(weak_host: str) -> None:
+    found = by_service(gather(db_target(weak_host)))
+    assert sorted(found) == ["memcached", "mysql", "postgresql", "redis"]
+    assert all(e.unauthenticated and e.plaintext for e in found.values())
+    assert found["postgresql"].proof["version"].startswith("15.")
+    assert found["postgresql"].proof["databases"] == 3      # postgres, template0, template1
+    assert "MariaDB" in str(found["mysql"].proof["version"])
+    assert found["redis"].proof == {"version": found["redis"].proof["version"], "keys": 0,
+                                    "tls": False}
+    assert set(found["memcached"].proof) == {"version", "items"}
+
+
+def test_hardened_host_needs_credentials_and_tls(hardened_host: str) -> None:
+    declared = Service(kind="mariadb", port=3306, credential="mariadb-root")
+    found = by_service(gather(db_target(hardened_host, declared)))
+    assert sorted(found) == ["mysql", "postgresql", "redis"], "memcached is off the network"
+    for endpoint in found.values():
+        assert (endpoint.unauthenticated, endpoint.plaintext) == (False, False), endpoint
+    assert "no encryption" in found["postgresql"].note
+    assert found["mysql"].note == "the inventory's credential logs in over TLS only"
+    assert found["redis"].proof == {}
+
+
+def test_tls_only_mariadb_without_a_credential_cannot_tell_plaintext(hardened_host: str) -> None:
+    mysql = by_service(gather(db_target(hardened_host)))["mysql"]
+    assert mysql.unauthenticated is False
+    assert mysql.plaintext is None
+    assert "needs a credential" in mysql.note
+
+
+def test_a_declared_service_that_is_closed_is_unreachable(hardened_host: str) -> None:
+    found = gather(db_target(hardened_host, Service(kind="memcached", port=11211)))
+    assert EndpointFacts("memcached", 11211, reachable=False,
+                         note="connection refused") in found.endpoints
+
+
+def test_silent_listeners_cost_no_more_than_the_timeout(silent_host: str) -> None:
+    timeout = 6.0
+    started = time.monotonic()
+    found = gather(db_target(silent_host), timeout=timeout)
+    elapsed = time.monotonic() - started
+    assert elapsed < timeout / 2, f"took {elapsed:.1f} s"
+    assert sorted(e.service for e in found.endpoints) == sorted(STANDARD_PORTS.values())
+    assert all(e.problem == "timeout" and e.unauthenticated is None for e in found.endpoints)
+
+
+PROFILE = """
+id: db-test
+title: Database checks
+version: "1"
+threshold: 80
+controls:
+  - id: NET-DB
+    title: No database port answers from the network
+    severity: critical
+    checks: [{check: net.db_ports_reachable}]
+  - id: DB-AUTH
+    title: Databases require credentials
+    severity: critical
+    checks: [{check: db.unauthenticated_access}]
+  - id: DB-TLS
+    title: Databases refuse plaintext clients
+    severity: high
+    checks: [{check: db.plaintext_accepted}]
+"""
+
+INVENTORY = """
+organisation: Database test clinic
+scope: {{networks: [127.60.0.0/16]}}
+credentials:
+  mariadb-root: {{type: basic, user: root, password_env: {password_env}}}
+targets:
+  - {{name: db-weak, address: {weak}, roles: [db]}}
+  - name: db-hardened
+    address: {hardened}
+    roles: [db]
+    services: [{{kind: mariadb, port: 3306, credential: mariadb-root}}]
+  - {{name: db-silent, address: {silent}, roles: [db]}}
+  - {{name: front, address: 127.60.0.30, roles: [web]}}
+"""
+
+
+def result_of(results: RunResults, check: str, target: str) -> Result:
+    return next(r for r in results.results if (r.check, r.target) == (check, target))
+
+
+def test_a_run_through_the_engine(weak_host: str, hardened_host: str, silent_host: str,
+                                  tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").write_text(PROFILE)
+    (tmp_path / "inventory.yaml").write_text(INVENTORY.format(
+        password_env=PASSWORD_ENV, weak=weak_host, hardened=hardened_host, silent=silent_host))
+    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                         inventory=tmp_path / "inventory.yaml", timeout=8.0)
+    results = execute(prepare(request))
+    statuses = {(r.check, r.target): r.status for r in results.results}
+    assert statuses == {
+        ("net.db_ports_reachable", "db-weak"): Status.FAIL,
+        ("net.db_ports_reachable", "db-hardened"): Status.FAIL,   # reachable, but locked
+        ("net.db_ports_reachable", "db-silent"): Status.FAIL,
+        ("net.db_ports_reachable", "front"): Status.PASS,
+        ("db.unauthenticated_access", "db-weak"): Status.FAIL,
+        ("db.unauthenticated_access", "db-hardened"): Status.PASS,
+        ("db.unauthenticated_access", "db-silent"): Status.ERROR,
+        ("db.plaintext_accepted", "db-weak"): Status.FAIL,
+        ("db.plaintext_accepted", "db-hardened"): Status.PASS,
+        ("db.plaintext_accepted", "db-silent"): Status.ERROR,
+    }
+    silent = result_of(results, "db.unauthenticated_access", "db-silent")
+    assert silent.error is not None and silent.error.type == "timeout"
+    weak = result_of(results, "db.unauthenticated_access", "db-weak")
+    assert weak.summary == ("mysql:3306, postgresql:5432, redis:6379, memcached:11211 readable "
+                            f"without credentials at {weak_host}")
+    exposed = result_of(results, "net.db_ports_reachable", "db-hardened")
+    assert [item["port"] for item in exposed.evidence.observed] == [3306, 5432, 6379]
