@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from audit.model.inventory import Service, Target
 from audit.model.results import Result
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
+from tests.servers.mllp import run_check_within, silent_listener, weak_and_hardened
 from tests.servers.nginx import run_check
 from tests.servers.orthanc import (
     HARDENED,
@@ -39,15 +38,10 @@ def _pacs_target(name: str, address: str, variant: OrthancVariant,
 def orthancs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
     """Both Orthanc variants, started once for the module and stopped by PID."""
     work = tmp_path_factory.mktemp("orthanc")
-    weak = start_orthanc(WEAK, WEAK_ADDRESS, work / "weak")
-    try:
-        hardened = start_orthanc(HARDENED, HARDENED_ADDRESS, work / "hardened")
-    except Exception:
-        weak.stop()
-        raise
-    yield {"weak": weak, "hardened": hardened}
-    weak.stop()
-    hardened.stop()
+    with weak_and_hardened(lambda: start_orthanc(WEAK, WEAK_ADDRESS, work / "weak"),
+                           lambda: start_orthanc(HARDENED, HARDENED_ADDRESS, work / "hardened")
+                           ) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module")
@@ -153,15 +147,9 @@ def test_closed_ports_are_an_error_not_a_pass(tmp_path: Path) -> None:
 
 
 def test_a_silent_listener_costs_no_more_than_the_timeout() -> None:
-    timeout = 4.0
-    with socket.socket() as listener:
-        listener.bind((SILENT_ADDRESS, 0))
-        listener.listen(8)                       # accepts (by the kernel), never speaks
-        port = listener.getsockname()[1]
+    with silent_listener(SILENT_ADDRESS) as port:
         target = Target(name="pacs-silent", address=SILENT_ADDRESS, roles=[Role.PACS], services=[
             Service(kind="dicom", port=port), Service(kind="pacs-http", port=port)])
         for check_id in ("pacs.dicom_called_ae", "pacs.rest_unauthenticated"):
-            started = time.monotonic()
-            result = run_check(check_id, target, timeout=timeout)
-            assert time.monotonic() - started < timeout
+            result = run_check_within(check_id, target, timeout=4.0)
             assert result.status in (Status.MANUAL, Status.ERROR), result.summary

@@ -8,12 +8,20 @@ silent until a complete MLLP frame (0x0B ... 0x1C 0x0D) arrives, then answers an
 from __future__ import annotations
 
 import argparse
+import socket
 import socketserver
 import ssl
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from audit.model.inventory import Target
+from audit.model.results import Result
 from tests.servers.base import ServerProcess, start_server
+from tests.servers.nginx import run_check
+from tests.servers.pki import CertFiles, make_ca, make_server_cert
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -83,6 +91,47 @@ def server_tls_context(arguments: argparse.Namespace) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(arguments.cert, arguments.key)
     return context
+
+
+@contextmanager
+def weak_and_hardened(start_weak: Callable[[], ServerProcess],
+                      start_hardened: Callable[[], ServerProcess],
+                      ) -> Iterator[dict[str, ServerProcess]]:
+    """Both variants of a test server, each stopped by PID whatever happens."""
+    weak = start_weak()
+    try:
+        hardened = start_hardened()
+    except BaseException:
+        weak.stop()
+        raise
+    try:
+        yield {"weak": weak, "hardened": hardened}
+    finally:
+        weak.stop()
+        hardened.stop()
+
+
+def ca_signed_cert(directory: Path, stem: str, address: str) -> CertFiles:
+    """A server certificate for `address` from a fresh test CA."""
+    _, ca_cert, ca_key = make_ca(directory)
+    return make_server_cert(directory, stem, [address], ca=(ca_cert, ca_key))
+
+
+@contextmanager
+def silent_listener(address: str) -> Iterator[int]:
+    """A port on `address` whose connections the kernel accepts and nobody ever answers."""
+    with socket.socket() as listener:
+        listener.bind((address, 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def run_check_within(check_id: str, target: Target, timeout: float) -> Result:
+    """Run a check and assert it took no longer than its timeout."""
+    started = time.monotonic()
+    result = run_check(check_id, target, timeout=timeout)
+    assert time.monotonic() - started < timeout, f"{check_id} outlived its {timeout} s timeout"
+    return result
 
 
 def main() -> None:
