@@ -154,8 +154,10 @@ def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
     evidence = {"listings": facts.listings, "requests": facts.requests,
                 "unanswered": facts.unanswered, "identifiers_scanned": facts.identifiers_scanned}
     if facts.identifiers_scanned:
-        leaking = [item for item in facts.downloads
-                   if item.identifiers and any(item.identifiers.counts.values())]
+        # National ids anywhere, or any identifier (phones, e-mails) in a data file
+        leaking = [item for item in facts.downloads if item.identifiers and (
+            item.identifiers.national_ids or (item.data_file and any(
+                item.identifiers.counts.values())))]
         what = "with personal identifiers"
     else:
         leaking = [item for item in facts.downloads if item.data_file]

@@ -112,8 +112,16 @@ def test_data_file_is_a_finding_without_the_identifier_detector() -> None:
 
 def test_identifiers_decide_when_the_detector_scanned() -> None:
     leak = Download(CSV.url, "text/csv", 200, False, True,
-                    IdentifierSummary({"kz_iin": 3}, {"kz_iin": ["**********16"]}))
-    clean = Download(CSV.url, "text/csv", 200, False, True, IdentifierSummary({}, {}))
+                    IdentifierSummary({"kz_iin": 3}, 3, {"kz_iin": ["**********16"]}))
+    clean = Download(CSV.url, "text/csv", 200, False, True, IdentifierSummary({}, 0, {}))
+    phones = Download(CSV.url, "text/csv", 200, False, True,
+                      IdentifierSummary({"phone": 4}, 0, {"phone": ["*********01"]}))
+    contact = Download(TEXT.url, "text/plain", 20, False, False,
+                       IdentifierSummary({"email": 1}, 0, {"email": ["***@clinic.kz"]}))
+    for verdict, downloads in [(Status.FAIL, [phones]), (Status.PASS, [contact])]:
+        finding = public_exports_check(ExportFacts([], downloads, 20, identifiers_scanned=True),
+                                       ExportParams())
+        assert finding.status is verdict
     failing = public_exports_check(ExportFacts([], [leak], 20, identifiers_scanned=True),
                                    ExportParams())
     assert failing.status is Status.FAIL

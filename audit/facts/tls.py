@@ -223,8 +223,9 @@ def _expect_an_answer(endpoint: TlsEndpoint, timeout: int) -> None:
                 context.wrap_socket(raw, server_hostname=endpoint.host):
             return
     except TimeoutError:
-        raise FactUnavailable(Reason.TIMEOUT, f"{endpoint.label}: no TLS answer within "
-                              f"{timeout} s") from None
+        raise FactUnavailable(Reason.TIMEOUT, f"{endpoint.label}: accepted the connection "
+                              f"but did not answer a TLS hello within {timeout} s (a silent "
+                              "or plaintext-only service)") from None
     except (ssl.SSLError, ConnectionResetError):
         return          # it answered, if only to refuse our offer: sslyze will tell more
     except socket.gaierror:

@@ -42,34 +42,33 @@ LISTING_MARKERS = (b"<title>index of ", b"[to parent directory]", b"<title>direc
 
 @dataclass(frozen=True)
 class IdentifierSummary:
-    """Personal identifiers in a download: distinct values by kind, and masked samples only."""
+    """Personal identifiers in a download: distinct values by kind, masked samples only."""
 
     counts: dict[str, int]
+    national_ids: int
     samples: dict[str, list[str]]
 
 
-IdentifierScan = Callable[[bytes], IdentifierSummary]
+IdentifierScan = Callable[[str, bytes], IdentifierSummary]
 
 
 def identifier_scanner() -> IdentifierScan | None:
-    """The personal-data detector's scan of a download, None while it is not installed.
+    """The personal-data detector's scan of a download, None when it is not installed.
 
-    The integration point with `audit.facts.pii`: without it, a downloadable data file is a
-    finding on its own.
+    The one integration point with `audit.facts.pii`: without it, a downloadable data file
+    is a finding on its own.
     """
     try:
-        from audit.facts.pii.text import TextScanner
+        from audit.facts.pii import scan_bytes
     except ImportError:
         return None
 
-    def scan(data: bytes) -> IdentifierSummary:
-        scanner = TextScanner()
-        scanner.feed(data)
-        scanner.finish()
-        kinds = scanner.tally.kinds
-        return IdentifierSummary(
-            counts={str(kind): count for kind, count in scanner.tally.distinct().items()},
-            samples={str(kind): list(kinds[kind].samples) for kind in kinds})
+    def scan(name: str, data: bytes) -> IdentifierSummary:
+        found = scan_bytes(name, data)
+        return IdentifierSummary(counts=dict(found.identifiers),
+                                 national_ids=found.personal_count(),
+                                 samples={kind: list(values)
+                                          for kind, values in found.samples.items()})
 
     return scan
 
@@ -190,7 +189,8 @@ class _Search:
             return None
 
     def keep(self, answer: HttpAnswer, params: ExportParams) -> None:
-        identifiers = self.scan(answer.body) if self.scan else None
+        name = unquote(urlsplit(answer.url).path).rsplit("/", 1)[-1]
+        identifiers = self.scan(name, answer.body) if self.scan else None
         self.downloads.append(Download(answer.url, answer.content_type, len(answer.body),
                                        answer.truncated,
                                        is_data_file(answer, params.data_extensions),

@@ -1,0 +1,87 @@
+"""TLS checks on database endpoints: PostgreSQL STARTTLS and Redis over TLS, weak and hardened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from servers.nginx import run_check
+from servers.pki import make_ca, make_server_cert
+from servers.postgres import DatabaseCA, PostgresServer, serving, start_postgres
+from servers.redis_server import RedisServer, start_redis
+
+from audit.model.inventory import Service, Target
+from audit.vocabulary import Role, Status
+
+WEAK_ADDRESS = "127.61.3.10"
+HARDENED_ADDRESS = "127.61.3.11"
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> DatabaseCA:
+    directory = tmp_path_factory.mktemp("tls-db-ca")
+    ca_files, ca_cert, ca_key = make_ca(directory)
+    cert = make_server_cert(directory, "db", [HARDENED_ADDRESS], ca=(ca_cert, ca_key))
+    return DatabaseCA(ca_files.cert, {HARDENED_ADDRESS: cert})
+
+
+@pytest.fixture(scope="module")
+def postgres_plain() -> Iterator[PostgresServer]:
+    yield from serving(start_postgres("weak", WEAK_ADDRESS))
+
+
+@pytest.fixture(scope="module")
+def postgres_tls(ca: DatabaseCA) -> Iterator[PostgresServer]:
+    yield from serving(start_postgres("hardened", HARDENED_ADDRESS, ca))
+
+
+@pytest.fixture(scope="module")
+def redis_plain() -> Iterator[RedisServer]:
+    yield from serving(start_redis("weak", WEAK_ADDRESS))
+
+
+@pytest.fixture(scope="module")
+def redis_tls(ca: DatabaseCA) -> Iterator[RedisServer]:
+    yield from serving(start_redis("hardened", HARDENED_ADDRESS, ca))
+
+
+def db_target(address: str, kind: str, port: int) -> Target:
+    return Target(name=f"{kind}-{address}", address=address, roles=[Role.DB],
+                  services=[Service(kind=kind, port=port, tls=True)])
+
+
+@pytest.mark.servers
+def test_postgres_starttls_hardened_passes(postgres_tls: PostgresServer, ca: DatabaseCA) -> None:
+    target = db_target(HARDENED_ADDRESS, "postgresql", postgres_tls.port)
+    versions = run_check("tls.protocol_versions", target, ca.ca_file)
+    assert versions.status is Status.PASS, versions
+    assert versions.evidence.observed[0]["endpoint"] == \
+        f"postgresql {HARDENED_ADDRESS}:5432 (STARTTLS POSTGRES)"
+    assert versions.evidence.observed[0]["accepted"] == ["TLSv1.2", "TLSv1.3"]
+    certificate = run_check("tls.certificate", target, ca.ca_file)
+    assert certificate.status is Status.PASS, certificate
+
+
+@pytest.mark.servers
+def test_postgres_without_ssl_fails(postgres_plain: PostgresServer) -> None:
+    target = db_target(WEAK_ADDRESS, "postgresql", postgres_plain.port)
+    result = run_check("tls.protocol_versions", target)
+    assert result.status is Status.FAIL, result
+    assert result.summary.endswith("(STARTTLS POSTGRES): does not offer TLS")
+
+
+@pytest.mark.servers
+def test_redis_tls_hardened_passes(redis_tls: RedisServer, ca: DatabaseCA) -> None:
+    target = db_target(HARDENED_ADDRESS, "redis", redis_tls.port)
+    for check_id in ("tls.protocol_versions", "tls.certificate"):
+        result = run_check(check_id, target, ca.ca_file)
+        assert result.status is Status.PASS, result
+
+
+@pytest.mark.servers
+def test_plaintext_redis_declared_tls_is_an_error(redis_plain: RedisServer) -> None:
+    # Redis waits in silence for the end of a command that a TLS hello never ends
+    result = run_check("tls.protocol_versions", db_target(WEAK_ADDRESS, "redis",
+                                                          redis_plain.port), timeout=8)
+    assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
+    assert "plaintext-only" in result.summary
