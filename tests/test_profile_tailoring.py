@@ -175,7 +175,7 @@ def test_use_may_replace_the_checks(tmp_path: Path, registry: Registry) -> None:
     ("  - use: no.such_control\n    severity: low\n", 5, "no library control 'no.such_control'"),
     ("  - use: auth.mfa\n", 5, "the profile must"),
     ("  - use: auth.mfa\n    id: auth.mfa\n    severity: low\n", 5, "either 'use'"),
-    ("  - id: x.y\n    severity: low\n", 5, "needs title"),
+    ("  - id: x.y\n    severity: low\n", 5, "title: required key is missing"),
     ("  - use: ir.plan\n    severity: low\n    with:\n      host.ssh_root_login: {}\n", 8,
      "does not use check 'host.ssh_root_login'"),
     (("  - use: ir.plan\n    severity: low\n    with:\n      evidence.document:\n"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from audit.vocabulary import LocalizedText, Severity, Strict
 
@@ -105,17 +106,20 @@ class ControlEntry(Strict):
 
     @model_validator(mode="after")
     def _either_use_or_inline(self) -> ControlEntry:
+        # Worded like pydantic's own errors, so that a missing key reads the same everywhere.
         if self.use is not None:
             if self.id is not None:
-                raise ValueError("give either 'use' (a library control) or 'id', not both")
+                raise PydanticCustomError("use_and_id", "give either 'use' (a library "
+                                          "control) or 'id' (an inline control), not both")
             return self
-        missing = [name for name in ("id", "title", "severity") if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"an inline control needs {', '.join(missing)} "
-                             f"(or 'use' to take a library control)")
+        for name in ("id", "title", "severity"):
+            if getattr(self, name) is None:
+                raise PydanticCustomError(
+                    "missing_key", f"{name}: required key is missing (an inline control needs "
+                               f"id, title and severity; or 'use' takes a library control)")
         if self.with_:
-            raise ValueError("'with' overrides a library control's checks: write the "
-                             "parameters in 'checks' of an inline control")
+            raise PydanticCustomError("with_on_inline", "'with' overrides a library "
+                                      "control's checks: give the parameters in 'checks'")
         return self
 
     @property
