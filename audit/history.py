@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -142,14 +142,14 @@ class _Postgres:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Any]:
-        import psycopg   # only teams with a central history pay for the import
+        import psycopg  # only teams with a central history pay for the import
 
         try:
-            with psycopg.connect(self.url, connect_timeout=10) as connection:
-                with connection.cursor() as cursor:
-                    if write:
-                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-                    yield cursor
+            with psycopg.connect(self.url, connect_timeout=10) as connection, \
+                    connection.cursor() as cursor:
+                if write:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+                yield cursor
         except psycopg.Error as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise HistoryUnavailable(f"history store {redact(self.url)}: {message}") from error
@@ -236,7 +236,7 @@ class HistoryStore:
         row = self._execute(cursor, """INSERT INTO mis_audit_runs (recorded_at, started_at,
             finished_at, organisation, system, profile_ids, profiles, tool_version, complete,
             score, threshold, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            (datetime.now(timezone.utc).isoformat(), results.started_at.isoformat(),
+            (datetime.now(UTC).isoformat(), results.started_at.isoformat(),
              results.finished_at.isoformat(), key[0], key[1], key[2], profiles,
              results.tool.version, int(results.complete), results.score, results.threshold,
              results.verdict.value)).fetchone()

@@ -17,7 +17,7 @@ def catalogue(lang: Lang) -> dict[str, str]:
     source = files("reports").joinpath("i18n", f"{lang.value}.yaml").read_text(encoding="utf-8")
     loaded = yaml.safe_load(source)
     if not isinstance(loaded, dict):
-        raise ValueError(f"reports/i18n/{lang.value}.yaml is not a mapping")
+        raise TypeError(f"reports/i18n/{lang.value}.yaml is not a mapping")
     return {str(key): str(value) for key, value in loaded.items()}
 
 

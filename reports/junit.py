@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
 from collections import Counter
+from xml.etree import ElementTree
 
 from audit.model.results import Result, RunResults
 from audit.scoring import control_status

@@ -52,7 +52,7 @@ def _rule(control: ControlOutcome, lang: Lang) -> dict[str, Any]:
 
 
 def _fingerprint(result: Result) -> str:
-    key = "\x1f".join((result.control, result.check, result.target))
+    key = f"{result.control}\x1f{result.check}\x1f{result.target}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from servers.base import require_binary
+from test_report_samples import sample_results
 
 from audit.vocabulary import Lang
 from reports.html import render_html
-from servers.base import require_binary
-from test_report_samples import sample_results
 
 CONSOLE_PROBLEM = re.compile(r"CONSOLE|Uncaught", re.IGNORECASE)
 A4_POINTS = (595.28, 841.89)

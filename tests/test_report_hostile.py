@@ -6,16 +6,16 @@ import csv
 import io
 import json
 import re
-import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import jsonschema
 import pytest
+from test_report_samples import hostile_results
 
 from audit.vocabulary import Lang
 from reports import RENDERERS
-from test_report_samples import hostile_results
 
 SCHEMA = json.loads((Path(__file__).parent / "data/sarif-schema-2.1.0-subset.json").read_text())
 END = "END-OF-THE-10-MB-BANNER"

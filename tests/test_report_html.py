@@ -7,12 +7,12 @@ from importlib.resources import files
 
 import pytest
 import yaml
+from test_report_samples import hostile_results, sample_results
 
 from audit.model.profile import ReferenceKind
 from audit.vocabulary import Lang, Role, Severity, Status, Verdict
 from reports.html import render_html
 from reports.i18n import catalogue, translator
-from test_report_samples import hostile_results, sample_results
 
 
 def _keys(lang: Lang) -> set[str]:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from audit.model.profile import Reference, ReferenceKind
-from audit.model.results import (AppliedWaiver, Blocker, ControlOutcome, ErrorInfo, Evidence,
-                                 FindingChange, HistorySummary, ProfileRecord, Result, RunDigest,
-                                 RunResults, ScopeRecord, TargetRecord, Tool, WaiverRecord)
+from audit.model.results import (
+    AppliedWaiver,
+    Blocker,
+    ControlOutcome,
+    ErrorInfo,
+    Evidence,
+    FindingChange,
+    HistorySummary,
+    ProfileRecord,
+    Result,
+    RunDigest,
+    RunResults,
+    ScopeRecord,
+    TargetRecord,
+    Tool,
+    WaiverRecord,
+)
 from audit.model.waiver import Waiver
 from audit.vocabulary import Lang, Role, Severity, Status, Verdict
 
-STARTED = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WEIGHTS = {Severity.CRITICAL: 10, Severity.HIGH: 5, Severity.MEDIUM: 2, Severity.LOW: 1}
 
 
@@ -115,7 +129,7 @@ def hostile_results(payload: str) -> RunResults:
         "waiver": r.waiver.model_copy(update={"reason": payload, "approved_by": payload})
         if r.waiver else None,
     }) for r in base.results]
-    controls = [c.model_copy(update={"targets": {target: status for status in c.targets.values()}})
+    controls = [c.model_copy(update={"targets": {target: c.status}})
                 for c in base.controls]
     change = FindingChange(control="AUTH-01", check="host.ssh_mfa", target=target,
                            before=Status.PASS, after=Status.FAIL, summary=payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -10,16 +11,28 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from audit.history import (DISABLED, HISTORY_ENV, HistoryUnavailable, StoredRun,
-                           default_location, open_store, record_run, redact)
+from audit.history import (
+    DISABLED,
+    HISTORY_ENV,
+    HistoryUnavailable,
+    StoredRun,
+    default_location,
+    open_store,
+    record_run,
+    redact,
+)
 from audit.history_diff import Snapshot, diff_snapshots, snapshot
 from audit.model.results import FindingChange, RunResults
 from audit.run import read_results, write_results
 from audit.vocabulary import Verdict
 from reports.text import clean
 
-_out = Console()
 _err = Console(stderr=True)
+
+
+def _out() -> Console:
+    # Made per command, so the terminal width (COLUMNS) is read when the command runs.
+    return Console()
 
 HistoryOption = Annotated[str | None, typer.Option(
     "--history", help=f"History store: a SQLite file or a postgresql:// URL "
@@ -44,6 +57,8 @@ def _verdict(verdict: Verdict) -> str:
 
 def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
                                                help="How many runs, newest first.")] = 20,
+            as_json: Annotated[bool, typer.Option("--json", help="One JSON list, for scripts.")]
+            = False,
             store: HistoryOption = None) -> None:
     """List past runs with their score and verdict."""
     location = _location(store)
@@ -51,8 +66,11 @@ def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
         runs = open_store(location).runs(limit)
     except HistoryUnavailable as error:
         _fail(str(error))
+    if as_json:
+        typer.echo(json.dumps([_run_record(run) for run in runs], indent=2, ensure_ascii=False))
+        return
     if not runs:
-        _out.print(f"no runs recorded in {redact(location)}", highlight=False, markup=False)
+        _out().print(f"no runs recorded in {redact(location)}", highlight=False, markup=False)
         return
     table = Table("run", "started (UTC)", "organisation", "system", "profiles", "score",
                   "verdict", "complete")
@@ -60,7 +78,15 @@ def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
         table.add_row(str(run.run_id), run.started_at.strftime("%Y-%m-%d %H:%M"),
                       clean(run.organisation, 80), clean(run.system, 80), clean(run.profiles, 80),
                       f"{run.score:g}", _verdict(run.verdict), "yes" if run.complete else "NO")
-    _out.print(table)
+    _out().print(table)
+
+
+def _run_record(run: StoredRun) -> dict[str, object]:
+    return {"run_id": run.run_id, "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat(), "organisation": run.organisation,
+            "system": run.system, "profiles": run.profiles, "tool_version": run.tool_version,
+            "complete": run.complete, "score": run.score, "threshold": run.threshold,
+            "verdict": run.verdict.value}
 
 
 def _side(reference: str, store: str | None) -> tuple[str, float, Snapshot]:
@@ -97,7 +123,7 @@ def _print_changes(title: str, changes: list[FindingChange]) -> None:
         table.add_row(change.control, clean(change.target, 120), change.check,
                       change.before.value if change.before else "-",
                       change.after.value if change.after else "-", clean(change.summary, 300))
-    _out.print(table)
+    _out().print(table)
 
 
 def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run id.")],
@@ -107,10 +133,10 @@ def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run
     old_name, old_score, old_snapshot = _side(old, store)
     new_name, new_score, new_snapshot = _side(new, store)
     changes = diff_snapshots(old_snapshot, new_snapshot)
-    _out.print(f"{clean(old_name, 300)} -> {clean(new_name, 300)}: score {old_score:g} -> "
+    _out().print(f"{clean(old_name, 300)} -> {clean(new_name, 300)}: score {old_score:g} -> "
                f"{new_score:g} ({new_score - old_score:+g})", highlight=False, markup=False)
     if changes.unchanged:
-        _out.print("no result changed", highlight=False, markup=False)
+        _out().print("no result changed", highlight=False, markup=False)
     _print_changes("regressions", changes.regressions)
     _print_changes("new findings", changes.new)
     _print_changes("fixed", changes.fixes)
