@@ -22,19 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from servers.nginx import WebServer, start_web_server  # noqa: E402
-from servers.pki import make_ca, make_server_cert  # noqa: E402
-from servers.postgres import DatabaseCA, start_postgres  # noqa: E402
-from servers.redis_server import start_redis  # noqa: E402
+from servers.nginx import WebServer, start_web_server
+from servers.pki import make_ca, make_server_cert
+from servers.postgres import DatabaseCA, start_postgres
+from servers.redis_server import start_redis
 
-from audit.engine import evaluate  # noqa: E402
-from audit.facts.context import Environment, TargetContext  # noqa: E402
-from audit.facts.tls import tls_facts  # noqa: E402
-from audit.model.inventory import LoginProbe, Scope, Service, Target  # noqa: E402
-from audit.plan import PlanItem  # noqa: E402
-from audit.profiles import PlannedCheck  # noqa: E402
-from audit.registry import default_registry  # noqa: E402
-from audit.vocabulary import Role  # noqa: E402
+from audit.engine import evaluate
+from audit.facts.context import Environment, TargetContext
+from audit.facts.tls import tls_facts
+from audit.model.inventory import LoginProbe, Scope, Service, Target
+from audit.plan import PlanItem
+from audit.profiles import PlannedCheck
+from audit.registry import default_registry
+from audit.vocabulary import Role
 
 WEB_CHECKS = ("web.https_redirect", "web.hsts", "web.version_disclosure", "web.public_exports",
               "web.login_bruteforce")
@@ -106,13 +106,15 @@ def main() -> None:
         for label, address, kind, port, ca_file in endpoints:
             target = Target(name="bench", address=address, roles=[Role.DB],
                             services=[Service(kind=kind, port=port, tls=True)])
-            seconds = median_seconds(lambda: context(target, ca_file).gather(tls_facts), repeat)
+            seconds = median_seconds(
+                lambda t=target, c=ca_file: context(t, c).gather(tls_facts), repeat)
             print(f"  {label:<55} {seconds:6.2f} s")
 
         print(f"Web checks per target ({len(WEB_CHECKS)} checks, median of {repeat}):")
         for site in (weak, hardened):
             statuses = web_checks(site_target(site), site.ca_file)
-            seconds = median_seconds(lambda: web_checks(site_target(site), site.ca_file), repeat)
+            seconds = median_seconds(
+                lambda s=site: web_checks(site_target(s), s.ca_file), repeat)
             print(f"  {site.variant:<10} {seconds:6.2f} s   {dict(zip(WEB_CHECKS, statuses))}")
 
 
