@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
@@ -128,6 +129,6 @@ def walk_members(package: zipfile.ZipFile, limits: ZipLimits, depth: int,
             with spooled_member(package, info, limits) as member:
                 scan_member(info.filename, member, depth + 1)  # type: ignore[arg-type]
             walk.scanned += 1
-        except (ZipRefused, zipfile.BadZipFile, OSError, EOFError) as error:
+        except (ZipRefused, zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
             walk.errors.append(f"member {info.filename}: {error}")
     return walk

@@ -135,7 +135,9 @@ class TextScanner:
                 self._by_length[length] = self._by_length.get(length, ()) + (detector,)
         lengths = sorted(self._by_length) or [0]
         self._digit_runs = re.compile(
-            rb"[0-9]{%d,}" % lengths[0])   # matches start at a run's first digit: no look-behind
+            # A match starts at a run's first digit, so no look-behind is needed; the leading
+            # class on its own lets the search skip non-digits fast.
+            rb"[0-9][0-9]{%d,}" % (lengths[0] - 1))
         self._twelve = self._by_length.get(12, ())
 
     def feed(self, chunk: bytes) -> None:
@@ -176,8 +178,9 @@ class TextScanner:
         if b"E+1" in text or b"e+1" in text:
             self.suspected_unverifiable += len(_SCIENTIFIC.findall(text))
         if self._context_budget > 0:
-            self._context_budget -= len(text)
-            self._find_context(text)
+            window = text[:self._context_budget]
+            self._context_budget -= len(window)
+            self._find_context(window)
 
     def _find_context(self, text: bytes) -> None:
         lowered = text.lower()
@@ -189,7 +192,7 @@ class TextScanner:
         """Scan decoded text."""
         self.scan(text.encode("utf-8", errors="replace"))
 
-    def scan_number(self, value: int | float) -> None:
+    def scan_number(self, value: float) -> None:
         """A numeric spreadsheet cell: an IIN stored as a number lost its leading zero."""
         if isinstance(value, float):
             if not value.is_integer() or not 0 <= value < 1e13:

@@ -1,0 +1,152 @@
+"""Identifier detectors and the streaming text scanner, on hand-made values."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+
+from audit.facts.pii.detectors import (DETECTORS, Detector, EmailAddresses, KazakhIdentifiers,
+                                       Kind, Phones, RussianSnils, UkrainianRnokpp, mask)
+from audit.facts.pii.text import TextScanner
+from tests.test_pii_corpus import BIN, DECOYS, IINS, make_bin, make_iin
+
+KZ = KazakhIdentifiers()
+
+
+@pytest.mark.parametrize("value", ["061211600012", "791028302728", *IINS])
+def test_published_and_generated_iins_are_valid(value: str) -> None:
+    assert KZ.classify(value.encode()) is Kind.KZ_IIN
+
+
+@pytest.mark.parametrize("value", ["000000000000", "061211600013", "791028302729", *DECOYS[:3],
+                                   "791328302728", "790230302728"])
+def test_checksum_or_date_failures_are_not_identifiers(value: str) -> None:
+    assert KZ.classify(value.encode()) is None
+
+
+def test_second_weight_set_is_used_when_the_first_gives_ten() -> None:
+    # Find a number whose first checksum is 10, so only the second weights decide.
+    for serial in range(10_000):
+        first = f"8505153{serial:04d}"
+        digits = [int(c) for c in first]
+        if sum(d * w for d, w in zip(digits, range(1, 12))) % 11 != 10:
+            continue
+        second = sum(d * w for d, w in zip(digits, (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2))) % 11
+        if second == 10:
+            assert all(KZ.classify(f"{first}{k}".encode()) is None for k in range(10))
+        else:
+            assert KZ.classify(f"{first}{second}".encode()) is Kind.KZ_IIN
+            return
+    pytest.fail("no number needing the second weights found")
+
+
+def test_a_bin_is_told_apart_and_is_not_personal() -> None:
+    assert KZ.classify(BIN.encode()) is Kind.KZ_BIN
+    assert KZ.classify(make_bin("9911", 777).encode()) is Kind.KZ_BIN
+
+
+def test_century_digit_outside_one_to_six_is_low_confidence() -> None:
+    first = "7910280"     # a real date, century digit 0
+    for serial in range(100):
+        digits = [int(c) for c in f"{first}{serial:04d}"]
+        control = sum(d * w for d, w in zip(digits, range(1, 12))) % 11
+        if control != 10:
+            value = f"{first}{serial:04d}{control}"
+            assert KZ.classify(value.encode()) is Kind.KZ_IIN_LOW_CONFIDENCE
+            return
+
+
+def test_leap_day_needs_a_leap_year() -> None:
+    assert KZ.classify(make_iin(date(2000, 2, 29), 5).encode()) is Kind.KZ_IIN
+    fake = make_iin(date(2000, 2, 28), 3)       # 1900-02-28 exists; 1900-02-29 does not
+    as_leap_day = fake[:4] + "29" + fake[6:11]
+    digits = [int(c) for c in as_leap_day]
+    control = sum(d * w for d, w in zip(digits, range(1, 12))) % 11
+    if control != 10:
+        assert KZ.classify(f"{as_leap_day}{control}".encode()) is None
+
+
+def test_random_twelve_digit_numbers_rarely_pass() -> None:
+    rng = random.Random(6)
+    hits = sum(KZ.classify(b"%012d" % rng.randrange(10 ** 12)) is Kind.KZ_IIN
+               for _ in range(20_000))
+    assert hits < 20_000 * 0.005          # LEGAL.md measured about 0.2 %
+
+
+def test_snils_rnokpp_phones_and_email() -> None:
+    assert RussianSnils().classify(b"11223344595") is Kind.RU_SNILS
+    assert RussianSnils().classify(b"11223344596") is None
+    assert RussianSnils().classify(b"00100199800") is None          # before checksums
+    assert list(RussianSnils().spelled(b"SNILS 112-233-445 95;")) == [b"11223344595"]
+    assert list(RussianSnils().spelled(b"9112-233-445 95")) == []
+    assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"1759013776") is Kind.UA_RNOKPP
+    assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"1759013777") is None
+    assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"9959013776") is None  # born in 2172
+    phones = Phones()
+    assert list(phones.spelled(b"+7 (701) 123-45-67, 8 777 123 45 67, +7 495 1234567")) == \
+        [b"77011234567", b"77771234567"]
+    assert phones.classify(b"87011234567") is Kind.PHONE
+    assert phones.classify(b"84951234567") is None
+    assert list(EmailAddresses().spelled(b"to: Ivan.P+x@Clinic.KZ; bad@host")) == \
+        [b"ivan.p+x@clinic.kz"]
+
+
+def test_masking_never_shows_a_birth_date() -> None:
+    assert mask(Kind.KZ_IIN, "061211600012") == "**********12"
+    assert mask(Kind.RU_SNILS, "11223344595") == "*********95"
+    assert mask(Kind.EMAIL, "ivan@clinic.kz") == "i***@clinic.kz"
+
+
+def test_every_detector_is_registered_once() -> None:
+    names = [detector.name for detector in DETECTORS]
+    assert len(names) == len(set(names)) == 5
+
+
+def test_adding_a_country_is_adding_a_detector() -> None:
+    class Digits13:
+        name = "test13"
+        digit_lengths = frozenset({13})
+
+        def spelled(self, text: bytes):  # type: ignore[no-untyped-def]
+            return iter(())
+
+        def classify(self, candidate: bytes) -> Kind | None:
+            return Kind.EMAIL if candidate.endswith(b"7") else None
+
+    detectors: tuple[Detector, ...] = (*DETECTORS, Digits13())
+    scanner = TextScanner(detectors)
+    scanner.scan(b"1234567890127 1234567890128 " + IINS[0].encode())
+    assert scanner.tally.distinct() == {Kind.KZ_IIN: 1, Kind.EMAIL: 1}
+
+
+def test_identifiers_split_across_chunks_are_found_once() -> None:
+    text = "".join(f"{IINS[n % 3]};{DECOYS[n % 3]}\n" for n in range(3000)).encode()
+    for size in (7, 64, 4097):
+        scanner = TextScanner()
+        for start in range(0, len(text), size):
+            scanner.feed(text[start:start + size])
+        scanner.finish()
+        assert scanner.tally.distinct() == {Kind.KZ_IIN: 3}
+        assert scanner.tally.kinds[Kind.KZ_IIN].occurrences == 3000
+
+
+def test_longer_digit_runs_do_not_hide_identifiers_or_make_them() -> None:
+    scanner = TextScanner()
+    scanner.scan(f"card 4{IINS[0]}9 account {IINS[1]}0 id {IINS[2]}".encode())
+    assert scanner.tally.distinct() == {Kind.KZ_IIN: 1}
+
+
+def test_context_words_need_to_stand_alone() -> None:
+    scanner = TextScanner()
+    scanner.scan("Петрович archive; HIVE; флюорография; ВИЧ-инфекция; ЖСН\n".encode())
+    assert scanner.context == {"health:флюорограф", "health:ВИЧ", "header:ЖСН"}
+
+
+def test_the_distinct_count_is_capped_and_says_so() -> None:
+    from audit.facts.pii.text import Tally
+    scanner = TextScanner(tally=Tally(max_distinct=2))
+    scanner.scan(" ".join(IINS).encode())
+    assert scanner.tally.distinct() == {Kind.KZ_IIN: 2}
+    assert scanner.tally.kinds[Kind.KZ_IIN].capped
