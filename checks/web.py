@@ -168,6 +168,9 @@ def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
         return failed(f"{len(leaking)} public download(s) {what}: "
                       + ", ".join(item.url for item in leaking),
                       observed=observed, expected=expected, **evidence)
+    if not facts.complete:
+        raise FactUnavailable(Reason.TIMEOUT, f"the search stopped at its time budget after "
+                              f"{facts.requests} URLs, none leaking so far")
     return passed(f"no public data file found ({facts.requests} URLs asked)",
                   observed=observed, expected=expected, **evidence)
 

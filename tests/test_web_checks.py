@@ -131,6 +131,14 @@ def test_identifiers_decide_when_the_detector_scanned() -> None:
     assert passing.status is Status.PASS
 
 
+def test_an_interrupted_search_cannot_pass() -> None:
+    with pytest.raises(FactUnavailable) as raised:
+        public_exports_check(ExportFacts([], [TEXT], 90, complete=False), ExportParams())
+    assert raised.value.reason is Reason.TIMEOUT
+    leaking = public_exports_check(ExportFacts([], [CSV], 90, complete=False), ExportParams())
+    assert leaking.status is Status.FAIL
+
+
 def attempts(*statuses: int | None, delays: list[float] | None = None,
              message: str | None = None) -> LoginFacts:
     delays = delays or [0.05] * len(statuses)

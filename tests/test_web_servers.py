@@ -147,3 +147,13 @@ def test_growing_delay_counts_as_a_defence(tmp_path: Path) -> None:
     assert result.status is Status.PASS, result
     assert result.summary.startswith("brute-force defence seen: answer delayed from 0.0 s to 1.")
     assert len(result.evidence.observed) == 3
+
+
+def test_silent_plain_http_costs_one_timeout_for_all_paths() -> None:
+    with silent_listener("127.61.2.35") as port:
+        target = Target(name="silent", address="127.61.2.35", roles=[Role.WEB],
+                        services=[Service(kind="http", port=port)])
+        started = time.monotonic()
+        result = run_check("web.https_redirect", target, timeout=8)   # five paths asked
+    assert time.monotonic() - started < 4
+    assert result.status is Status.ERROR and result.error and result.error.type == "timeout"

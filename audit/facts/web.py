@@ -71,6 +71,8 @@ class WebClient:
         self.session = requests.Session()
         self.session.trust_env = False          # no proxy or .netrc from the environment
         self.session.headers["User-Agent"] = USER_AGENT
+        # Origins that did not answer: asked again, they would cost a timeout each time
+        self.silent: dict[str, FactUnavailable] = {}
 
     def get(self, url: str, max_bytes: int = PAGE_BYTES) -> HttpAnswer:
         """GET without following redirects; raises FactUnavailable when nothing answered."""
@@ -79,12 +81,20 @@ class WebClient:
     def request(self, method: str, url: str, max_bytes: int = PAGE_BYTES,
                 form: dict[str, str] | None = None) -> HttpAnswer:
         """One request, verified first and unverified when only the certificate failed."""
+        origin = urlunsplit((*urlsplit(url)[:2], "", "", ""))
+        if origin in self.silent:
+            earlier = self.silent[origin]
+            raise FactUnavailable(earlier.reason, f"{url}: skipped, {earlier.message}")
         try:
-            return self._send(method, url, max_bytes, form, self.verify)
-        except requests.exceptions.SSLError:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                return self._send(method, url, max_bytes, form, False)
+            try:
+                return self._send(method, url, max_bytes, form, self.verify)
+            except requests.exceptions.SSLError:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    return self._send(method, url, max_bytes, form, False)
+        except FactUnavailable as unavailable:
+            self.silent[origin] = unavailable
+            raise
 
     def _send(self, method: str, url: str, max_bytes: int, form: dict[str, str] | None,
               verify: str | bool) -> HttpAnswer:

@@ -5,6 +5,7 @@ the site and below the listing that shows them, up to a bounded number.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class ExportFacts:
     requests: int = 0
     unanswered: int = 0
     identifiers_scanned: bool = False
+    complete: bool = True
 
 
 class _Links(HTMLParser):
@@ -155,7 +157,12 @@ def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
     seen = set(queue)
     links_left = params.max_links
     facts = _Search(scan=identifier_scanner())
+    # Leave the engine's per-check timeout some room to judge what was found
+    deadline = time.monotonic() + context.environment.timeout * 0.7
     while queue:
+        if time.monotonic() > deadline:
+            facts.complete = False
+            break
         url = queue.popleft()
         answer = facts.fetch(client, url, params.max_bytes)
         if answer is None or answer.status != 200:
@@ -179,6 +186,7 @@ class _Search:
     downloads: list[Download] = field(default_factory=list)
     requests: int = 0
     unanswered: int = 0
+    complete: bool = True
 
     def fetch(self, client: WebClient, url: str, max_bytes: int) -> HttpAnswer | None:
         self.requests += 1
@@ -201,4 +209,4 @@ class _Search:
             raise FactUnavailable(Reason.UNREACHABLE, f"none of the {self.requests} export "
                                   "URLs answered")
         return ExportFacts(self.listings, self.downloads, self.requests, self.unanswered,
-                           self.scan is not None)
+                           self.scan is not None, self.complete)
