@@ -12,7 +12,6 @@ then dropped: no patient name or identifier is ever requested, let alone kept.
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from pynetdicom.association import Association
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.fhir import http_get, services_of_kind, step_timeout
+from audit.facts.fhir import http_get, open_connection, services_of_kind, step_timeout
 from audit.facts.ports import target_address
 from audit.vocabulary import Reason
 
@@ -109,17 +108,17 @@ def _dicom_ports(context: TargetContext, address: str, timeout: float) -> list[t
 
 def _accepts_tcp(address: str, port: int, timeout: float) -> bool:
     try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
+        open_connection(address, port, timeout).close()
+    except FactUnavailable:
         return False
+    return True
 
 
 def associate(address: str, port: int, calling_ae: str, called_ae: str,
               timeout: float) -> AssociationAttempt:
     """Request an association; when accepted, send a C-ECHO and a study-level C-FIND."""
-    if not _accepts_tcp(address, port, timeout):
-        raise FactUnavailable(Reason.UNREACHABLE, f"{address}:{port} does not accept connections")
+    # pynetdicom reports a failed connect as a bare abort: find out why before associating.
+    open_connection(address, port, timeout).close()
     entity = AE(ae_title=calling_ae)
     entity.acse_timeout = entity.dimse_timeout = entity.network_timeout = timeout
     entity.connection_timeout = timeout

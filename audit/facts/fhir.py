@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -37,6 +38,18 @@ def step_timeout(context: TargetContext) -> float:
 def services_of_kind(context: TargetContext, *kinds: str) -> list[Service]:
     """The target's declared services of the given kinds, in inventory order."""
     return [service for service in context.target.services if service.kind in kinds]
+
+
+def open_connection(address: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to address:port; a refusal or a silence becomes FactUnavailable."""
+    try:
+        return socket.create_connection((address, port), timeout=timeout)
+    except TimeoutError as error:
+        raise FactUnavailable(Reason.TIMEOUT, f"{address}:{port}: no TCP answer within "
+                                              f"{timeout:g} s") from error
+    except OSError as error:
+        raise FactUnavailable(Reason.UNREACHABLE, f"{address}:{port}: {error.strerror or error}") \
+            from error
 
 
 def unverified_tls_context() -> ssl.SSLContext:

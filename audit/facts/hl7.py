@@ -14,11 +14,14 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.fhir import services_of_kind, step_timeout, unverified_tls_context
+from audit.facts.fhir import (
+    open_connection,
+    services_of_kind,
+    step_timeout,
+    unverified_tls_context,
+)
 from audit.facts.ports import target_address
-from audit.vocabulary import Reason
 
 HL7_SERVICE_KIND = "hl7"
 DEFAULT_MLLP_PORT = 2575
@@ -62,14 +65,7 @@ def _probe_port(address: str, port: int, declared_tls: bool | None,
 
 def tls_answer(address: str, port: int, timeout: float) -> str:
     """Send a ClientHello to address:port and classify the first bytes of the answer."""
-    try:
-        connection = socket.create_connection((address, port), timeout=timeout)
-    except TimeoutError as error:
-        raise FactUnavailable(Reason.TIMEOUT, f"{address}:{port}: no TCP answer within "
-                                              f"{timeout:g} s") from error
-    except OSError as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{address}:{port}: {error.strerror or error}") \
-            from error
+    connection = open_connection(address, port, timeout)
     with connection:
         try:
             connection.sendall(client_hello(address))
