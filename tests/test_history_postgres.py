@@ -1,0 +1,146 @@
+"""The history store on a real PostgreSQL 15: same schema as SQLite, concurrent writers, errors."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from servers.base import chown_tree, require_binary, start_server
+from test_history import WRITER
+from test_report_samples import sample_results
+from typer.testing import CliRunner
+
+from audit.cli import app
+from audit.history import HistoryUnavailable, open_store
+from audit.vocabulary import Status
+
+pytestmark = pytest.mark.servers
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+ADDRESS = "127.64.0.10"
+NOTHING_LISTENS = "127.64.0.11"
+PORT = 5432
+TESTS = Path(__file__).parent
+
+
+def _wait_until_accepting(url: str, timeout: float = 30) -> None:
+    # The port opens before recovery ends ("the database system is starting up").
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL with trust auth on 127.64.0.10:5432; yields its base URL."""
+    initdb = require_binary(str(POSTGRES_BIN / "initdb"))
+    workdir = Path(tempfile.mkdtemp(prefix="mis-audit-history-pg-"))
+    workdir.chmod(0o755)      # pytest's own temp tree is private to root
+    data = workdir / "data"
+    data.mkdir(mode=0o700)
+    chown_tree(data, "postgres")
+    subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", initdb,
+                    "-D", str(data), "-U", "audit", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True, timeout=120)
+    server = start_server("postgres-history", [
+        str(POSTGRES_BIN / "postgres"), "-D", str(data), "-c", f"listen_addresses={ADDRESS}",
+        "-c", f"port={PORT}", "-c", f"unix_socket_directories={data}", "-c", "fsync=off"],
+        ADDRESS, PORT, workdir, user="postgres")
+    base = f"postgresql://audit@{ADDRESS}:{PORT}"
+    try:
+        _wait_until_accepting(f"{base}/postgres")
+        yield base
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database per test."""
+    name = "history_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"
+
+
+def test_records_runs_and_finds_the_previous_one(database_url: str) -> None:
+    store = open_store(database_url)
+    assert store.runs() == []
+    assert store.record(sample_results()).previous is None
+    second = store.record(sample_results({"AUTH-01": Status.PASS}))
+    assert second.previous is not None and second.previous.run_id == 1
+    assert [(c.control, c.target) for c in second.fixes] == [("AUTH-01", "db-main"),
+                                                             ("AUTH-01", "web-front")]
+    assert [run.run_id for run in store.runs()] == [2, 1]
+    stored, results = store.run(1)
+    assert stored.score == 41.2 and len(results) == len(sample_results().results)
+
+
+def test_the_schema_is_the_same_as_sqlite(database_url: str, tmp_path: Path) -> None:
+    open_store(database_url).record(sample_results())
+    sqlite_file = tmp_path / "history.sqlite"
+    open_store(str(sqlite_file)).record(sample_results())
+    for table in ("mis_audit_runs", "mis_audit_results"):
+        with psycopg.connect(database_url) as connection:
+            postgres_columns = [row[0] for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                "ORDER BY ordinal_position", (table,))]
+        with sqlite3.connect(sqlite_file) as connection:
+            sqlite_columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+        assert postgres_columns == sqlite_columns, table
+
+
+def test_commands_read_a_postgres_history(database_url: str) -> None:
+    store = open_store(database_url)
+    store.record(sample_results())
+    store.record(sample_results({"NET-01": Status.FAIL}))
+    runner = CliRunner(env={"COLUMNS": "200"})
+    listed = runner.invoke(app, ["history", "--history", database_url])
+    assert listed.exit_code == 0 and "City Clinic No. 5" in listed.output
+    changed = runner.invoke(app, ["diff", "1", "2", "--history", database_url])
+    assert changed.exit_code == 1 and "regressions (2)" in changed.output
+
+
+def test_two_concurrent_writers_keep_postgres_consistent(database_url: str) -> None:
+    runs_each = 15
+    go = Path(tempfile.mkdtemp()) / "go"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(TESTS),
+                                 str(runs_each), str(go), f"writer-{number}"],
+                                stderr=subprocess.PIPE, text=True)
+               for number in range(2)]
+    time.sleep(1.5)
+    go.touch()
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors
+    shutil.rmtree(go.parent)
+    with psycopg.connect(database_url) as connection:
+        ids = [row[0] for row in connection.execute("SELECT id FROM mis_audit_runs ORDER BY id")]
+        per_run = {row[0] for row in connection.execute(
+            "SELECT count(*) FROM mis_audit_results GROUP BY run_id")}
+    assert ids == list(range(1, 2 * runs_each + 1))
+    assert per_run == {len(sample_results().results)}
+
+
+def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    url = f"postgresql://audit:s3cret-word@{NOTHING_LISTENS}:{PORT}/history"
+    with pytest.raises(HistoryUnavailable) as raised:
+        open_store(url).record(sample_results())
+    assert "s3cret-word" not in str(raised.value)
+    assert "postgresql://audit:***@127.64.0.11:5432/history" in str(raised.value)
