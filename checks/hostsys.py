@@ -117,8 +117,11 @@ def data_permissions_check(facts: DataPermissions, p: DataPermissionsParams) -> 
     directories, owned by the MIS service account and its group."""
     if not facts.entries:
         return not_applicable(f"no data directory on this host ({', '.join(facts.missing)})")
+    modes = {entry.path: entry.mode for entry in facts.entries}
+    # An entry inside a directory others cannot enter is out of their reach whatever its bits.
     open_entries = [f"{entry.path} ({oct(entry.mode)}: other {world_access(entry.mode)})"
-                    for entry in facts.entries if world_access(entry.mode)]
+                    for entry in facts.entries if world_access(entry.mode)
+                    and modes.get(entry.path.rsplit("/", 1)[0], 0o001) & 0o001]
     expected = "no read or write for other users"
     if open_entries:
         return failed(f"{len(open_entries)} data path(s) open to every user",

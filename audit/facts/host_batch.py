@@ -39,7 +39,6 @@ HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("iptables-save",),
     ("auditctl", "-l"),
     ("timedatectl", "show"),
-    ("apt-get", "--simulate", "--quiet", "upgrade"),
 )
 HOST_PREFETCH = Prefetch(files=HOST_FILES, dirs=HOST_DIRS, config_dirs=HOST_CONFIG_DIRS,
                          globs=HOST_GLOBS, commands=HOST_COMMANDS)

@@ -26,8 +26,11 @@ class PendingUpdates:
 
 
 def pending_updates(context: TargetContext) -> PendingUpdates:
-    """`apt-get --simulate upgrade`: nothing is installed; offline this cannot be known."""
-    output = prefetch_host(context).run(list(APT_SIMULATE))
+    """`apt-get --simulate upgrade`: nothing is installed; offline this cannot be known.
+
+    Not part of the host batch: it takes seconds, so only a profile that asks pays for it.
+    """
+    output = context.transport.run(list(APT_SIMULATE))
     return parse_apt_simulate(output.stdout)
 
 

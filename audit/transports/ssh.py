@@ -67,7 +67,8 @@ class SshTransport(Transport):
         self.credential = credential
         self.key_file = key_file
         self.known_hosts = known_hosts
-        self.connect_timeout = min(timeout, MAX_CONNECT_SECONDS)
+        # Half the check timeout: a silent host is reported as such, not as a slow check.
+        self.connect_timeout = min(timeout / 2, MAX_CONNECT_SECONDS)
         self.command_timeout = timeout
         self.round_trips = 0
         self._client: paramiko.SSHClient | None = None
@@ -109,6 +110,7 @@ class SshTransport(Transport):
             _AcceptNewHostKey(self.known_hosts) if self.credential.accept_new_host_keys
             else paramiko.RejectPolicy())
         self.round_trips += 1
+        started = time.monotonic()
         try:
             client.connect(self.address, port=self.credential.port,
                            username=self.credential.user, pkey=self._private_key(),
@@ -117,7 +119,7 @@ class SshTransport(Transport):
                            auth_timeout=self.connect_timeout, channel_timeout=self.connect_timeout)
         except Exception as error:
             client.close()
-            raise self._connect_failure(error) from error
+            raise self._connect_failure(error, time.monotonic() - started) from error
         return client
 
     def _private_key(self) -> paramiko.PKey | None:
@@ -132,7 +134,7 @@ class SshTransport(Transport):
             raise FactUnavailable(Reason.REFUSED, f"key file {self.key_file} cannot be "
                                   f"loaded: {type(error).__name__}") from error
 
-    def _connect_failure(self, error: Exception) -> FactUnavailable:
+    def _connect_failure(self, error: Exception, elapsed: float) -> FactUnavailable:
         where = f"{self.address}:{self.credential.port}"
         if isinstance(error, paramiko.BadHostKeyException):
             return FactUnavailable(Reason.REFUSED, f"{where}: the host key CHANGED (it does not "
@@ -144,7 +146,9 @@ class SshTransport(Transport):
         if isinstance(error, paramiko.AuthenticationException):
             return FactUnavailable(Reason.PERMISSION_DENIED, f"{where}: authentication as "
                                    f"{self.credential.user!r} failed")
-        if isinstance(error, socket.timeout | TimeoutError) or "banner" in str(error).lower():
+        # paramiko reports a silent peer in several ways ("No existing session", a banner
+        # error); having waited the whole timeout is what they share.
+        if isinstance(error, socket.timeout | TimeoutError) or elapsed >= self.connect_timeout * 0.9:
             return FactUnavailable(Reason.TIMEOUT, f"{where}: no SSH answer within "
                                    f"{self.connect_timeout:g} s")
         if isinstance(error, FactUnavailable):
@@ -162,18 +166,25 @@ class SshTransport(Transport):
 
     def prefetch(self, request: Prefetch) -> None:
         """Fetch in one round trip whatever of `request` is not cached yet."""
+        if request.commands and not (request.files or request.dirs or request.config_dirs
+                                     or request.globs):
+            # A lone command (apt-get takes seconds) must not hold up reads of other probes.
+            self._fetch_missing(request)
+            return
         with self._batch_lock:
-            missing = Prefetch(
-                files=tuple(p for p in dict.fromkeys(request.files) if p not in self._files),
-                dirs=tuple(d for d in dict.fromkeys(request.dirs) if d not in self._dirs),
-                config_dirs=tuple(d for d in dict.fromkeys(request.config_dirs)
-                                  if d not in self._dirs),
-                globs=tuple(g for g in dict.fromkeys(request.globs) if g not in self._globs),
-                commands=tuple(c for c in dict.fromkeys(request.commands)
-                               if c not in self._commands))
-            if any((missing.files, missing.dirs, missing.config_dirs, missing.globs,
-                    missing.commands)):
-                self._fetch(missing)
+            self._fetch_missing(request)
+
+    def _fetch_missing(self, request: Prefetch) -> None:
+        missing = Prefetch(
+            files=tuple(p for p in dict.fromkeys(request.files) if p not in self._files),
+            dirs=tuple(d for d in dict.fromkeys(request.dirs) if d not in self._dirs),
+            config_dirs=tuple(d for d in dict.fromkeys(request.config_dirs)
+                              if d not in self._dirs),
+            globs=tuple(g for g in dict.fromkeys(request.globs) if g not in self._globs),
+            commands=tuple(c for c in dict.fromkeys(request.commands) if c not in self._commands))
+        if any((missing.files, missing.dirs, missing.config_dirs, missing.globs,
+                missing.commands)):
+            self._fetch(missing)
 
     def _fetch(self, request: Prefetch) -> None:
         sudo_commands = {c for c in request.commands if c in PRIVILEGED_COMMANDS} \

@@ -1,0 +1,132 @@
+"""A real sshd serving a host whose /etc and /srv are a test tree, not this machine's.
+
+The weak and hardened host trees live in `tests/hosts/`; `host_tree()` copies one and gives
+its files the modes git cannot store. `start_ssh_host()` builds a full /etc for the remote
+host (this machine's /etc, minus every file the host checks read, plus the tree, plus an
+`auditor` account), then starts `/usr/sbin/sshd -D -e` inside `unshare --mount` with that
+/etc and the tree's /srv bind-mounted: only that sshd and its sessions see them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from servers.base import ServerProcess, require_binary, start_server
+
+HOSTS = Path(__file__).resolve().parent.parent / "hosts"
+AUDITOR = "auditor"
+AUDITOR_UID = 64163
+SHADOW_GID = 42
+# Everything the host checks read: removed from the copy of this machine's /etc, so that
+# the remote host shows only what its tree holds.
+MANAGED = ("ssh/sshd_config.d", "sudoers.d", "crypttab", "fstab", "audit", "nftables.conf",
+           "iptables", "sysconfig", "postgresql", "mysql", "my.cnf", "my.cnf.d", "redis",
+           "redis.conf", "chrony", "chrony.conf", "ntp.conf", "ntpsec", "systemd/timesyncd.conf",
+           "systemd/system/multi-user.target.wants", "systemd/system/sysinit.target.wants")
+MODES = {
+    "weak": {"srv/mis": 0o755, "srv/mis/data": 0o755, "srv/mis/data/patient-0001.txt": 0o644},
+    "hardened": {"srv/mis": 0o750, "srv/mis/data": 0o750,
+                 "srv/mis/data/patient-0001.txt": 0o640},
+}
+
+
+def host_tree(variant: str, destination: Path) -> Path:
+    """A copy of `tests/hosts/VARIANT` with its data modes applied."""
+    shutil.copytree(HOSTS / variant, destination, symlinks=True)
+    for relative, mode in MODES[variant].items():
+        os.chmod(destination / relative, mode)
+    return destination
+
+
+def keygen(path: Path) -> str:
+    """Make an ed25519 key pair without passphrase; return the public key line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f",
+                    str(path)], check=True, stdin=subprocess.DEVNULL)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _merge_accounts(etc: Path, tree_etc: Path, name: str, extra: str) -> None:
+    """This machine's entries, the tree's entries replacing them by name, and `extra`."""
+    entries: dict[str, str] = {}
+    for source in (Path("/etc") / name, tree_etc / name):
+        if source.exists():
+            for line in source.read_text().splitlines():
+                if line.strip():
+                    entries[line.split(":", 1)[0]] = line
+    entries[extra.split(":", 1)[0]] = extra
+    (etc / name).write_text("\n".join(entries.values()) + "\n")
+
+
+def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
+    """The /etc the remote host will show."""
+    etc = workdir / "remote-etc"
+    shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True)
+    for relative in MANAGED:
+        target = etc / relative
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    shutil.copytree(tree / "etc", etc, symlinks=True, dirs_exist_ok=True)
+    _merge_accounts(etc, tree / "etc", "passwd",
+                    f"{AUDITOR}:x:{AUDITOR_UID}:{AUDITOR_UID}:audit:/nonexistent:/bin/sh")
+    _merge_accounts(etc, tree / "etc", "group", f"{AUDITOR}:x:{AUDITOR_UID}:")
+    _merge_accounts(etc, tree / "etc", "shadow", f"{AUDITOR}:*:19000:0:99999:7:::")
+    (etc / "ssh" / "auditor_authorized_keys").write_text(auditor_public_key + "\n")
+    if not list((etc / "ssh").glob("ssh_host_*_key")):
+        keygen(etc / "ssh" / "ssh_host_ed25519_key")   # `sshd -T` wants a host key
+    os.chmod(etc, 0o755)
+    os.chown(etc / "shadow", 0, SHADOW_GID)
+    os.chmod(etc / "shadow", 0o640)
+    os.chmod(etc / "sudoers", 0o440)
+    os.chmod(etc / "sudoers.d", 0o750)
+    for item in (etc / "sudoers.d").iterdir():
+        os.chmod(item, 0o440)
+    return etc
+
+
+@dataclass
+class SshHost:
+    """A running remote host and what an inventory needs to reach it."""
+
+    server: ServerProcess
+    address: str
+    port: int
+    key_file: Path
+    known_hosts: Path
+    host_public_key: str
+    tree: Path
+
+    def stop(self) -> None:
+        """Stop sshd (its process group)."""
+        self.server.stop()
+
+
+def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222) -> SshHost:
+    """Start sshd on address:port serving the VARIANT host tree."""
+    sshd = require_binary("/usr/sbin/sshd")
+    require_binary("unshare")
+    workdir.mkdir(parents=True, exist_ok=True)
+    tree = host_tree(variant, workdir / "tree")
+    host_key = keygen(workdir / "host_ed25519")
+    auditor_key = keygen(workdir / "auditor_ed25519")
+    etc = remote_etc(tree, workdir, auditor_key)
+    known_hosts = workdir / "known_hosts"
+    known_hosts.write_text(f"[{address}]:{port} {' '.join(host_key.split()[:2])}\n")
+    config = workdir / "sshd_serve.conf"
+    config.write_text("\n".join([
+        f"ListenAddress {address}:{port}", f"HostKey {workdir / 'host_ed25519'}", "PidFile none",
+        "AuthorizedKeysFile /etc/ssh/auditor_authorized_keys", "StrictModes no", "UsePAM no",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes", f"AllowUsers {AUDITOR}", "MaxSessions 64",
+        "MaxStartups 64", "LogLevel VERBOSE", ""]))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)     # sshd's privilege-separation dir
+    script = (f"mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
+              f"&& exec {sshd} -D -e -f {config}")
+    server = start_server(f"sshd-{variant}", ["unshare", "--mount", "--propagation", "private",
+                                              "sh", "-c", script], address, port, workdir)
+    return SshHost(server, address, port, workdir / "auditor_ed25519", known_hosts, host_key, tree)

@@ -1,0 +1,69 @@
+"""The weak and hardened host trees read through the offline transport, via a whole run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.run import RunRequest, execute, prepare
+from audit.vocabulary import Status
+from host_expectations import EXPECTED, LIVE_CHECKS, profile_text
+from servers.sshd import host_tree
+
+
+def _run(tmp_path: Path) -> dict[tuple[str, str], object]:
+    for variant in ("weak", "hardened"):
+        host_tree(variant, tmp_path / variant)
+    (tmp_path / "profile.yaml").write_text(profile_text())
+    (tmp_path / "inventory.yaml").write_text(
+        "organisation: Offline clinic\ntargets:\n"
+        "  - {name: weak, roles: [host], root: weak}\n"
+        "  - {name: hardened, roles: [host], root: hardened}\n")
+    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                                  inventory=tmp_path / "inventory.yaml"))
+    return {(r.target, r.check): r for r in execute(prepared).results}
+
+
+def test_weak_tree_fails_and_hardened_tree_passes_every_host_check(tmp_path: Path) -> None:
+    results = _run(tmp_path)
+    for variant, expected in EXPECTED.items():
+        observed = {check: results[(variant, check)].status for check in expected}
+        assert observed == expected, {c: results[(variant, c)].summary for c in expected
+                                      if observed[c] != expected[c]}
+        for check in LIVE_CHECKS:
+            assert results[(variant, check)].status is Status.NOT_APPLICABLE
+
+
+def test_weak_tree_evidence_names_the_lines(tmp_path: Path) -> None:
+    results = _run(tmp_path)
+    sudo = results[("weak", "host.role_separation")].evidence.details["problems"]
+    assert any("/etc/sudoers.d/clinic:4" in problem and "dr_ivanova" in problem
+               for problem in sudo)
+    assert any("group clinicians" in problem for problem in sudo)
+    assert any("admin dr_ivanova (group sudo) is also an ordinary user" in p for p in sudo)
+    mfa = results[("weak", "host.ssh_mfa")].evidence.details["problems"]
+    assert any("Match User nurse_k" in problem for problem in mfa)
+    assert any("bypassable" in problem and "nullok" in problem for problem in mfa)
+    accounts = results[("weak", "host.password_max_age")].evidence.details["accounts"]
+    assert accounts == ["dr_ivanova: 99999 (/etc/shadow:3)", "nurse_k: never (/etc/shadow:4)"]
+    hba = results[("weak", "hostdb.pg_hba_trust")].evidence.observed
+    assert [line.split(": ")[0].rsplit("/", 1)[1] for line in hba] == ["pg_hba.conf:2",
+                                                                      "pg_hba.conf:3"]
+    data = results[("weak", "hostsys.data_permissions")].evidence.observed
+    assert any(item.startswith("/srv/mis/data ") for item in data)
+
+
+def test_hardened_tree_evidence(tmp_path: Path) -> None:
+    results = _run(tmp_path)
+    firewall = results[("hardened", "hostsys.firewall")].evidence.observed
+    assert firewall["allowed"] == ["tcp dport 22", "tcp dport { 443, 2575 }"]
+    assert firewall["source"] == "/etc/nftables.conf"
+    encryption = results[("hardened", "hostsys.disk_encryption")].evidence.observed
+    assert encryption["encryption"] == ["/etc/crypttab:1"]
+    assert results[("hardened", "hostdb.postgres_ssl")].summary == "ssl = on in 1 cluster(s)"
+
+
+def test_no_secret_from_a_host_reaches_the_results(tmp_path: Path) -> None:
+    results = _run(tmp_path)
+    dumped = "".join(result.model_dump_json() for result in results.values())
+    assert "fixture-redis-secret-4711" not in dumped
+    assert "notarealhash" not in dumped

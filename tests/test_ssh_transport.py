@@ -1,0 +1,232 @@
+"""The SSH transport against a real sshd serving weak and hardened host trees."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from audit.errors import FactUnavailable
+from audit.facts.host_batch import HOST_PREFETCH
+from audit.model.inventory import SshCredential
+from audit.model.results import Result
+from audit.run import RunRequest, execute, prepare
+from audit.transports import CommandRefused
+from audit.transports.ssh import SshTransport
+from audit.vocabulary import Reason, Status
+from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
+from servers.sshd import SshHost, host_tree, keygen, start_ssh_host
+
+pytestmark = pytest.mark.servers
+WEAK_ADDRESS, HARDENED_ADDRESS, SILENT_ADDRESS = "127.63.0.11", "127.63.0.12", "127.63.0.20"
+
+
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
+    host = start_ssh_host("weak", tmp_path_factory.mktemp("ssh-weak"), WEAK_ADDRESS)
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="module")
+def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
+    host = start_ssh_host("hardened", tmp_path_factory.mktemp("ssh-hardened"), HARDENED_ADDRESS)
+    yield host
+    host.stop()
+
+
+def transport(host: SshHost, timeout: float = 20.0, sudo: bool = True,
+              known_hosts: Path | None = None, key_file: Path | None = None,
+              accept_new: bool = False) -> SshTransport:
+    """A transport to `host` as the auditor."""
+    credential = SshCredential(type="ssh", user="auditor", sudo=sudo, port=host.port,
+                               accept_new_host_keys=accept_new)
+    return SshTransport(host.address, credential, key_file or host.key_file,
+                        known_hosts or host.known_hosts, timeout)
+
+
+def _inventory(tmp_path: Path, weak: SshHost, hardened: SshHost, sudo: bool,
+               checks: tuple[str, ...]) -> Path:
+    credentials = "".join(
+        f"  {name}: {{type: ssh, user: auditor, key_file: {host.key_file}, "
+        f"known_hosts: {host.known_hosts}, port: {host.port}, sudo: {str(sudo).lower()}}}\n"
+        for name, host in (("weak-key", weak), ("hardened-key", hardened)))
+    offline = "".join(f"  - {{name: {variant}-offline, roles: [host], root: {variant}}}\n"
+                      for variant in ("weak", "hardened") if host_tree(variant, tmp_path / variant))
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "organisation: SSH clinic\nscope: {networks: [127.63.0.0/16]}\n"
+        f"credentials:\n{credentials}targets:\n"
+        f"  - {{name: weak-ssh, address: {weak.address}, roles: [host], ssh: weak-key}}\n"
+        f"  - {{name: hardened-ssh, address: {hardened.address}, roles: [host], "
+        f"ssh: hardened-key}}\n{offline}")
+    (tmp_path / "profile.yaml").write_text(profile_text(checks))
+    return inventory
+
+
+def _run(tmp_path: Path, weak: SshHost, hardened: SshHost, sudo: bool = True,
+         checks: tuple[str, ...] = HOST_CHECKS + LIVE_CHECKS) -> dict[tuple[str, str], Result]:
+    inventory = _inventory(tmp_path, weak, hardened, sudo, checks)
+    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")], inventory=inventory))
+    return {(r.target, r.check): r for r in execute(prepared).results}
+
+
+def _live_source(result: Result) -> bool:
+    # On a machine where the clock or firewall can be asked live, the answer is that
+    # machine's, not the tree's: such results are compared only for being verdicts.
+    observed = result.evidence.observed
+    return isinstance(observed, dict) and observed.get("source") in (
+        "timedatectl show", "nft list ruleset", "iptables-save")
+
+
+def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
+        tmp_path: Path, weak: SshHost, hardened: SshHost) -> None:
+    results = _run(tmp_path, weak, hardened)
+    for variant, expected in EXPECTED.items():
+        for check, status in expected.items():
+            for target in (f"{variant}-ssh", f"{variant}-offline"):
+                result = results[(target, check)]
+                if not _live_source(result):
+                    assert result.status is status, (target, check, result.summary)
+        for check in LIVE_CHECKS:
+            assert results[(f"{variant}-ssh", check)].status in (Status.PASS, Status.FAIL)
+    # sshd -T ran on the remote host (through sudo), the files gave the Match blocks
+    root_login = results[("hardened-ssh", "host.ssh_root_login")]
+    assert root_login.evidence.details["location"] == "sshd -T"
+    mfa = results[("weak-ssh", "host.ssh_mfa")].evidence.details["problems"]
+    assert any("Match User nurse_k" in problem for problem in mfa)
+    shadow = results[("weak-ssh", "host.password_max_age")].evidence.details
+    # the remote shadow is this machine's accounts plus the tree's: compare without lines
+    assert [account.split(" (")[0] for account in shadow["accounts"]] == \
+        ["dr_ivanova: 99999", "nurse_k: never"]
+    dumped = "".join(result.model_dump_json() for result in results.values())
+    assert "fixture-redis-secret-4711" not in dumped and "notarealhash" not in dumped
+
+
+def test_without_sudo_protected_files_are_errors_not_passes(
+        tmp_path: Path, weak: SshHost, hardened: SshHost) -> None:
+    results = _run(tmp_path, weak, hardened, sudo=False, checks=HOST_CHECKS)
+    role = results[("hardened-ssh", "host.role_separation")]
+    assert role.status is Status.ERROR and role.error is not None
+    assert role.error.type == Reason.PERMISSION_DENIED.value
+    assert "not read" in results[("hardened-ssh", "host.password_max_age")].evidence.details[
+        "shadow"]
+    # sshd -T needs root: the parsed files are used instead
+    assert results[("weak-ssh", "host.ssh_root_login")].evidence.details["location"] == \
+        "/etc/ssh/sshd_config:3"
+
+
+def test_a_whole_review_takes_few_round_trips(hardened: SshHost) -> None:
+    remote = transport(hardened)
+    remote.prefetch(HOST_PREFETCH)
+    assert remote.round_trips == 2          # connect, one batch
+    assert b"PermitRootLogin no" in remote.read_file("/etc/ssh/sshd_config")
+    assert [e.name for e in remote.list_dir("/etc/sudoers.d")] == ["auditor", "clinic"]
+    assert remote.run(["sshd", "-T"]).exit_code == 0
+    assert remote.round_trips == 2          # all of it served from the batch
+    remote.close()
+
+
+def test_a_command_outside_the_allow_list_is_refused_without_contacting_the_host(
+        hardened: SshHost) -> None:
+    remote = transport(hardened)
+    for argv in (["rm", "-rf", "/"], ["sshd", "-T", "-f", "/tmp/x"], ["sh", "-c", "id"]):
+        with pytest.raises(CommandRefused):
+            remote.run(argv)
+    assert remote.round_trips == 0
+
+
+def test_an_unknown_host_key_is_refused(tmp_path: Path, hardened: SshHost) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(FactUnavailable) as caught:
+        transport(hardened, known_hosts=empty).read_file("/etc/passwd")
+    assert caught.value.reason is Reason.REFUSED
+    assert "unknown host key" in caught.value.message
+
+
+def test_a_changed_host_key_is_refused_even_when_new_keys_are_accepted(
+        tmp_path: Path, hardened: SshHost) -> None:
+    other = keygen(tmp_path / "impostor")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{hardened.address}]:{hardened.port} {' '.join(other.split()[:2])}\n")
+    with pytest.raises(FactUnavailable) as caught:
+        transport(hardened, known_hosts=known, accept_new=True).read_file("/etc/passwd")
+    assert caught.value.reason is Reason.REFUSED and "CHANGED" in caught.value.message
+
+
+def test_accept_new_host_keys_remembers_the_key(tmp_path: Path, hardened: SshHost) -> None:
+    known = tmp_path / "new_known_hosts"
+    assert transport(hardened, known_hosts=known, accept_new=True).read_file("/etc/login.defs")
+    assert hardened.host_public_key.split()[1] in known.read_text()
+
+
+def test_a_key_the_host_does_not_know_is_refused(tmp_path: Path, hardened: SshHost) -> None:
+    keygen(tmp_path / "stranger")
+    with pytest.raises(FactUnavailable) as caught:
+        transport(hardened, key_file=tmp_path / "stranger").read_file("/etc/passwd")
+    assert caught.value.reason is Reason.PERMISSION_DENIED
+
+
+@pytest.fixture
+def silent_host() -> Iterator[tuple[str, int]]:
+    """A TCP server that accepts connections and never says a word."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((SILENT_ADDRESS, 2222))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield SILENT_ADDRESS, 2222
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_a_host_that_never_speaks_costs_one_timeout(tmp_path: Path,
+                                                    silent_host: tuple[str, int]) -> None:
+    address, port = silent_host
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    key = tmp_path / "key"
+    keygen(key)
+    (tmp_path / "profile.yaml").write_text(profile_text())
+    (tmp_path / "inventory.yaml").write_text(
+        "organisation: Silent\nscope: {networks: [127.63.0.0/16]}\n"
+        f"credentials:\n  k: {{type: ssh, user: auditor, key_file: {key}, known_hosts: {known},"
+        f" port: {port}}}\ntargets:\n  - {{name: silent, address: {address}, roles: [host],"
+        " ssh: k}\n")
+    started = time.monotonic()
+    results = execute(prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                                         inventory=tmp_path / "inventory.yaml", timeout=2.0,
+                                         jobs=8))).results
+    elapsed = time.monotonic() - started
+    assert elapsed < 4.5, elapsed
+    assert {r.status for r in results} == {Status.ERROR}
+    assert {r.error.type for r in results if r.error} <= {Reason.TIMEOUT.value}, \
+        {r.error.message for r in results if r.error}
+
+
+def test_a_refused_connection_is_an_unreachable_error(tmp_path: Path, hardened: SshHost) -> None:
+    credential = SshCredential(type="ssh", user="auditor", port=2299)
+    remote = SshTransport("127.63.0.21", credential, hardened.key_file, hardened.known_hosts, 5)
+    with pytest.raises(FactUnavailable) as caught:
+        remote.read_file("/etc/passwd")
+    assert caught.value.reason is Reason.UNREACHABLE
