@@ -1,0 +1,249 @@
+"""Host checks as pure functions over hand-built facts, and the parsers behind the facts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audit.facts.host import LoginDefs, MatchBlock, SshdConfig, SshdOption
+from audit.facts.host_auth import (
+    PamRule,
+    PasswordPolicy,
+    ShadowEntry,
+    SshMfaFacts,
+    SudoersFacts,
+    SudoGrant,
+    _grants,
+    parse_shadow,
+)
+from audit.facts.host_databases import DatabaseConfigs, HbaLine, PostgresCluster, Setting, parse_pg_hba
+from audit.facts.host_firewall import FirewallFacts, parse_iptables, parse_nft
+from audit.facts.host_maintenance import PendingUpdates, TimeSyncFacts, parse_apt_simulate
+from audit.facts.host_storage import (
+    AuditFacts,
+    AuditRule,
+    DataPermissions,
+    EncryptionFacts,
+    PathMode,
+    _live_crypt_layers,
+    parse_audit_rules,
+)
+from audit.registry import NoParams
+from audit.vocabulary import Status
+from checks import host, hostdb, hostsys
+
+
+def sshd(options: dict[str, str], blocks: list[MatchBlock] | None = None) -> SshdConfig:
+    """An sshd configuration as if read from files."""
+    return SshdConfig("files", {key.lower(): SshdOption(value, f"sshd_config:{index}")
+                                for index, (key, value) in enumerate(options.items(), 1)},
+                      blocks or [])
+
+
+OTP = PamRule("auth", "required", "pam_google_authenticator.so", (), "/etc/pam.d/sshd:1")
+MFA_ON = {"AuthenticationMethods": "publickey,keyboard-interactive",
+          "KbdInteractiveAuthentication": "yes", "UsePAM": "yes"}
+
+
+@pytest.mark.parametrize(("options", "rules", "status"), [
+    (MFA_ON, [OTP], Status.PASS),
+    ({**MFA_ON, "AuthenticationMethods": "publickey"}, [OTP], Status.FAIL),
+    ({**MFA_ON, "AuthenticationMethods": "publickey,keyboard-interactive password"}, [OTP],
+     Status.FAIL),
+    ({**MFA_ON, "UsePAM": "no"}, [OTP], Status.FAIL),
+    (MFA_ON, [PamRule("auth", "optional", OTP.module, (), "x:1")], Status.FAIL),
+    (MFA_ON, [PamRule("auth", "required", OTP.module, ("nullok",), "x:1")], Status.FAIL),
+    (MFA_ON, [], Status.FAIL),
+    (MFA_ON, None, Status.FAIL),
+])
+def test_ssh_mfa(options: dict[str, str], rules: list[PamRule] | None, status: Status) -> None:
+    finding = host.ssh_mfa(SshMfaFacts(sshd(options), rules), host.MfaParams())
+    assert finding.status is status, finding.summary
+
+
+def test_ssh_mfa_fails_on_a_match_block_with_one_factor() -> None:
+    block = MatchBlock("User vendor", "sshd_config:20",
+                       {"authenticationmethods": SshdOption("password", "sshd_config:21")})
+    finding = host.ssh_mfa(SshMfaFacts(sshd(MFA_ON, [block]), [OTP]), host.MfaParams())
+    assert finding.status is Status.FAIL
+    assert "sshd_config:21 (Match User vendor)" in finding.details["problems"][0]
+
+
+def policy(days: str, shadow: list[ShadowEntry] | None) -> PasswordPolicy:
+    """login.defs with PASS_MAX_DAYS and an optional shadow."""
+    return PasswordPolicy(LoginDefs({"PASS_MAX_DAYS": days}, {}), shadow)
+
+
+def test_password_max_age_per_user() -> None:
+    params = host.PasswordAgeParams(max_days=90)
+    good = [ShadowEntry("a", True, 60, "s:1"), ShadowEntry("locked", False, None, "s:2")]
+    assert host.password_max_age(policy("90", good), params).status is Status.PASS
+    assert host.password_max_age(policy("90", None), params).status is Status.PASS
+    bad = host.password_max_age(policy("90", [*good, ShadowEntry("b", True, None, "s:3")]),
+                                params)
+    assert bad.status is Status.FAIL and bad.details["accounts"] == ["b: never (s:3)"]
+    assert host.password_max_age(policy("99999", good), params).status is Status.FAIL
+
+
+def test_parse_shadow_keeps_no_hash() -> None:
+    entries = parse_shadow("alice:$6$salt$hash:19000:0:90:7:::\nbob:!$6$x:19000:0::7:::\n")
+    assert entries == [ShadowEntry("alice", True, 90, "/etc/shadow:1"),
+                       ShadowEntry("bob", False, None, "/etc/shadow:2")]
+    assert "hash" not in repr(entries)
+
+
+def grant(principals: tuple[str, ...], commands: tuple[str, ...], nopasswd: bool = False,
+          location: str = "/etc/sudoers:1") -> SudoGrant:
+    """A sudo grant."""
+    return SudoGrant(principals, "ALL", commands, nopasswd, location, "text")
+
+
+GROUPS = {"sudo": ["admin"], "clinicians": ["doctor"], "users": []}
+
+
+@pytest.mark.parametrize(("grants", "groups", "status"), [
+    ([grant(("root",), ("ALL",)), grant(("%sudo",), ("ALL",))], GROUPS, Status.PASS),
+    ([grant(("%clinicians",), ("/usr/local/bin/report",), nopasswd=True)], GROUPS, Status.PASS),
+    ([grant(("%clinicians",), ("ALL",))], GROUPS, Status.FAIL),
+    ([grant(("doctor",), ("/bin/bash",))], GROUPS, Status.FAIL),
+    ([grant(("ALL",), ("ALL",))], GROUPS, Status.FAIL),
+    ([grant(("%sudo",), ("ALL",), nopasswd=True)], GROUPS, Status.FAIL),
+    ([grant(("%sudo",), ("ALL",))], {**GROUPS, "clinicians": ["doctor", "admin"]}, Status.FAIL),
+])
+def test_role_separation(grants: list[SudoGrant], groups: dict[str, list[str]],
+                         status: Status) -> None:
+    finding = host.role_separation(SudoersFacts(grants, groups, []), host.RoleSeparationParams())
+    assert finding.status is status, finding.summary
+
+
+def test_sudoers_grants_expand_aliases_and_tags() -> None:
+    aliases = {"ADMINS": ["alice", "%ops"], "SHELLS": ["/bin/sh", "/bin/bash"]}
+    (first, second) = _grants("ADMINS ALL = (root) NOPASSWD: SHELLS, (postgres) PASSWD: /bin/ls",
+                              "/etc/sudoers:7", aliases)
+    assert first.principals == ("alice", "%ops") and first.commands == ("/bin/sh", "/bin/bash")
+    assert first.nopasswd and first.runas == "root"
+    assert second.runas == "postgres" and not second.nopasswd and second.commands == ("/bin/ls",)
+
+
+def test_firewall_parsers() -> None:
+    nft = parse_nft("table inet filter {\n chain input {\n  type filter hook input priority 0;"
+                    " policy accept;\n  tcp dport { 22, 443 } accept\n  counter drop\n }\n}\n", "f")
+    assert (nft.input_policy, nft.ends_in_deny, nft.allowed) == \
+        ("accept", True, ["tcp dport { 22, 443 }"])
+    ipt = parse_iptables("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m multiport --dports "
+                         "22,443 -j ACCEPT\n-A INPUT -s 10.0.0.1 -j DROP\nCOMMIT\n", "r")
+    assert (ipt.input_policy, ipt.ends_in_deny, ipt.allowed) == ("drop", False, ["tcp dport 22,443"])
+    assert parse_nft("table ip nat {\n}\n", "f").input_policy is None
+
+
+@pytest.mark.parametrize(("facts", "status"), [
+    (FirewallFacts("f", "drop", False, ["tcp dport 22"], "f:3"), Status.PASS),
+    (FirewallFacts("f", "accept", True, [], "f:3"), Status.PASS),
+    (FirewallFacts("f", "accept", False, [], "f:3"), Status.FAIL),
+    (FirewallFacts("none", None, False, [], None), Status.FAIL),
+])
+def test_firewall(facts: FirewallFacts, status: Status) -> None:
+    assert hostsys.firewall(facts, hostsys.FirewallParams()).status is status
+
+
+def test_disk_encryption() -> None:
+    params = hostsys.DataPathParams(data_path="/srv/mis")
+    encrypted = EncryptionFacts("/srv/mis", "lsblk", "/srv", "/dev/mapper/data", "fstab:2",
+                                ["data (crypt)"], [])
+    assert hostsys.disk_encryption(encrypted, params).status is Status.PASS
+    plain = EncryptionFacts("/srv/mis", "files", "/", "/dev/sda1", "fstab:1", [], [])
+    assert hostsys.disk_encryption(plain, params).status is Status.FAIL
+    unmounted = EncryptionFacts("/srv/mis", "files", None, None, None, [], [])
+    assert hostsys.disk_encryption(unmounted, params).status is Status.FAIL
+
+
+def test_lsblk_crypt_chain() -> None:
+    tree = {"blockdevices": [{"name": "sda", "type": "disk", "children": [
+        {"name": "sda2", "type": "part", "children": [
+            {"name": "data_crypt", "type": "crypt", "children": [
+                {"name": "vg-mis", "type": "lvm", "mountpoint": "/srv/mis"}]}]},
+        {"name": "sda1", "type": "part", "mountpoint": "/"}]}]}
+    assert _live_crypt_layers(json.dumps(tree), "/srv/mis") == ["data_crypt (crypt)"]
+    assert _live_crypt_layers(json.dumps(tree), "/") == []
+    assert _live_crypt_layers(json.dumps(tree), "/nowhere") is None
+
+
+def test_audit_rules_parser_and_check() -> None:
+    watches, disabled = parse_audit_rules(
+        "-w /srv/mis -p wa -k mis\n-a always,exit -F arch=b64 -F dir=/srv -F perm=r\n-e 0\n", "r")
+    assert [(w.path, w.permissions) for w in watches] == [("/srv/mis", "wa"), ("/srv", "r")]
+    assert disabled == "r:3"
+    params = hostsys.AuditRulesParams(data_path="/srv/mis/data", permissions="wa")
+    on = AuditFacts("files", [AuditRule("/srv/mis", "wa", "mis", "r:1")], None, [])
+    assert hostsys.audit_rules(on, params).status is Status.PASS
+    assert hostsys.audit_rules(AuditFacts("files", on.watches, "r:3", []), params).status \
+        is Status.FAIL
+    read_only = AuditFacts("files", [AuditRule("/srv", "r", None, "r:2")], None, [])
+    assert hostsys.audit_rules(read_only, params).status is Status.FAIL
+
+
+def test_data_permissions() -> None:
+    params = hostsys.DataPermissionsParams(data_paths=["/srv/mis"])
+    closed = DataPermissions([PathMode("/srv/mis", 0o750, True),
+                              PathMode("/srv/mis/scan.dcm", 0o644, False)], [])
+    assert hostsys.data_permissions_check(closed, params).status is Status.PASS
+    open_dir = DataPermissions([PathMode("/srv/mis", 0o755, True)], [])
+    assert hostsys.data_permissions_check(open_dir, params).status is Status.FAIL
+    absent = DataPermissions([], ["/srv/mis"])
+    assert hostsys.data_permissions_check(absent, params).status is Status.NOT_APPLICABLE
+
+
+def test_security_updates() -> None:
+    text = ("Inst libssl3 [3.0.11-1] (3.0.13-1 Debian-Security:12/stable-security [amd64])\n"
+            "Inst tzdata [2024a] (2024b Debian:12.7/stable [all])\nConf libssl3\n")
+    updates = parse_apt_simulate(text)
+    assert updates == PendingUpdates(["libssl3"], 2)
+    assert hostsys.security_updates(updates, hostsys.UpdatesParams()).status is Status.FAIL
+    assert hostsys.security_updates(PendingUpdates([], 1), hostsys.UpdatesParams()).status \
+        is Status.PASS
+
+
+@pytest.mark.parametrize(("facts", "status"), [
+    (TimeSyncFacts("timedatectl show", True, [], []), Status.PASS),
+    (TimeSyncFacts("timedatectl show", False, [], []), Status.FAIL),
+    (TimeSyncFacts("files", None, ["systemd-timesyncd.service"], []), Status.PASS),
+    (TimeSyncFacts("files", None, ["chrony.service"], []), Status.FAIL),
+    (TimeSyncFacts("files", None, [], ["chrony.conf:1: pool x"]), Status.FAIL),
+])
+def test_time_sync(facts: TimeSyncFacts, status: Status) -> None:
+    assert hostsys.time_sync(facts, NoParams()).status is status
+
+
+def databases(**changes: object) -> DatabaseConfigs:
+    """A host with hardened PostgreSQL, MariaDB and Redis configurations."""
+    base: dict[str, object] = dict(
+        postgres=[PostgresCluster("/etc/postgresql/15/main", Setting("on", "c:1"),
+                                  [HbaLine("hostssl", "all", "all", "scram-sha-256", "h:1", "x")])],
+        mysql_files=["/etc/mysql/my.cnf"], mysql_secure_transport=Setting("ON", "m:2"),
+        redis_file="/etc/redis/redis.conf", redis_password_set=True, redis_protected_mode=None,
+        redis_bind=None)
+    return DatabaseConfigs(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_database_checks_pass_and_fail() -> None:
+    good = databases()
+    assert hostdb.pg_hba_trust(good, hostdb.HbaParams()).status is Status.PASS
+    assert hostdb.postgres_ssl(good, NoParams()).status is Status.PASS
+    assert hostdb.mysql_secure_transport(good, NoParams()).status is Status.PASS
+    assert hostdb.redis_auth(good, NoParams()).status is Status.PASS
+    trust = databases(postgres=[PostgresCluster("d", None, parse_pg_hba(
+        "host all all 0.0.0.0/0 trust\nhost all all 10.0.0.0 255.0.0.0 md5\n", "h"))])
+    assert hostdb.pg_hba_trust(trust, hostdb.HbaParams()).observed == \
+        ["h:1: host all all 0.0.0.0/0 trust"]
+    assert hostdb.postgres_ssl(trust, NoParams()).status is Status.FAIL
+    assert hostdb.mysql_secure_transport(databases(mysql_secure_transport=None),
+                                         NoParams()).status is Status.FAIL
+    assert hostdb.redis_auth(databases(redis_password_set=False), NoParams()).status \
+        is Status.FAIL
+    none = databases(postgres=[], mysql_files=[], redis_file=None)
+    for finding in (hostdb.pg_hba_trust(none, hostdb.HbaParams()),
+                    hostdb.postgres_ssl(none, NoParams()),
+                    hostdb.mysql_secure_transport(none, NoParams()),
+                    hostdb.redis_auth(none, NoParams())):
+        assert finding.status is Status.NOT_APPLICABLE
