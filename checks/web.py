@@ -93,7 +93,8 @@ def hsts(pages: list[PageFacts], p: HstsParams) -> Finding:
         assert page.answer is not None
         header = page.answer.headers.get("strict-transport-security")
         max_age = hsts_max_age(header)
-        observed.append({"url": page.url, "header": header, "max_age": max_age})
+        observed.append({"url": page.url, "header": header, "max_age": max_age,
+                         "certificate_verified": page.answer.verified})
         if max_age is None:
             problems.append(f"{page.url}: no HSTS header" if header is None
                             else f"{page.url}: HSTS without a max-age")

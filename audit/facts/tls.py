@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from sslyze.connection_helpers.opportunistic_tls_helpers import ProtocolWithOpportunisticTlsEnum
 from sslyze.errors import (
     ConnectionToServerTimedOut,
@@ -70,6 +72,10 @@ SYSTEM_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
 CONNECTIONS_PER_ENDPOINT = 10
 MAX_NETWORK_TIMEOUT = 5
 SUPPLIED_STORE = "Supplied CA file"     # sslyze's name for the custom trust store
+
+# sslyze's bundled trust stores hold a root with a negative serial number, and cryptography
+# warns about it each time they load: noise on the user's terminal, nothing about the target.
+warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"sslyze\.")
 
 
 @dataclass(frozen=True)

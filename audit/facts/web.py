@@ -33,6 +33,11 @@ MAX_HEADER_VALUE = 500
 MAX_REQUEST_TIMEOUT = 10.0
 WEB_KINDS = {"http": "http", "https": "https"}
 
+# An unverified request is deliberate and recorded (`HttpAnswer.verified`); urllib3's warning
+# about it would only repeat that on stderr, once per request. (A filter, not
+# catch_warnings: that one is not thread-safe and probes run in parallel.)
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+
 
 @dataclass(frozen=True)
 class HttpAnswer:
@@ -89,9 +94,7 @@ class WebClient:
             try:
                 return self._send(method, url, max_bytes, form, self.verify)
             except requests.exceptions.SSLError:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", InsecureRequestWarning)
-                    return self._send(method, url, max_bytes, form, False)
+                return self._send(method, url, max_bytes, form, False)
         except FactUnavailable as unavailable:
             self.silent[origin] = unavailable
             raise
