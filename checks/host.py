@@ -6,8 +6,8 @@ from pydantic import Field
 
 from audit.facts.host import ListeningSocket, SshdConfig, listening_sockets, sshd_config
 from audit.facts.host_auth import (
-    PasswordPolicy,
     PamRule,
+    PasswordPolicy,
     SshMfaFacts,
     SudoersFacts,
     password_policy,
@@ -110,9 +110,10 @@ def db_listening(sockets: list[ListeningSocket], p: ListeningDatabaseParams) -> 
     """A database listening on every interface is one firewall mistake away from the
     internet, where anyone can read and edit records. Bind databases and caches to
     127.0.0.1 or a private interface reached only by the application servers."""
-    exposed = [{"port": s.port, "address": s.address, "service": p.ports[s.port]}
+    exposed: list[dict[str, str | int]] = [
+        {"port": s.port, "address": s.address, "service": p.ports[s.port]}
                for s in sockets if s.port in p.ports and not s.loopback_only]
-    services = sorted({item["service"] for item in exposed})
+    services = sorted({str(item["service"]) for item in exposed})
     if exposed:
         return failed(f"{', '.join(services)} listening beyond loopback",
                       observed=exposed, expected="loopback only", exposed=exposed)
@@ -148,7 +149,8 @@ def _single_factor(value: str) -> list[str]:
 
 def _otp_rules(rules: list[PamRule], p: MfaParams) -> tuple[list[str], list[str]]:
     """The OTP modules that are enforced, and those present but bypassable."""
-    enforced, weak = [], []
+    enforced: list[str] = []
+    weak: list[str] = []
     for rule in rules:
         if rule.module not in p.otp_modules:
             continue

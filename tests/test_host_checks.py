@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +18,13 @@ from audit.facts.host_auth import (
     _grants,
     parse_shadow,
 )
-from audit.facts.host_databases import DatabaseConfigs, HbaLine, PostgresCluster, Setting, parse_pg_hba
+from audit.facts.host_databases import (
+    DatabaseConfigs,
+    HbaLine,
+    PostgresCluster,
+    Setting,
+    parse_pg_hba,
+)
 from audit.facts.host_firewall import FirewallFacts, parse_iptables, parse_nft
 from audit.facts.host_maintenance import PendingUpdates, TimeSyncFacts, parse_apt_simulate
 from audit.facts.host_storage import (
@@ -216,14 +223,14 @@ def test_time_sync(facts: TimeSyncFacts, status: Status) -> None:
 
 
 def databases(**changes: object) -> DatabaseConfigs:
-    """A host with hardened PostgreSQL, MariaDB and Redis configurations."""
-    base: dict[str, object] = dict(
+    """A host with hardened PostgreSQL, MariaDB and Redis configurations, then `changes`."""
+    hardened = DatabaseConfigs(
         postgres=[PostgresCluster("/etc/postgresql/15/main", Setting("on", "c:1"),
                                   [HbaLine("hostssl", "all", "all", "scram-sha-256", "h:1", "x")])],
         mysql_files=["/etc/mysql/my.cnf"], mysql_secure_transport=Setting("ON", "m:2"),
         redis_file="/etc/redis/redis.conf", redis_password_set=True, redis_protected_mode=None,
         redis_bind=None)
-    return DatabaseConfigs(**{**base, **changes})  # type: ignore[arg-type]
+    return replace(hardened, **changes)  # type: ignore[arg-type]
 
 
 def test_database_checks_pass_and_fail() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.run import RunRequest, execute, prepare
-from audit.vocabulary import Status
 from host_expectations import EXPECTED, LIVE_CHECKS, profile_text
 from servers.sshd import host_tree
+
+from audit.run import RunRequest, execute, prepare
+from audit.vocabulary import Status
 
 
 def _run(tmp_path: Path) -> dict[tuple[str, str], object]:

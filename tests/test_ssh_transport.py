@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
+from servers.sshd import SshHost, host_tree, keygen, start_ssh_host
 
 from audit.errors import FactUnavailable
 from audit.facts.host_batch import HOST_PREFETCH
@@ -18,8 +20,6 @@ from audit.run import RunRequest, execute, prepare
 from audit.transports import CommandRefused
 from audit.transports.ssh import SshTransport
 from audit.vocabulary import Reason, Status
-from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
-from servers.sshd import SshHost, host_tree, keygen, start_ssh_host
 
 pytestmark = pytest.mark.servers
 WEAK_ADDRESS, HARDENED_ADDRESS, SILENT_ADDRESS = "127.63.0.11", "127.63.0.12", "127.63.0.20"

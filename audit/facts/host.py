@@ -208,7 +208,7 @@ def listening_sockets(context: TargetContext) -> list[ListeningSocket]:
     tables = prefetch_host(context).read_files(["/proc/net/tcp", "/proc/net/tcp6"])
     sockets: set[ListeningSocket] = set()
     readable = 0
-    for path, content in tables.items():
+    for content in tables.values():
         if isinstance(content, FactUnavailable):
             continue
         readable += 1

@@ -4,6 +4,7 @@ can read it. The data path comes from the check's parameters.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -13,7 +14,13 @@ from typing import Any, Protocol
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.host_batch import dir_files, live_output, optional_text, prefetch_host, strip_comment
+from audit.facts.host_batch import (
+    dir_files,
+    live_output,
+    optional_text,
+    prefetch_host,
+    strip_comment,
+)
 from audit.transports.base import Prefetch
 from audit.vocabulary import Reason
 
@@ -195,7 +202,7 @@ def parse_audit_rules(text: str, source: str) -> tuple[list[AuditRule], str | No
 
 def _audit_options(words: list[str]) -> dict[str, str]:
     options: dict[str, str] = {}
-    for flag, value in zip(words, words[1:]):
+    for flag, value in itertools.pairwise(words):
         if flag == "-F":
             options["-F*"] = options.get("-F*", "") + value + "\n"
         elif flag.startswith("-") and flag not in options:

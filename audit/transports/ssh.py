@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import paramiko
+import paramiko  # type: ignore[import-untyped]
 
 from audit.errors import FactUnavailable
 from audit.transports.base import (
@@ -42,7 +42,7 @@ FILE_STATUS = {"missing": Reason.NOT_FOUND, "denied": Reason.PERMISSION_DENIED,
                "notfile": Reason.NOT_FOUND}
 
 
-class _AcceptNewHostKey(paramiko.MissingHostKeyPolicy):
+class _AcceptNewHostKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     """StrictHostKeyChecking=accept-new: remember an unknown key; a changed one still fails."""
 
     def __init__(self, known_hosts: Path) -> None:
@@ -200,7 +200,7 @@ class SshTransport(Transport):
         self.round_trips += 1
         deadline = time.monotonic() + self.command_timeout + 5
         try:
-            channel = client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
+            channel = client.get_transport().open_session(timeout=self.connect_timeout)
             channel.settimeout(max(0.1, deadline - time.monotonic()))
             channel.exec_command(command)
             channel.shutdown_write()
@@ -217,7 +217,7 @@ class SshTransport(Transport):
             return b"".join(chunks)
         except FactUnavailable:
             raise
-        except (socket.timeout, TimeoutError) as error:
+        except TimeoutError as error:
             raise FactUnavailable(Reason.TIMEOUT, f"{self.address}: no answer within "
                                   f"{self.command_timeout:g} s") from error
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as error:
