@@ -64,6 +64,7 @@ class ResolvedProfile:
     controls: list[ResolvedControl]
     records: list[ProfileRecord]
     disabled: list[DisabledControl] = field(default_factory=list)
+    description: LocalizedText | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def load_profiles(references: list[str], registry: Registry) -> ResolvedProfile:
         weights={**DEFAULT_WEIGHTS, **(merged.weights or {})},
         controls=[c for c in controls if isinstance(c, ResolvedControl)],
         records=merged.records + _library_records(merged.libraries_used),
-        disabled=merged.disabled)
+        disabled=merged.disabled,
+        description=last.description if len(references) == 1 else None)
 
 
 def _library_records(used: set[str]) -> list[ProfileRecord]:

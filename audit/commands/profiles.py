@@ -82,6 +82,7 @@ def resolved_document(resolved: ResolvedProfile) -> dict[str, Any]:
     """The resolved profile as plain JSON data."""
     return {
         "id": resolved.id, "title": resolved.title, "version": resolved.version,
+        "description": resolved.description,
         "threshold": resolved.threshold,
         "weights": {severity.value: weight for severity, weight in resolved.weights.items()},
         "sources": [record.model_dump(mode="json") for record in resolved.records],
@@ -100,6 +101,8 @@ def _line(text: str) -> None:
 
 def _print_header(resolved: ResolvedProfile, lang: Lang) -> None:
     _line(f"{resolved.id} {resolved.version}: {localized(resolved.title, lang)}")
+    if resolved.description:
+        _line(localized(resolved.description, lang))
     _line(f"threshold {resolved.threshold:g}; weights "
           + ", ".join(f"{severity.value} {weight}" for severity, weight in resolved.weights.items()))
     for record in resolved.records:
