@@ -4,7 +4,6 @@ listener that accepts and never speaks, and a whole run through the engine."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,19 +57,10 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 @pytest.fixture()
 def silent_host() -> Iterator[str]:
-    """Every standard database port accepts TCP connections (the kernel's backlog) and never
-    says a word."""
-    listeners = []
-    try:
-        for port in STANDARD_PORTS:
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.bind((SILENT_HOST, port))
-            listener.listen(16)
-            listeners.append(listener)
-        yield SILENT_HOST
-    finally:
-        for listener in listeners:
-            listener.close()
+    """Every standard database port accepts TCP connections and never says a word."""
+    from servers.postgres import silent_listeners
+    with silent_listeners(SILENT_HOST, STANDARD_PORTS) as address:
+        yield address
 
 
 def gather(target: Target, timeout: float = 8.0) -> DatabaseFacts:

@@ -34,15 +34,9 @@ def host(address: str, *services: Service) -> Target:
 @pytest.fixture()
 def postgres_on_another_port() -> Iterator[str]:
     """Something listening on 15432 that the inventory says is PostgreSQL, and on 8443."""
-    listeners = []
-    for port in (15432, 8443):
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind((OTHER_PORT_HOST, port))
-        listener.listen(4)
-        listeners.append(listener)
-    yield OTHER_PORT_HOST
-    for listener in listeners:
-        listener.close()
+    from servers.postgres import silent_listeners
+    with silent_listeners(OTHER_PORT_HOST, [15432, 8443]) as address:
+        yield address
 
 
 def test_weak_host_exposes_every_database_port(

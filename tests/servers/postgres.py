@@ -12,10 +12,14 @@ so that each address is one realistic database host. Register them in a test mod
 
 from __future__ import annotations
 
+import selectors
 import shutil
+import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -150,6 +154,39 @@ def start_postgres(variant: Variant, address: str, ca: DatabaseCA | None = None,
     argv = [postgres, "-D", str(data)] + [arg for item in settings for arg in ("-c", item)]
     process = start_server(f"postgres-{variant}", argv, address, port, workdir, user="postgres")
     return PostgresServer(variant, process, ca.ca_file if ca else None, cert_file, password)
+
+
+@contextmanager
+def silent_listeners(address: str, ports: Iterable[int]) -> Iterator[str]:
+    """Ports on `address` that accept every TCP connection and never send a byte: a hung
+    server. Connections are accepted (and held) so the backlog never fills."""
+    selector = selectors.DefaultSelector()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    for port in ports:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+        listener.listen(64)
+        selector.register(listener, selectors.EVENT_READ)
+        held.append(listener)
+
+    def accept_forever() -> None:
+        while not stop.is_set():
+            for key, _ in selector.select(timeout=0.1):
+                connection, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                held.append(connection)
+
+    acceptor = threading.Thread(target=accept_forever, daemon=True, name="silent-listeners")
+    acceptor.start()
+    try:
+        yield address
+    finally:
+        stop.set()
+        acceptor.join(timeout=2)
+        for held_socket in held:
+            held_socket.close()
+        selector.close()
 
 
 @pytest.fixture(scope="session")
