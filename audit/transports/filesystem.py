@@ -30,6 +30,13 @@ def _unavailable_from_os_error(path: str, error: OSError) -> FactUnavailable:
     return FactUnavailable(Reason.UNREACHABLE, f"{path}: {error.strerror}")
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:      # a symbolic-link loop: listed, so that reading it says what is wrong
+        return False
+
+
 class FilesystemTransport(Transport):
     """Reads files below `root`, resolving symbolic links as the host itself would."""
 
@@ -98,7 +105,7 @@ class FilesystemTransport(Transport):
             entries = []
             for entry in sorted(os.scandir(directory), key=lambda e: e.name):
                 info = entry.stat(follow_symlinks=False)
-                entries.append(DirEntry(name=entry.name, is_dir=entry.is_dir(),
+                entries.append(DirEntry(name=entry.name, is_dir=_is_dir(entry),
                                         is_symlink=entry.is_symlink(),
                                         mode=stat.S_IMODE(info.st_mode), size=info.st_size))
             return entries
