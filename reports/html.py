@@ -39,6 +39,14 @@ def _evidence(value: Any) -> Markup:
     return Markup(escape(as_text(value)))
 
 
+def _detail(value: Any) -> Markup:
+    # A non-empty list of plain values (ports, files, masked samples) reads best as one line.
+    if isinstance(value, list) and value and \
+            all(isinstance(item, str | int | float) for item in value):
+        return Markup(escape(as_text(", ".join(str(item) for item in value))))
+    return _evidence(value)
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -54,6 +62,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["evidence"] = _evidence
+    environment.filters["detail"] = _detail
     environment.filters["when"] = _when
     return environment
 

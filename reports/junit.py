@@ -72,7 +72,7 @@ def render_junit(results: RunResults, lang: Lang = Lang.EN) -> str:
     totals: Counter[str] = Counter()
     for control in dict.fromkeys(control for control, _ in grouped):
         suite = ElementTree.SubElement(root, "testsuite", name=control,
-                                       timestamp=results.started_at.isoformat())
+                                       timestamp=results.started_at.strftime("%Y-%m-%dT%H:%M:%S"))
         ElementTree.SubElement(ElementTree.SubElement(suite, "properties"), "property",
                                name="title", value=clean(titles.get(control, ""), 500))
         counts: Counter[str] = Counter()

@@ -124,7 +124,8 @@ def hostile_results(payload: str) -> RunResults:
     results = [r.model_copy(update={
         "target": target, "summary": payload,
         "evidence": Evidence(observed={"banner": payload, payload[:50]: [payload]},
-                             expected=payload, details={"files": [payload], "note": payload}),
+                             expected=payload, details={"files": [payload], "note": payload,
+                                      payload[:50]: {"nested": payload}}),
         "error": ErrorInfo(type=payload, message=payload) if r.error else None,
         "waiver": r.waiver.model_copy(update={"reason": payload, "approved_by": payload})
         if r.waiver else None,
