@@ -116,7 +116,7 @@ class VersionDisclosureParams(Params):
 
     headers: list[str] = Field(default_factory=lambda: [
         "server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator",
-        "x-runtime-version", "via"])
+        "x-runtime-version"])
 
 
 @check(id="web.version_disclosure", title="Web servers do not announce software versions",
@@ -139,8 +139,9 @@ def version_disclosure(pages: list[PageFacts], p: VersionDisclosureParams) -> Fi
 def _download_evidence(facts: ExportFacts) -> list[dict[str, Any]]:
     return [{"url": item.url, "content_type": item.content_type, "bytes_read": item.size,
              "truncated": item.truncated, "data_file": item.data_file,
-             **({"identifiers": item.identifiers.counts,
-                 "masked_samples": item.identifiers.samples} if item.identifiers else {})}
+             "identifiers": item.identifiers.counts,
+             "national_ids": item.identifiers.national_ids,
+             "masked_samples": item.identifiers.samples}
             for item in facts.downloads]
 
 
@@ -153,20 +154,14 @@ def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
     backups outside the web root, turn directory listings off, and serve files only to
     authenticated, authorised users."""
     evidence = {"listings": facts.listings, "requests": facts.requests,
-                "unanswered": facts.unanswered, "identifiers_scanned": facts.identifiers_scanned}
-    if facts.identifiers_scanned:
-        # National ids anywhere, or any identifier (phones, e-mails) in a data file
-        leaking = [item for item in facts.downloads if item.identifiers and (
-            item.identifiers.national_ids or (item.data_file and any(
-                item.identifiers.counts.values())))]
-        what = "with personal identifiers"
-    else:
-        leaking = [item for item in facts.downloads if item.data_file]
-        what = "data file(s)"
+                "unanswered": facts.unanswered}
+    # National ids anywhere, or any identifier (phones, e-mails) inside a data file
+    leaking = [item for item in facts.downloads if item.identifiers.national_ids or (
+        item.data_file and any(item.identifiers.counts.values()))]
     observed = _download_evidence(facts)
-    expected = "no downloadable data file, no directory listing of one"
+    expected = "no personal identifiers in files served without authentication"
     if leaking:
-        return failed(f"{len(leaking)} public download(s) {what}: "
+        return failed(f"{len(leaking)} public download(s) with personal identifiers: "
                       + ", ".join(item.url for item in leaking),
                       observed=observed, expected=expected, **evidence)
     if not facts.complete:

@@ -98,37 +98,33 @@ def test_version_disclosure() -> None:
     assert finding.summary == "versions announced: server: nginx/1.22.1; x-powered-by: PHP/8.2.7"
 
 
-CSV = Download("https://h/exports/p.csv", "text/csv", 200, False, True)
-TEXT = Download("https://h/notes.txt", "text/plain", 20, False, False)
+NONE = IdentifierSummary({}, 0, {})
+CSV = Download("https://h/exports/p.csv", "text/csv", 200, False, True,
+               IdentifierSummary({"kz_iin": 3}, 3, {"kz_iin": ["**********16"]}))
+TEXT = Download("https://h/notes.txt", "text/plain", 20, False, False, NONE)
 
 
-def test_data_file_is_a_finding_without_the_identifier_detector() -> None:
+@pytest.mark.parametrize(("download", "status"), [
+    (CSV, Status.FAIL),                                                   # national ids
+    (Download(CSV.url, "text/csv", 200, False, True, NONE), Status.PASS),
+    (Download(CSV.url, "text/csv", 200, False, True,                       # phones in data
+              IdentifierSummary({"phone": 4}, 0, {"phone": ["*********01"]})), Status.FAIL),
+    (Download(TEXT.url, "text/plain", 20, False, False,                    # a contact address
+              IdentifierSummary({"email": 1}, 0, {"email": ["***@clinic.kz"]})), Status.PASS),
+    (Download(TEXT.url, "text/plain", 20, False, False, CSV.identifiers), Status.FAIL),
+])
+def test_identifiers_decide(download: Download, status: Status) -> None:
+    finding = public_exports_check(ExportFacts([], [download], 20), ExportParams())
+    assert finding.status is status
+
+
+def test_leak_evidence_is_masked() -> None:
     finding = public_exports_check(ExportFacts(["https://h/exports/"], [CSV, TEXT], 20),
                                    ExportParams())
-    assert finding.status is Status.FAIL
-    assert finding.summary == "1 public download(s) data file(s): https://h/exports/p.csv"
-    assert public_exports_check(ExportFacts([], [TEXT], 20), ExportParams()).status is Status.PASS
-
-
-def test_identifiers_decide_when_the_detector_scanned() -> None:
-    leak = Download(CSV.url, "text/csv", 200, False, True,
-                    IdentifierSummary({"kz_iin": 3}, 3, {"kz_iin": ["**********16"]}))
-    clean = Download(CSV.url, "text/csv", 200, False, True, IdentifierSummary({}, 0, {}))
-    phones = Download(CSV.url, "text/csv", 200, False, True,
-                      IdentifierSummary({"phone": 4}, 0, {"phone": ["*********01"]}))
-    contact = Download(TEXT.url, "text/plain", 20, False, False,
-                       IdentifierSummary({"email": 1}, 0, {"email": ["***@clinic.kz"]}))
-    for verdict, downloads in [(Status.FAIL, [phones]), (Status.PASS, [contact])]:
-        finding = public_exports_check(ExportFacts([], downloads, 20, identifiers_scanned=True),
-                                       ExportParams())
-        assert finding.status is verdict
-    failing = public_exports_check(ExportFacts([], [leak], 20, identifiers_scanned=True),
-                                   ExportParams())
-    assert failing.status is Status.FAIL
-    assert failing.observed[0]["masked_samples"] == {"kz_iin": ["**********16"]}
-    passing = public_exports_check(ExportFacts([], [clean], 20, identifiers_scanned=True),
-                                   ExportParams())
-    assert passing.status is Status.PASS
+    assert finding.summary == ("1 public download(s) with personal identifiers: "
+                               "https://h/exports/p.csv")
+    assert finding.observed[0]["masked_samples"] == {"kz_iin": ["**********16"]}
+    assert finding.details["listings"] == ["https://h/exports/"]
 
 
 def test_an_interrupted_search_cannot_pass() -> None:

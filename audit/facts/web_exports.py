@@ -1,13 +1,14 @@
 """Files a web site hands to anyone: common export and backup paths, and what directory
 listings (autoindex) link to. Every download is size-capped; links are followed only within
-the site and below the listing that shows them, up to a bounded number.
+the site and below the listing that shows them, up to a bounded number. Each download is
+handed to the personal-data detector (`audit.facts.pii`); only counts and masked samples of
+what it finds are kept.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from posixpath import splitext
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.facts.pii import redact_name, scan_bytes
 from audit.facts.web import HttpAnswer, WebClient, web_base_urls
 from audit.registry import Params
 from audit.vocabulary import Reason
@@ -50,28 +52,11 @@ class IdentifierSummary:
     samples: dict[str, list[str]]
 
 
-IdentifierScan = Callable[[str, bytes], IdentifierSummary]
-
-
-def identifier_scanner() -> IdentifierScan | None:
-    """The personal-data detector's scan of a download, None when it is not installed.
-
-    The one integration point with `audit.facts.pii`: without it, a downloadable data file
-    is a finding on its own.
-    """
-    try:
-        from audit.facts.pii import scan_bytes
-    except ImportError:
-        return None
-
-    def scan(name: str, data: bytes) -> IdentifierSummary:
-        found = scan_bytes(name, data)
-        return IdentifierSummary(counts=dict(found.identifiers),
-                                 national_ids=found.personal_count(),
-                                 samples={kind: list(values)
-                                          for kind, values in found.samples.items()})
-
-    return scan
+def identifiers_in(name: str, data: bytes) -> IdentifierSummary:
+    """What the personal-data detector finds in a download: counts and masked samples only."""
+    found = scan_bytes(name, data)
+    return IdentifierSummary(counts=dict(found.identifiers), national_ids=found.personal_count(),
+                             samples={kind: list(values) for kind, values in found.samples.items()})
 
 
 class ExportParams(Params):
@@ -85,14 +70,15 @@ class ExportParams(Params):
 
 @dataclass(frozen=True)
 class Download:
-    """A file the site served without authentication (the first `max_bytes` of it)."""
+    """A file the site served without authentication (the first `max_bytes` of it), its URL
+    with long digit runs masked (a file name can carry an identifier)."""
 
     url: str
     content_type: str
     size: int
     truncated: bool
     data_file: bool
-    identifiers: IdentifierSummary | None = None
+    identifiers: IdentifierSummary
 
 
 @dataclass(frozen=True)
@@ -103,7 +89,6 @@ class ExportFacts:
     downloads: list[Download] = field(default_factory=list)
     requests: int = 0
     unanswered: int = 0
-    identifiers_scanned: bool = False
     complete: bool = True
 
 
@@ -156,7 +141,7 @@ def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
                   for path in ["/", *params.paths])
     seen = set(queue)
     links_left = params.max_links
-    facts = _Search(scan=identifier_scanner())
+    facts = _Search()
     # Leave the engine's per-check timeout some room to judge what was found
     deadline = time.monotonic() + context.environment.timeout * 0.7
     while queue:
@@ -168,7 +153,7 @@ def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
         if answer is None or answer.status != 200:
             continue
         if is_listing(answer):
-            facts.listings.append(url)
+            facts.listings.append(redact_name(url))
             for link in listing_links(url, answer.body)[:links_left]:
                 if link not in seen:
                     seen.add(link)
@@ -181,7 +166,6 @@ def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
 
 @dataclass
 class _Search:
-    scan: IdentifierScan | None
     listings: list[str] = field(default_factory=list)
     downloads: list[Download] = field(default_factory=list)
     requests: int = 0
@@ -198,15 +182,14 @@ class _Search:
 
     def keep(self, answer: HttpAnswer, params: ExportParams) -> None:
         name = unquote(urlsplit(answer.url).path).rsplit("/", 1)[-1]
-        identifiers = self.scan(name, answer.body) if self.scan else None
-        self.downloads.append(Download(answer.url, answer.content_type, len(answer.body),
-                                       answer.truncated,
+        self.downloads.append(Download(redact_name(answer.url), answer.content_type,
+                                       len(answer.body), answer.truncated,
                                        is_data_file(answer, params.data_extensions),
-                                       identifiers))
+                                       identifiers_in(name, answer.body)))
 
     def result(self) -> ExportFacts:
         if self.requests and self.unanswered == self.requests:
             raise FactUnavailable(Reason.UNREACHABLE, f"none of the {self.requests} export "
                                   "URLs answered")
         return ExportFacts(self.listings, self.downloads, self.requests, self.unanswered,
-                           self.scan is not None, self.complete)
+                           self.complete)
