@@ -1,12 +1,26 @@
-"""db.* checks on hand-built facts: exact statuses and evidence, no servers."""
+"""db.* checks on hand-built facts (exact statuses and evidence), and the database probe's
+helpers that need no server."""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from audit.errors import FactUnavailable
-from audit.facts.databases import DatabaseFacts, EndpointFacts
+from audit.facts.context import Environment
+from audit.facts.databases import (
+    DatabaseFacts,
+    Endpoint,
+    EndpointFacts,
+    Login,
+    connect_seconds,
+    probe_endpoint,
+    service_login,
+)
+from audit.model.inventory import BasicCredential, Scope, SshCredential
 from audit.registry import Finding
 from audit.vocabulary import Reason, Status
 from checks.db import DatabaseServicesParams, plaintext_accepted, unauthenticated_access
@@ -115,3 +129,49 @@ def test_endpoint_evidence_is_plain_json() -> None:
     assert SILENT_MYSQL.evidence() == {"service": "mysql", "port": 3306, "reachable": True,
                                        "note": "no answer within the timeout",
                                        "problem": "timeout"}
+
+
+# Probe helpers that need no server ------------------------------------------------------------
+
+def environment(tmp_path: Path, timeout: float = 30.0) -> Environment:
+    credentials = {
+        "by-env": BasicCredential(type="basic", user="root", password_env="MIS_AUDIT_TEST_PW"),
+        "by-file": BasicCredential(type="basic", user="app", password_file="secret.txt"),
+        "ssh": SshCredential(type="ssh", user="auditor"),
+    }
+    return Environment(base_dir=tmp_path, today=dt.date.today(), scope=Scope(),
+                       credentials=credentials, timeout=timeout)
+
+
+def test_service_credentials_are_read_from_their_reference(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIS_AUDIT_TEST_PW", "from-env")
+    (tmp_path / "secret.txt").write_text("from-file\n")
+    env = environment(tmp_path)
+    assert service_login(env, "by-env") == Login("root", "from-env")
+    assert service_login(env, "by-file") == Login("app", "from-file")
+    assert service_login(env, None) is None
+    assert "from-env" not in repr(service_login(env, "by-env")), "never shown in a repr"
+
+
+def test_a_missing_secret_is_a_clear_could_not_tell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MIS_AUDIT_TEST_PW", raising=False)
+    env = environment(tmp_path)
+    for name, message in (("by-env", "MIS_AUDIT_TEST_PW is not set"),
+                          ("by-file", "cannot read"), ("ssh", "not a basic")):
+        with pytest.raises(FactUnavailable, match=message) as raised:
+            service_login(env, name)
+        assert raised.value.reason is Reason.NOT_FOUND
+
+
+def test_connections_get_a_bounded_slice_of_the_check_timeout(tmp_path: Path) -> None:
+    assert [connect_seconds(environment(tmp_path, t)) for t in (2, 16, 30, 300)] == [
+        1.0, 2.0, 3.75, 5.0]
+
+
+def test_an_unforeseen_client_error_stays_with_its_endpoint() -> None:
+    # pymysql refuses a negative timeout before connecting: no server is contacted.
+    found = probe_endpoint(Endpoint("mysql", "127.60.0.22", 3306, timeout=-1.0))
+    assert found.problem is Reason.CHECK_FAILED
+    assert found.note.startswith("ValueError: ")

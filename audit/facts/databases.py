@@ -366,5 +366,15 @@ def database_access(context: TargetContext) -> DatabaseFacts:
         return DatabaseFacts(target_address(context), ())
     with ThreadPoolExecutor(max_workers=len(endpoints),
                             thread_name_prefix="mis-audit-db") as pool:
-        found = pool.map(lambda endpoint: PROBERS[endpoint.service](endpoint), endpoints)
+        found = pool.map(probe_endpoint, endpoints)
         return DatabaseFacts(target_address(context), tuple(found))
+
+
+def probe_endpoint(endpoint: Endpoint) -> EndpointFacts:
+    """One endpoint's facts; a failure the prober did not foresee (a server answering
+    something no client library expects) stays with that endpoint instead of losing them all."""
+    try:
+        return PROBERS[endpoint.service](endpoint)
+    except Exception as error:  # noqa: BLE001 (the other endpoints' facts must survive)
+        return EndpointFacts(endpoint.service, endpoint.port, problem=Reason.CHECK_FAILED,
+                             note=untrusted_text(f"{type(error).__name__}: {error}"))
