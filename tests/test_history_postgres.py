@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -10,7 +11,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
+import jsonschema
 import psycopg
 import pytest
 from servers.base import chown_tree, require_binary, start_server
@@ -29,6 +32,7 @@ ADDRESS = "127.64.0.10"
 NOTHING_LISTENS = "127.64.0.11"
 PORT = 5432
 TESTS = Path(__file__).parent
+SARIF_SCHEMA = json.loads((TESTS / "data/sarif-schema-2.1.0-subset.json").read_text())
 
 
 def _wait_until_accepting(url: str, timeout: float = 30) -> None:
@@ -144,3 +148,37 @@ def test_an_unreachable_database_is_reported_without_its_password() -> None:
         open_store(url).record(sample_results())
     assert "s3cret-word" not in str(raised.value)
     assert "postgresql://audit:***@127.64.0.11:5432/history" in str(raised.value)
+
+
+def test_a_run_over_a_real_database_writes_every_format_and_its_history(
+        database_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        # The probe tries the default superuser name, which this server (initdb -U audit) lacks.
+        connection.execute("DO $$ BEGIN CREATE ROLE postgres LOGIN; "
+                           "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(f"organisation: History test clinic\nsystem: MIS\n"
+                         f"scope: {{networks: [127.64.0.0/16]}}\n"
+                         f"targets:\n  - name: history-db\n    address: {ADDRESS}\n"
+                         f"    roles: [db]\n    services: [{{kind: postgresql, port: {PORT}}}]\n")
+    for attempt in ("first", "second"):
+        done = subprocess.run([sys.executable, "-m", "audit.cli", "run", "-i", str(inventory),
+                               "-o", attempt, "--format", "json,html,sarif,junit,csv",
+                               "--history", database_url, "--quiet", "--timeout", "20"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              check=False)
+        assert done.returncode in (0, 1), done.stderr
+    written = sorted(path.name for path in (tmp_path / "second").iterdir())
+    assert written == ["junit.xml", "report.html", "results.csv", "results.json",
+                       "results.sarif"]
+    results = json.loads((tmp_path / "second/results.json").read_text())
+    assert results["history"]["previous"]["run_id"] == 1
+    unauthenticated = [r for r in results["results"] if r["target"] == "history-db"
+                       and r["check"] == "db.unauthenticated_access"]
+    assert unauthenticated and unauthenticated[0]["status"] == "fail"   # trust auth
+    sarif = json.loads((tmp_path / "second/results.sarif").read_text())
+    jsonschema.validate(sarif, SARIF_SCHEMA)
+    assert any(r["locations"][0]["logicalLocations"][0]["name"] == "history-db"
+               for r in sarif["runs"][0]["results"])
+    ElementTree.parse(tmp_path / "second/junit.xml")
+    assert [run.run_id for run in open_store(database_url).runs()] == [2, 1]
