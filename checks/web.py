@@ -83,25 +83,24 @@ def hsts(pages: list[PageFacts], p: HstsParams) -> Finding:
     expected = {"max_age_at_least": p.min_max_age,
                 "include_subdomains": p.require_include_subdomains}
     https = _https_pages(pages)
-    answered = [page for page in https if page.answer is not None]
+    answered = [(page.url, page.answer) for page in https if page.answer is not None]
     if not answered:
         return failed("no HTTPS answer: HSTS cannot be sent", observed=[
             {"url": page.url, "error": page.unavailable.message if page.unavailable else ""}
             for page in https], expected=expected)
     observed, problems = [], []
-    for page in answered:
-        assert page.answer is not None
-        header = page.answer.headers.get("strict-transport-security")
+    for url, answer in answered:
+        header = answer.headers.get("strict-transport-security")
         max_age = hsts_max_age(header)
-        observed.append({"url": page.url, "header": header, "max_age": max_age,
-                         "certificate_verified": page.answer.verified})
+        observed.append({"url": url, "header": header, "max_age": max_age,
+                         "certificate_verified": answer.verified})
         if max_age is None:
-            problems.append(f"{page.url}: no HSTS header" if header is None
-                            else f"{page.url}: HSTS without a max-age")
+            problems.append(f"{url}: no HSTS header" if header is None
+                            else f"{url}: HSTS without a max-age")
         elif max_age < p.min_max_age:
-            problems.append(f"{page.url}: HSTS max-age {max_age} < {p.min_max_age}")
+            problems.append(f"{url}: HSTS max-age {max_age} < {p.min_max_age}")
         elif p.require_include_subdomains and "includesubdomains" not in (header or "").lower():
-            problems.append(f"{page.url}: HSTS without includeSubDomains")
+            problems.append(f"{url}: HSTS without includeSubDomains")
     if problems:
         return failed("; ".join(problems), observed=observed, expected=expected)
     return passed(f"HSTS max-age >= {p.min_max_age} on {len(answered)} HTTPS site(s)",
