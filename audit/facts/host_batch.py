@@ -22,7 +22,8 @@ HOST_FILES: tuple[str, ...] = (
     "/proc/net/tcp", "/proc/net/tcp6",
 )
 HOST_CONFIG_DIRS: tuple[str, ...] = (
-    "/etc/ssh/sshd_config.d", "/etc/sudoers.d", "/etc/audit/rules.d", "/etc/mysql/conf.d",
+    "/etc/ssh/sshd_config.d", "/etc/sudoers.d", "/etc/audit/rules.d", "/etc/pam.d",
+    "/etc/mysql/conf.d",
     "/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d", "/etc/my.cnf.d",
 )
 HOST_DIRS: tuple[str, ...] = (

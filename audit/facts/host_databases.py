@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from audit.facts.context import TargetContext
-from audit.facts.host_batch import dir_files, present_texts, prefetch_host, strip_comment
+from audit.facts.host_batch import dir_files, prefetch_host, present_texts, strip_comment
 from audit.transports.base import Transport
 
 MYSQL_FILES = ("/etc/mysql/my.cnf", "/etc/my.cnf")
@@ -82,9 +82,11 @@ def database_configs(context: TargetContext) -> DatabaseConfigs:
 
 def _postgres(transport: Transport) -> list[PostgresCluster]:
     clusters = []
+    # the same patterns as the host batch, so that they are served from it
+    included = transport.glob("/etc/postgresql/*/*/conf.d/*.conf")
     for conf in transport.glob("/etc/postgresql/*/*/postgresql.conf"):
         directory = str(PurePosixPath(conf).parent)
-        paths = [conf, *sorted(transport.glob(f"{directory}/conf.d/*.conf"))]
+        paths = [conf, *sorted(p for p in included if p.startswith(f"{directory}/conf.d/"))]
         settings: dict[str, Setting] = {}
         for path, text in present_texts(transport, paths).items():
             settings.update(_key_values(text, path, separator="="))
