@@ -1,14 +1,19 @@
 """net.db_ports_reachable against real servers: nmap's TCP connect scan of a weak and a
-hardened database host, declared services on other ports, and targets without an address."""
+hardened database host, declared services on other ports, targets without an address, and a
+host that is down (in a network namespace of the test's own)."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from servers.base import require_binary
 from servers.nginx import run_check
 
 from audit.facts.ports import scan_tcp_ports
@@ -100,3 +105,52 @@ def test_the_scanner_reports_only_open_ports() -> None:
         scan = scan_tcp_ports(EMPTY_HOST, [5432, 5433], seconds=5)
     assert (scan.scanned, scan.open, scan.nmap_names) == ((5432, 5433), (5432,),
                                                           {5432: "postgresql"})
+
+
+# A host that is down: inside a network namespace of the test's own, 10.99.0.2 is a neighbour
+# whose packets vanish (a veth peer without an address), so every SYN goes unanswered.
+DOWN_HOST = "10.99.0.2"
+NAMESPACE_SETUP = (
+    "ip link set lo up && ip link add v0 type veth peer name v1 && "
+    "ip addr add 10.99.0.1/24 dev v0 && ip link set v0 up && ip link set v1 up && "
+    f"ip neigh add {DOWN_HOST} lladdr 02:00:00:00:00:02 dev v0 && exec \"$@\""
+)
+DOWN_HOST_PROBES = """
+import datetime, json, sys, time
+from pathlib import Path
+from audit.errors import FactUnavailable
+from audit.facts.context import Environment, TargetContext
+from audit.facts.databases import database_access
+from audit.facts.ports import scan_tcp_ports
+from audit.model.inventory import Scope, Target
+
+def timed(probe):
+    started = time.monotonic()
+    try:
+        probe()
+        outcome = "finished"
+    except FactUnavailable as error:
+        outcome = error.reason.value
+    return {"outcome": outcome, "seconds": time.monotonic() - started}
+
+target = Target(name="down", address=sys.argv[1], roles=["db"])
+environment = Environment(base_dir=Path.cwd(), today=datetime.date.today(), scope=Scope(),
+                          timeout=4.0)
+print(json.dumps({
+    "scan": timed(lambda: scan_tcp_ports(sys.argv[1], range(1, 1001), seconds=2)),
+    "databases": timed(lambda: database_access(TargetContext(target, environment))),
+}))
+"""
+
+
+def test_a_host_that_is_down_costs_no_more_than_the_scan_budget() -> None:
+    unshare = require_binary("unshare")
+    command = [unshare, "--net", "sh", "-c", NAMESPACE_SETUP, "sh",
+               sys.executable, "-c", DOWN_HOST_PROBES, DOWN_HOST]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert finished.returncode == 0, finished.stderr
+    outcomes = json.loads(finished.stdout)
+    assert outcomes["scan"]["outcome"] == "timeout", "a partial scan must not read as closed"
+    assert outcomes["databases"]["outcome"] == "timeout"
+    assert outcomes["scan"]["seconds"] < 4.5
+    assert outcomes["databases"]["seconds"] < 4.5, "within the check's 4 s, plus start-up"

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from xml.etree import ElementTree
 
 import nmap  # type: ignore[import-untyped]
 
@@ -89,11 +90,21 @@ def scan_tcp_ports(address: str, ports: Collection[int], seconds: int) -> PortSc
     return _parse_scan(scanner, address, wanted, seconds)
 
 
+def _timed_out(scanner: nmap.PortScanner) -> bool:
+    """Whether nmap marked the host `timedout` (python-nmap does not parse that attribute)."""
+    try:
+        report = ElementTree.fromstring(scanner.get_nmap_last_output())
+    except ElementTree.ParseError:
+        return True
+    return any(host.get("timedout") == "true" for host in report.iter("host"))
+
+
 def _parse_scan(scanner: nmap.PortScanner, address: str, wanted: tuple[int, ...],
                 seconds: int) -> PortScan:
     hosts = scanner.all_hosts()
-    if not hosts:
-        # -Pn treats the host as up, so no host means nmap gave up on it: --host-timeout.
+    if not hosts or _timed_out(scanner):
+        # A host nmap gave up on (--host-timeout) is listed as up with no ports at all: it
+        # must not read as "nothing open".
         raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} did not finish "
                               f"within {seconds} s")
     tcp = scanner[hosts[0]].get("tcp", {})
