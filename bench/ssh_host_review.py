@@ -21,16 +21,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audit.engine import run_plan  # noqa: E402
-from audit.facts.context import Environment, TargetContext  # noqa: E402
-from audit.model.inventory import Scope, SshCredential, Target  # noqa: E402
-from audit.plan import build_plan  # noqa: E402
-from audit.profiles import load_profiles  # noqa: E402
-from audit.registry import default_registry  # noqa: E402
-from audit.transports import open_transport  # noqa: E402
-from audit.transports.ssh import SshTransport  # noqa: E402
-from host_expectations import HOST_CHECKS, LIVE_CHECKS, profile_text  # noqa: E402
-from servers.sshd import SshHost, start_ssh_host  # noqa: E402
+from host_expectations import HOST_CHECKS, LIVE_CHECKS, profile_text
+from servers.sshd import SshHost, start_ssh_host
+
+from audit.engine import run_plan
+from audit.facts.context import Environment, TargetContext
+from audit.model.inventory import Scope, SshCredential, Target
+from audit.plan import build_plan
+from audit.profiles import load_profiles
+from audit.registry import default_registry
+from audit.transports import open_transport
+from audit.transports.ssh import SshTransport
 
 ADDRESS = "127.63.0.30"
 
