@@ -97,6 +97,7 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
         severity_matrix=_severity_matrix(results),
         result_counts=Counter(result.status for result in results.results),
         results_by_control=_by_control(results),
+        titles={control.id: control.title for control in results.controls},
         unreachable=[r for r in results.results
                      if r.error is not None and r.error.type in UNREACHABLE_ERRORS],
         unverified=[r for r in results.results if r.status in (Status.ERROR, Status.MANUAL)],

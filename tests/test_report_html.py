@@ -100,6 +100,14 @@ def test_findings_show_evidence_waivers_and_what_was_not_verified() -> None:
     assert "ops-ssh" in scope                                       # credential by reference
 
 
+def test_blockers_are_worded_in_the_report_language() -> None:
+    russian = render_html(sample_results(), Lang.RU)
+    assert ('<a href="#control-AUTH-01">Критическое требование AUTH-01 (Remote administration '
+            'needs a second factor): не соответствует</a>') in russian
+    assert "Оценка 41.2 ниже порогового значения 80" in russian
+    assert "critical control AUTH-01 is fail" not in russian
+
+
 def test_interrupted_run_says_so_on_the_cover() -> None:
     html = render_html(sample_results().model_copy(update={"complete": False}), Lang.EN)
     cover = html[:html.index('id="summary"')]

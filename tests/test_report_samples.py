@@ -113,7 +113,9 @@ def sample_results(statuses: dict[str, Status] | None = None) -> RunResults:
         checks_run=sorted({r.check for r in results}), results=results, controls=controls,
         threshold=80, weights=WEIGHTS, score=41.2, verdict=Verdict.NOT_READY,
         blockers=[Blocker(control="AUTH-01", status=Status.FAIL,
-                          summary="AUTH-01 (critical) failed")],
+                          summary="critical control AUTH-01 is fail"),
+                  Blocker(control=None, status=None,
+                          summary="score 41.2 is below the threshold 80")],
         waivers=WaiverRecord(applied=[waiver], expired=[expired]))
 
 
