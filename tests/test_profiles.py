@@ -15,7 +15,8 @@ from audit.vocabulary import Lang, Severity
 SHIPPED = ["gdpr-health", "hipaa-security", "kz-mis-baseline"]
 EXAMPLE = str(files("profiles").joinpath("examples", "clinic-tailored.yaml"))
 
-# shared/LEGAL.md section 1, every row, and data.localisation from section 3a.
+# shared/LEGAL.md section 1, every row, data.localisation from section 3a, and vuln.patching
+# (security updates and version disclosure, under the PD Law's general security principles).
 KZ_CONTROLS = {
     "conf.staff_obligation", "consent.processing", "disclosure.legal_basis",
     "disclosure.register", "disclosure.minimum", "disclosure.patient_info",
@@ -27,7 +28,7 @@ KZ_CONTROLS = {
     "data.leak_files", "data.public_links", "data.minimisation", "data.retention",
     "patient.notice", "patient.access_alerts", "staff.training", "org.security_officer",
     "org.procedures", "arch.resilience", "insider.monitoring", "integration.third_parties",
-    "data.localisation",
+    "data.localisation", "vuln.patching",
 }
 KZ_CRITICAL = {"net.db_exposed", "net.db_unauth", "data.leak_files", "crypto.in_transit",
                "auth.bruteforce", "auth.mfa"}

@@ -43,7 +43,7 @@ evidence:
     assert outcome.exit_code == 1, outcome.output          # not ready
     results = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     controls = {control["id"]: control for control in results["controls"]}
-    assert len(controls) == 40
+    assert len(controls) == 41
     assert all(control["references"] for control in controls.values())
     assert all(ref["kind"] in {"law", "proposal", "external", "verify", "incident"}
                for control in controls.values() for ref in control["references"])
