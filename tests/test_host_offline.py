@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_expectations import EXPECTED, LIVE_CHECKS, profile_text
+from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
 from servers.sshd import host_tree
 
 from audit.run import RunRequest, execute, prepare
@@ -68,3 +68,15 @@ def test_no_secret_from_a_host_reaches_the_results(tmp_path: Path) -> None:
     dumped = "".join(result.model_dump_json() for result in results.values())
     assert "fixture-redis-secret-4711" not in dumped
     assert "notarealhash" not in dumped
+
+
+def test_this_machine_over_the_local_transport_gives_verdicts(tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").write_text(profile_text(HOST_CHECKS))
+    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")]))  # no inventory
+    results = execute(prepared).results
+    assert len(results) == len(HOST_CHECKS)
+    crashed = [(r.check, r.error.message) for r in results
+               if r.error is not None and r.error.type == "check_failed"]
+    assert crashed == []
+    assert all(r.status in (Status.PASS, Status.FAIL, Status.NOT_APPLICABLE) for r in results
+               if r.error is None)
