@@ -4,13 +4,13 @@ Host keys are verified against the credential's known_hosts; an unknown key is r
 unless the operator set `accept_new_host_keys` (a changed key is always refused). Files,
 directory listings and allow-listed commands are fetched by one generated POSIX sh script
 per batch (`Prefetch`), whose records are base64-framed so that nothing a host holds can
-forge a record. `sudo -n` is used only for `PRIVILEGED_COMMANDS` and for `cat` of a file
-the account cannot read, and only when the credential says `sudo: true`.
+forge a record. `sudo -n` is used only for `PRIVILEGED_COMMANDS`, and for `cat` of a file
+or `ls` of a directory the account cannot read, and only when the credential says
+`sudo: true` (a sudoers line for the auditor lists exactly these commands).
 """
 
 from __future__ import annotations
 
-import base64
 import shlex
 import socket
 import threading
@@ -29,6 +29,13 @@ from audit.transports.base import (
     DirEntry,
     Prefetch,
     Transport,
+)
+from audit.transports.ssh_batch import (
+    b64_bytes,
+    b64_text,
+    batch_script,
+    describe_status,
+    dir_entries,
 )
 from audit.vocabulary import Reason
 
@@ -229,14 +236,14 @@ class SshTransport(Transport):
             fields = line.decode("ascii", errors="replace").split(" ")
             if len(fields) < 3:
                 continue
-            kind, key, status, payload = fields[0], _b64(fields[1]), fields[2], \
-                _b64_bytes(fields[3] if len(fields) > 3 else "")
+            kind, key, status, payload = fields[0], b64_text(fields[1]), fields[2], \
+                b64_bytes(fields[3] if len(fields) > 3 else "")
             if kind == "F":
                 self._files[key] = payload if status == "ok" else FactUnavailable(
-                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {_describe(status)}")
+                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
             elif kind == "D":
-                self._dirs[key] = _entries(payload) if status == "ok" else FactUnavailable(
-                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {_describe(status)}")
+                self._dirs[key] = dir_entries(payload) if status == "ok" else FactUnavailable(
+                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
             elif kind == "G":
                 self._globs[key] = sorted(p for p in payload.decode("utf-8", "replace")
                                           .split("\0") if p)
@@ -292,123 +299,6 @@ class SshTransport(Transport):
         if isinstance(output, FactUnavailable):
             raise output
         return output
-
-
-# The remote half of a batch: POSIX sh and coreutils only. Every record is one line
-# "KIND BASE64(KEY) STATUS [BASE64(PAYLOAD)]", so no content can pass for a record.
-SCRIPT_FUNCTIONS = r"""
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-LC_ALL=C; export LC_ALL
-b() { printf '%s' "$1" | base64 -w0; }
-f() {
-  k=$(b "$1")
-  if [ -d "$1" ]; then echo "F $k notfile"; return; fi
-  if [ -f "$1" ] && [ -r "$1" ]; then
-    printf 'F %s ok ' "$k"; head -c "$M" -- "$1" 2>/dev/null | base64 -w0; echo; return
-  fi
-  p="${1%/*}/"; st=missing
-  if [ -e "$1" ] || [ -L "$1" ] || { [ -e "$p" ] && ! [ -x "$p" ]; }; then st=denied; fi
-  if [ "$st" = denied ] && [ "$S" = 1 ] && sudo -n cat -- "$1" >/dev/null 2>&1 </dev/null; then
-    printf 'F %s ok ' "$k"; sudo -n cat -- "$1" 2>/dev/null </dev/null | head -c "$M" | base64 -w0
-    echo; return
-  fi
-  echo "F $k $st"
-}
-d() {
-  k=$(b "$1")
-  if [ -d "$1" ] && [ -r "$1" ] && [ -x "$1" ]; then
-    printf 'D %s ok ' "$k"
-    find "$1" -mindepth 1 -maxdepth 1 -printf '%y %m %s %f\0' 2>/dev/null | head -c "$M" | base64 -w0
-    echo
-    if [ "$2" = 1 ]; then
-      for e in "$1"/* "$1"/.[!.]*; do [ -f "$e" ] && f "$e"; done | head -n 400
-    fi
-  elif [ -d "$1" ] && [ "$S" = 1 ] && sudo -n ls -1A -- "$1" >/dev/null 2>&1 </dev/null; then
-    printf 'D %s ok ' "$k"
-    sudo -n ls -1A -- "$1" 2>/dev/null </dev/null | head -n 400 \
-      | while IFS= read -r n; do printf '? 0 0 %s\0' "$n"; done | base64 -w0
-    echo
-    if [ "$2" = 1 ]; then
-      sudo -n ls -1A -- "$1" 2>/dev/null </dev/null | head -n 400 \
-        | while IFS= read -r n; do f "$1/$n"; done
-    fi
-  elif [ -e "$1" ] && ! [ -d "$1" ]; then echo "D $k notfile"
-  elif [ -e "$1" ]; then echo "D $k denied"
-  else echo "D $k missing"; fi
-}
-g() {
-  k=$(b "$1"); shift
-  printf 'G %s ok ' "$k"
-  for e in "$@"; do if [ -e "$e" ] || [ -L "$e" ]; then printf '%s\0' "$e"; fi; done | base64 -w0
-  echo
-  for e in "$@"; do if [ -f "$e" ]; then f "$e"; fi; done
-}
-c() {
-  k=$1; s=$2; shift 2
-  if [ "$s" = 1 ]; then o=$(timeout "$T" sudo -n "$@" 2>/dev/null </dev/null); r=$?
-  else o=$(timeout "$T" "$@" 2>/dev/null </dev/null); r=$?; fi
-  printf 'C %s %s ' "$k" "$r"; printf '%s' "$o" | base64 -w0; echo
-}
-"""
-
-
-def batch_script(request: Prefetch, sudo_files: bool, sudo_commands: set[tuple[str, ...]],
-                 max_bytes: int, command_timeout: int) -> str:
-    """The sh script that prints one record per requested item (and per file read)."""
-    lines = [f"M={max_bytes}; S={1 if sudo_files else 0}; T={command_timeout}",
-             SCRIPT_FUNCTIONS]
-    lines += [f"f {shlex.quote(path)}" for path in request.files]
-    lines += [f"d {shlex.quote(path)} 0" for path in request.dirs]
-    lines += [f"d {shlex.quote(path)} 1" for path in request.config_dirs]
-    lines += [f"g {shlex.quote(pattern)} {_glob_word(pattern)}" for pattern in request.globs]
-    for argv in request.commands:
-        key = base64.b64encode("\0".join(argv).encode()).decode()
-        lines.append(f"c {key} {1 if argv in sudo_commands else 0} "
-                     + " ".join(shlex.quote(word) for word in argv))
-    return "\n".join(lines) + "\n"
-
-
-def _glob_word(pattern: str) -> str:
-    # Only * and ? stay wildcards; everything else (from a host's own Include lines,
-    # untrusted) is quoted so it cannot become shell syntax.
-    word, literal = "", ""
-    for char in pattern:
-        if char in "*?":
-            word += (shlex.quote(literal) if literal else "") + char
-            literal = ""
-        else:
-            literal += char
-    return word + (shlex.quote(literal) if literal else "")
-
-
-def _b64(text: str) -> str:
-    return _b64_bytes(text).decode("utf-8", errors="replace")
-
-
-def _b64_bytes(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=False)
-    except ValueError:
-        return b""
-
-
-def _describe(status: str) -> str:
-    return {"missing": "no such file", "denied": "permission denied",
-            "notfile": "not a regular file"}.get(status, status)
-
-
-def _entries(listing: bytes) -> list[DirEntry]:
-    entries = []
-    for record in listing.split(b"\0"):
-        kind, _, rest = record.decode("utf-8", "replace").partition(" ")
-        mode, _, rest = rest.partition(" ")
-        size, _, name = rest.partition(" ")
-        if not name or name in (".", ".."):
-            continue
-        entries.append(DirEntry(name=name, is_dir=kind == "d", is_symlink=kind == "l",
-                                mode=int(mode, 8) if mode.isdigit() else 0,
-                                size=int(size) if size.isdigit() else 0))
-    return sorted(entries, key=lambda entry: entry.name)
 
 
 def open_ssh_transport(target: Target, environment: Environment) -> Transport:

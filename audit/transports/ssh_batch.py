@@ -1,0 +1,132 @@
+"""The remote half of an SSH batch: a generated POSIX sh script, and its record format.
+
+Every record is one line "KIND BASE64(KEY) STATUS [BASE64(PAYLOAD)]", so nothing a host's
+files contain can pass for a record.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+
+from audit.transports.base import DirEntry, Prefetch
+
+# POSIX sh and coreutils only: f reads a file (sudo -n cat when allowed and needed), d lists
+# a directory (and reads its files when $2 is 1), g expands a glob, c runs a command.
+SCRIPT_FUNCTIONS = r"""
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+LC_ALL=C; export LC_ALL
+b() { printf '%s' "$1" | base64 -w0; }
+f() {
+  k=$(b "$1")
+  if [ -d "$1" ]; then echo "F $k notfile"; return; fi
+  if [ -f "$1" ] && [ -r "$1" ]; then
+    printf 'F %s ok ' "$k"; head -c "$M" -- "$1" 2>/dev/null | base64 -w0; echo; return
+  fi
+  p="${1%/*}/"; st=missing
+  if [ -e "$1" ] || [ -L "$1" ] || { [ -e "$p" ] && ! [ -x "$p" ]; }; then st=denied; fi
+  if [ "$st" = denied ] && [ "$S" = 1 ] && sudo -n cat -- "$1" >/dev/null 2>&1 </dev/null; then
+    printf 'F %s ok ' "$k"; sudo -n cat -- "$1" 2>/dev/null </dev/null | head -c "$M" | base64 -w0
+    echo; return
+  fi
+  echo "F $k $st"
+}
+d() {
+  k=$(b "$1")
+  if [ -d "$1" ] && [ -r "$1" ] && [ -x "$1" ]; then
+    printf 'D %s ok ' "$k"
+    find "$1" -mindepth 1 -maxdepth 1 -printf '%y %m %s %f\0' 2>/dev/null | head -c "$M" | base64 -w0
+    echo
+    if [ "$2" = 1 ]; then
+      for e in "$1"/* "$1"/.[!.]*; do [ -f "$e" ] && f "$e"; done | head -n 400
+    fi
+  elif [ -d "$1" ] && [ "$S" = 1 ] && sudo -n ls -1A -- "$1" >/dev/null 2>&1 </dev/null; then
+    printf 'D %s ok ' "$k"
+    sudo -n ls -1A -- "$1" 2>/dev/null </dev/null | head -n 400 \
+      | while IFS= read -r n; do printf '? 0 0 %s\0' "$n"; done | base64 -w0
+    echo
+    if [ "$2" = 1 ]; then
+      sudo -n ls -1A -- "$1" 2>/dev/null </dev/null | head -n 400 \
+        | while IFS= read -r n; do f "$1/$n"; done
+    fi
+  elif [ -e "$1" ] && ! [ -d "$1" ]; then echo "D $k notfile"
+  elif [ -e "$1" ]; then echo "D $k denied"
+  else echo "D $k missing"; fi
+}
+g() {
+  k=$(b "$1"); shift
+  printf 'G %s ok ' "$k"
+  for e in "$@"; do if [ -e "$e" ] || [ -L "$e" ]; then printf '%s\0' "$e"; fi; done | base64 -w0
+  echo
+  for e in "$@"; do if [ -f "$e" ]; then f "$e"; fi; done
+}
+c() {
+  k=$1; s=$2; shift 2
+  if [ "$s" = 1 ]; then o=$(timeout "$T" sudo -n "$@" 2>/dev/null </dev/null); r=$?
+  else o=$(timeout "$T" "$@" 2>/dev/null </dev/null); r=$?; fi
+  printf 'C %s %s ' "$k" "$r"; printf '%s' "$o" | base64 -w0; echo
+}
+"""
+
+
+def batch_script(request: Prefetch, sudo_files: bool, sudo_commands: set[tuple[str, ...]],
+                 max_bytes: int, command_timeout: int) -> str:
+    """The sh script that prints one record per requested item (and per file read)."""
+    lines = [f"M={max_bytes}; S={1 if sudo_files else 0}; T={command_timeout}",
+             SCRIPT_FUNCTIONS]
+    lines += [f"f {shlex.quote(path)}" for path in request.files]
+    lines += [f"d {shlex.quote(path)} 0" for path in request.dirs]
+    lines += [f"d {shlex.quote(path)} 1" for path in request.config_dirs]
+    lines += [f"g {shlex.quote(pattern)} {_glob_word(pattern)}" for pattern in request.globs]
+    for argv in request.commands:
+        key = base64.b64encode("\0".join(argv).encode()).decode()
+        lines.append(f"c {key} {1 if argv in sudo_commands else 0} "
+                     + " ".join(shlex.quote(word) for word in argv))
+    return "\n".join(lines) + "\n"
+
+
+def _glob_word(pattern: str) -> str:
+    # Only * and ? stay wildcards; everything else (from a host's own Include lines,
+    # untrusted) is quoted so it cannot become shell syntax.
+    word, literal = "", ""
+    for char in pattern:
+        if char in "*?":
+            word += (shlex.quote(literal) if literal else "") + char
+            literal = ""
+        else:
+            literal += char
+    return word + (shlex.quote(literal) if literal else "")
+
+
+def b64_text(text: str) -> str:
+    """Decode a base64 field into text."""
+    return b64_bytes(text).decode("utf-8", errors="replace")
+
+
+def b64_bytes(text: str) -> bytes:
+    """Decode a base64 field; garbage decodes to nothing."""
+    try:
+        return base64.b64decode(text, validate=False)
+    except ValueError:
+        return b""
+
+
+def describe_status(status: str) -> str:
+    """A file record's status in words."""
+    return {"missing": "no such file", "denied": "permission denied",
+            "notfile": "not a regular file"}.get(status, status)
+
+
+def dir_entries(listing: bytes) -> list[DirEntry]:
+    """Directory entries from a NUL-separated `find -printf '%y %m %s %f\\0'` listing."""
+    entries = []
+    for record in listing.split(b"\0"):
+        kind, _, rest = record.decode("utf-8", "replace").partition(" ")
+        mode, _, rest = rest.partition(" ")
+        size, _, name = rest.partition(" ")
+        if not name or name in (".", ".."):
+            continue
+        entries.append(DirEntry(name=name, is_dir=kind == "d", is_symlink=kind == "l",
+                                mode=int(mode, 8) if mode.isdigit() else 0,
+                                size=int(size) if size.isdigit() else 0))
+    return sorted(entries, key=lambda entry: entry.name)
