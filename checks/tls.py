@@ -11,7 +11,7 @@ from pydantic import Field
 from audit.errors import FactUnavailable
 from audit.facts.tls import PROTOCOL_NAMES, CertificateFacts, EndpointScan, TlsFacts, tls_facts
 from audit.registry import Finding, Params, check, failed, passed
-from audit.vocabulary import Role
+from audit.vocabulary import Reason, Role
 
 TLS_ROLES = (Role.WEB, Role.DB, Role.PACS, Role.FHIR, Role.HL7)
 ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -20,23 +20,27 @@ ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1
 def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str]],
            describe: Callable[[EndpointScan], dict[str, Any]], expected: Any,
            what: str) -> Finding:
-    """Fail on any endpoint with problems; raise when some could not be scanned and none failed.
+    """Fail on any endpoint with problems; raise when some could not be judged and none failed.
 
-    An endpoint that could not be scanned never counts as passing: with no failure elsewhere
-    the result is an error naming it.
+    An endpoint that could not be scanned (or `problems_of` could not judge: it raises) never
+    counts as passing: with no failure elsewhere the result is an error naming it.
     """
     observed: list[dict[str, Any]] = []
     failing: list[str] = []
     unscanned: list[FactUnavailable] = []
     for scan in facts.endpoints:
-        if scan.unavailable is not None:
-            unscanned.append(scan.unavailable)
-            observed.append({"endpoint": scan.endpoint.label, "error": scan.unavailable.message})
+        label = scan.endpoint.label
+        try:
+            if scan.unavailable is not None:
+                raise scan.unavailable
+            problems = problems_of(scan) if scan.tls_offered else ["does not offer TLS"]
+        except FactUnavailable as unavailable:
+            unscanned.append(unavailable)
+            observed.append({"endpoint": label, "error": unavailable.message})
             continue
-        problems = [] if scan.tls_offered else ["does not offer TLS"]
-        problems += problems_of(scan) if scan.tls_offered else []
-        observed.append({"endpoint": scan.endpoint.label, **describe(scan), "problems": problems})
-        failing += [f"{scan.endpoint.label}: {problem}" for problem in problems]
+        observed.append({"endpoint": label, **describe(scan), "problems": problems,
+                         **({"refusal": scan.refusal} if scan.refusal else {})})
+        failing += [f"{label}: {problem}" for problem in problems]
     if failing:
         return failed("; ".join(failing), observed=observed, expected=expected,
                       scanned_at=facts.scanned_at.isoformat())
@@ -67,6 +71,10 @@ def protocol_versions(facts: TlsFacts, p: ProtocolVersionParams) -> Finding:
         old = [name for name in scan.accepted if name in too_old]
         if old:
             return [f"accepts {', '.join(old)}"]
+        untested = {name: error for name, error in scan.errors.items() if name in too_old}
+        if untested:
+            raise FactUnavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: could not test "
+                                  + "; ".join(f"{k}: {v}" for k, v in untested.items()))
         return [] if scan.accepted else ["accepted no protocol version"]
 
     return _judge(facts, problems, lambda scan: {"accepted": scan.accepted},
@@ -133,8 +141,13 @@ def certificate(facts: TlsFacts, p: CertificateParams) -> Finding:
     certificates from the organisation's CA (or a public one) naming every host name and
     address clients use, with RSA keys of 2048 bits or more (or EC P-256), and renew them
     before they expire."""
-    return _judge(facts,
-                  lambda scan: certificate_problems(scan.certificate, p, facts.scanned_at),
+    def problems(scan: EndpointScan) -> list[str]:
+        if "certificate" in scan.errors:
+            raise FactUnavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: certificate not "
+                                  f"read: {scan.errors['certificate']}")
+        return certificate_problems(scan.certificate, p, facts.scanned_at)
+
+    return _judge(facts, problems,
                   _certificate_evidence,
                   expected={"trusted": True, "self_signed_allowed": p.allow_self_signed,
                             "min_rsa_bits": p.min_rsa_bits, "min_ec_bits": p.min_ec_bits,

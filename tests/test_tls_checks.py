@@ -72,7 +72,7 @@ def test_unknown_minimum_is_rejected() -> None:
 
 def test_endpoint_refusing_tls_fails() -> None:
     refusing = EndpointScan(TlsEndpoint("10.0.0.6", 5432, "postgresql", "POSTGRES"),
-                            tls_offered=False, note="server rejected STARTTLS")
+                            tls_offered=False, refusal="server rejected STARTTLS")
     finding = protocol_versions(facts(scan(), refusing), ProtocolVersionParams())
     assert finding.status is Status.FAIL
     assert finding.summary == "postgresql 10.0.0.6:5432 (STARTTLS POSTGRES): does not offer TLS"
@@ -86,6 +86,19 @@ def test_unscanned_endpoint_is_an_error_unless_another_fails() -> None:
     assert raised.value.reason is Reason.TIMEOUT
     weak = scan({**MODERN, "TLSv1.0": True})
     assert protocol_versions(facts(weak, down), ProtocolVersionParams()).status is Status.FAIL
+
+
+def test_a_scan_command_that_failed_cannot_pass() -> None:
+    partial = EndpointScan(ENDPOINT, protocols={**MODERN, "TLSv1.0": None}, certificate=None,
+                           errors={"TLSv1.0": "connection reset", "certificate": "timed out"})
+    for check_function, params in [(protocol_versions, ProtocolVersionParams()),
+                                   (certificate, CertificateParams())]:
+        with pytest.raises(FactUnavailable) as raised:
+            check_function(facts(partial), params)  # type: ignore[operator]
+        assert raised.value.reason is Reason.UNREACHABLE
+    # an untested version the minimum allows anyway does not matter
+    assert protocol_versions(facts(partial), ProtocolVersionParams(minimum="TLSv1.0")).status \
+        is Status.PASS
 
 
 def test_good_certificate_passes() -> None:

@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import ssl
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,7 +118,8 @@ class EndpointScan:
     """What one endpoint showed: accepted protocol versions (None: could not tell) and certificate.
 
     `unavailable` is set when the endpoint could not be scanned at all (down, silent);
-    `tls_offered` is False when it answered but refused to speak TLS.
+    `tls_offered` is False when it answered but refused to speak TLS (`refusal` says how);
+    `errors` names the scan commands that failed part-way ("TLSv1.0", "certificate").
     """
 
     endpoint: TlsEndpoint
@@ -126,7 +127,8 @@ class EndpointScan:
     protocols: dict[str, bool | None] | None = None
     certificate: CertificateFacts | None = None
     unavailable: FactUnavailable | None = None
-    note: str | None = None
+    refusal: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> list[str]:
@@ -246,22 +248,21 @@ def _endpoint_scan(endpoint: TlsEndpoint, result: ServerScanResult) -> EndpointS
     if result.scan_status != ServerScanStatusEnum.COMPLETED or result.scan_result is None:
         return _connectivity_failure(endpoint, result)
     protocols: dict[str, bool | None] = {}
-    problems = []
+    errors: dict[str, str] = {}
     for name, _, attribute in PROTOCOLS:
         attempt = getattr(result.scan_result, attribute)
         if attempt.status == ScanCommandAttemptStatusEnum.COMPLETED:
             protocols[name] = bool(attempt.result.accepted_cipher_suites)
         else:
             protocols[name] = None
-            problems.append(f"{name}: {attempt.error_reason}")
+            errors[name] = str(attempt.error_reason)
     certificate_attempt = result.scan_result.certificate_info
     certificate = None
     if certificate_attempt.result is not None:
         certificate = certificate_facts(endpoint.host, certificate_attempt.result)
     else:
-        problems.append(f"certificate: {certificate_attempt.error_reason}")
-    return EndpointScan(endpoint, protocols=protocols, certificate=certificate,
-                        note="; ".join(problems) or None)
+        errors["certificate"] = str(certificate_attempt.error_reason)
+    return EndpointScan(endpoint, protocols=protocols, certificate=certificate, errors=errors)
 
 
 def _connectivity_failure(endpoint: TlsEndpoint, result: ServerScanResult) -> EndpointScan:
@@ -271,7 +272,7 @@ def _connectivity_failure(endpoint: TlsEndpoint, result: ServerScanResult) -> En
     if error_type is not None and issubclass(error_type, (
             ServerRejectedOpportunisticTlsNegotiation, ServerRejectedTlsHandshake,
             ServerTlsConfigurationNotSupported)):
-        return EndpointScan(endpoint, tls_offered=False, note=message)
+        return EndpointScan(endpoint, tls_offered=False, refusal=message)
     timed_out = error_type is not None and issubclass(error_type, (ConnectionToServerTimedOut,
                                                                    TlsHandshakeTimedOut))
     return EndpointScan(endpoint, unavailable=FactUnavailable(
