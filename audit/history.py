@@ -109,7 +109,7 @@ class _SQLite:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, ValueError, sqlite3.Error) as error:   # ValueError: a NUL in the path
             raise HistoryUnavailable(f"history store {self.path}: {error}") from error
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
@@ -142,7 +142,11 @@ class _Postgres:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Any]:
-        import psycopg  # only teams with a central history pay for the import
+        try:
+            import psycopg  # only teams with a central history pay for the import
+        except ImportError as missing:
+            raise HistoryUnavailable(f"history store {redact(self.url)}: psycopg is not "
+                                     "installed") from missing
 
         try:
             with psycopg.connect(self.url, connect_timeout=10) as connection, \

@@ -13,6 +13,7 @@ COLUMNS = ("control", "title", "severity", "check", "target", "status", "summary
            "expected", "details", "error_type", "error_message", "waiver_reason",
            "waiver_approved_by", "waiver_expires", "duration_ms")
 
+BYTE_ORDER_MARK = "\ufeff"
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -23,9 +24,13 @@ def safe_cell(value: str) -> str:
 
 
 def render_csv(results: RunResults, lang: Lang = Lang.EN) -> str:
-    """The run's results as CSV text (a header row, then one row per result)."""
+    """The run's results as CSV text (a header row, then one row per result).
+
+    It starts with a byte-order mark: without it a spreadsheet reads Cyrillic as mojibake.
+    """
     controls = {control.id: control for control in results.controls}
     buffer = io.StringIO()
+    buffer.write(BYTE_ORDER_MARK)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for result in results.results:

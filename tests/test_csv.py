@@ -9,11 +9,13 @@ import pytest
 from test_report_samples import sample_results
 
 from audit.vocabulary import Lang
-from reports.csv_table import COLUMNS, render_csv, safe_cell
+from reports.csv_table import BYTE_ORDER_MARK, COLUMNS, render_csv, safe_cell
 
 
 def test_one_row_per_result_with_a_header() -> None:
-    rows = list(csv.DictReader(io.StringIO(render_csv(sample_results(), Lang.KK), newline="")))
+    text = render_csv(sample_results(), Lang.KK)
+    assert text.startswith(BYTE_ORDER_MARK + "control,")      # spreadsheets then read UTF-8
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix(BYTE_ORDER_MARK), newline="")))
     run = sample_results()
     assert len(rows) == len(run.results)
     assert tuple(rows[0]) == COLUMNS

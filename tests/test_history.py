@@ -14,7 +14,14 @@ from test_report_samples import sample_results
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.history import HISTORY_ENV, TREND_LENGTH, default_location, open_store, redact
+from audit.history import (
+    HISTORY_ENV,
+    TREND_LENGTH,
+    HistoryUnavailable,
+    default_location,
+    open_store,
+    redact,
+)
 from audit.history_diff import diff_snapshots, snapshot
 from audit.run import write_results
 from audit.vocabulary import Status
@@ -37,6 +44,11 @@ def test_default_location_is_per_user_unless_overridden(monkeypatch: pytest.Monk
     assert default_location() == str(tmp_path / "xdg/mis-audit/history.sqlite")
     monkeypatch.setenv(HISTORY_ENV, "postgresql://audit@db.invalid/history")
     assert default_location() == "postgresql://audit@db.invalid/history"
+
+
+def test_a_store_path_that_cannot_exist_is_unavailable_not_a_crash() -> None:
+    with pytest.raises(HistoryUnavailable):
+        open_store("/tmp/bad\x00name/history.sqlite").runs()
 
 
 def test_redact_hides_a_database_password() -> None:

@@ -114,7 +114,7 @@ def test_junit_keeps_hostile_text_inert(payload: str) -> None:
 def test_csv_keeps_hostile_text_inert(payload: str) -> None:
     output = _render("csv", payload)
     _common(output)
-    rows = list(csv.reader(io.StringIO(output, newline="")))
+    rows = list(csv.reader(io.StringIO(output.removeprefix("\ufeff"), newline="")))
     assert len(rows) == 1 + len(hostile_results("x").results)
     for row in rows:
         for cell in row:
