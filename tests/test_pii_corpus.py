@@ -304,11 +304,11 @@ def test_a_pdf_with_an_empty_user_password_is_read(tmp_path: Path) -> None:
 
 def test_zip_bomb_is_refused_without_inflating() -> None:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
-        with package.open("bomb.csv", "w") as member:
-            zeros = b"0" * (1024 * 1024)
-            for _ in range(64):
-                member.write(zeros)
+    zeros = b"0" * (1024 * 1024)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package, \
+            package.open("bomb.csv", "w") as member:
+        for _ in range(64):
+            member.write(zeros)
     result = scan_bytes("bomb.zip", buffer.getvalue())
     assert result.identifiers == {} and len(result.errors) == 1
     assert "zip bomb" in result.errors[0]

@@ -85,7 +85,7 @@ def spooled_member(package: zipfile.ZipFile, info: zipfile.ZipInfo,
                    limits: ZipLimits) -> IO[bytes]:
     """A member expanded into a seekable spool, never beyond its declared size (a lying
     header cannot make it inflate further)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
     budget = min(info.file_size, limits.max_member_bytes)
     with package.open(info) as member:
         while chunk := member.read(COPY_CHUNK):

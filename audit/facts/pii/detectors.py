@@ -90,7 +90,7 @@ BIN_DIVISIONS = frozenset({0, 1, 2, 3})  # head office, branch, representative o
 
 def kz_checksum_valid(digits: bytes) -> bool:
     """The IIN/BIN control digit: weights 1..11, then the second set when the first gives 10."""
-    control = sum(map(mul, digits, IIN_WEIGHTS)) % 11
+    control: int = sum(map(mul, digits, IIN_WEIGHTS)) % 11
     if control == 10:
         control = sum(map(mul, digits, IIN_SECOND_WEIGHTS)) % 11
         if control == 10:
@@ -199,17 +199,18 @@ class Phones:
     name = "phone"
     digit_lengths = frozenset({11})
     _international = re.compile(
-        rb"\+7[\s(-]*([679][0-9]{2})[\s)-]*([0-9]{3})[\s-]*([0-9]{2})[\s-]*([0-9]{2})(?![0-9])")
+        rb"\+7[\s(-]*([679][0-9]{2}[\s)-]*[0-9]{3}[\s-]*[0-9]{2}[\s-]*[0-9]{2})(?![0-9])")
     _domestic = re.compile(
-        rb"8[\s(-]+([679][0-9]{2})[\s)-]*([0-9]{3})[\s-]*([0-9]{2})[\s-]*([0-9]{2})(?![0-9])")
+        rb"8[\s(-]+([679][0-9]{2}[\s)-]*[0-9]{3}[\s-]*[0-9]{2}[\s-]*[0-9]{2})(?![0-9])")
+    _separators = b" \t\n\r\x0b\x0c()-"
 
     def spelled(self, text: bytes) -> Iterator[bytes]:
         """`+7 701 123 45 67`, `8 (701) 123-45-67` and the like, as `7XXXXXXXXXX`."""
-        for groups in self._international.findall(text):
-            yield b"7" + b"".join(groups)
+        for number in self._international.findall(text):
+            yield b"7" + number.translate(None, self._separators)
         for match in self._domestic.finditer(text):
             if not text[match.start() - 1:match.start()].isdigit():
-                yield b"7" + b"".join(match.groups())
+                yield b"7" + match.group(1).translate(None, self._separators)
 
     def classify(self, candidate: bytes) -> Kind | None:
         """A phone number: 11 digits, country prefix 7 or 8, operator code 6xx/7xx/9xx."""

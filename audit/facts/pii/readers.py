@@ -97,7 +97,7 @@ def _json_leaves(document: Any) -> Iterator[Any]:
 
 def read_xlsx(stream: BinaryIO, scanner: TextScanner) -> None:
     """Every cell of every sheet, streamed row by row."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
 
     workbook = load_workbook(stream, read_only=True, data_only=True)
     try:

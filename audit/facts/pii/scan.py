@@ -88,7 +88,10 @@ class _Scan:
     read_in_clear: int = 0
 
 
-def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = ZipLimits(),
+DEFAULT_LIMITS = ZipLimits()
+
+
+def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS,
                 detectors: tuple[Detector, ...] = DETECTORS) -> FileScan:
     """Scan a seekable stream; never raises for what the file holds."""
     size, sha256 = _size_and_digest(stream)
@@ -107,7 +110,7 @@ def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = ZipLimits(),
         members_scanned=state.members_scanned, errors=state.errors)
 
 
-def scan_bytes(name: str, data: bytes, limits: ZipLimits = ZipLimits(),
+def scan_bytes(name: str, data: bytes, limits: ZipLimits = DEFAULT_LIMITS,
                detectors: tuple[Detector, ...] = DETECTORS) -> FileScan:
     """Scan content already in memory, such as a file the web checks downloaded."""
     return scan_stream(name, io.BytesIO(data), limits, detectors)

@@ -21,6 +21,9 @@ MAX_SAMPLES = 3
 # Distinct values remembered per kind and file; past it the count is a lower bound, which is
 # proof enough of a leak and keeps memory flat whatever the file holds.
 MAX_DISTINCT = 100_000
+# Numeric cells worth a look: 9 to 12 digits (an IIN of someone born in January 2000,
+# `000115...`, keeps only nine).
+SHORTEST_NUMBER, LONGEST_NUMBER = 10 ** 8, 10 ** 12
 # Context keywords are looked for in the first few MiB only: a header is at the top.
 CONTEXT_WINDOW = 1024 * 1024
 # A chunk is cut after its last line end, so no identifier is split; a carry longer than
@@ -192,21 +195,25 @@ class TextScanner:
         """Scan decoded text."""
         self.scan(text.encode("utf-8", errors="replace"))
 
-    def scan_number(self, value: float) -> None:
-        """A numeric spreadsheet cell: an IIN stored as a number lost its leading zero."""
+    def scan_number(self, value: int | float) -> None:
+        """A numeric spreadsheet cell. An IIN stored as a number lost its leading zeros
+        (births 2000-2009 lose one, births in 2000 two or three), so shorter numbers are
+        padded to 12 digits and checked as IINs first."""
         if isinstance(value, float):
-            if not value.is_integer() or not 0 <= value < 1e13:
+            if not value.is_integer():
                 return
             value = int(value)
-        digits = str(value).encode("ascii")
-        if len(digits) == 11:
-            padded = b"0" + digits
-            for detector in self._twelve:
-                kind = detector.classify(padded)
+        if not SHORTEST_NUMBER <= value < LONGEST_NUMBER:
+            return
+        digits = b"%d" % value
+        candidates = [(b"%012d" % value, self._twelve)] if len(digits) < 12 else []
+        candidates.append((digits, self._by_length.get(len(digits), ())))
+        for candidate, detectors in candidates:
+            for detector in detectors:
+                kind = detector.classify(candidate)
                 if kind is not None:
-                    self.tally.add(kind, [padded])
+                    self.tally.add(kind, [candidate])
                     return
-        self.scan(digits)
 
 
 def _last_line_end(buffer: bytes) -> int:
