@@ -141,6 +141,18 @@ def test_diff_command_on_run_ids_and_on_files(tmp_path: Path) -> None:
     assert mixed.exit_code == 1 and "regressions" in mixed.output
 
 
+def test_diff_shows_markup_in_findings_as_text(tmp_path: Path) -> None:
+    hostile = sample_results().model_copy(update={"results": [
+        result.model_copy(update={"summary": "[/] [bold red]banner[/bold red] [link=x]"})
+        for result in sample_results(IMPROVED).results]})
+    write_results(sample_results(), tmp_path / "old")
+    write_results(hostile, tmp_path / "new")
+    done = CliRunner(env={"COLUMNS": "300"}).invoke(app, [
+        "diff", str(tmp_path / "old/results.json"), str(tmp_path / "new/results.json")])
+    assert done.exit_code == 1, done.output
+    assert "[/] [bold red]banner[/bold red] [link=x]" in done.output
+
+
 @pytest.mark.parametrize("arguments", [["diff", "7", "1"], ["diff", "nonsense", "1"],
                                        ["diff", "README.md", "1"]])
 def test_diff_of_what_is_not_a_run_is_exit_2(arguments: list[str]) -> None:

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from audit.history import (
     DISABLED,
@@ -33,6 +34,12 @@ _err = Console(stderr=True)
 def _out() -> Console:
     # Made per command, so the terminal width (COLUMNS) is read when the command runs.
     return Console()
+
+
+def _cell(text: str, limit: int) -> Text:
+    # Text, not str: rich would read "[...]" in a target's banner as markup, or choke on it.
+    return Text(clean(text, limit))
+
 
 HistoryOption = Annotated[str | None, typer.Option(
     "--history", help=f"History store: a SQLite file or a postgresql:// URL "
@@ -76,7 +83,7 @@ def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
                   "verdict", "complete")
     for run in runs:
         table.add_row(str(run.run_id), run.started_at.strftime("%Y-%m-%d %H:%M"),
-                      clean(run.organisation, 80), clean(run.system, 80), clean(run.profiles, 80),
+                      _cell(run.organisation, 80), _cell(run.system, 80), _cell(run.profiles, 80),
                       f"{run.score:g}", _verdict(run.verdict), "yes" if run.complete else "NO")
     _out().print(table)
 
@@ -120,9 +127,9 @@ def _print_changes(title: str, changes: list[FindingChange]) -> None:
     table = Table("control", "target", "check", "before", "after", "finding",
                   title=f"{title} ({len(changes)})", title_justify="left")
     for change in changes:
-        table.add_row(change.control, clean(change.target, 120), change.check,
+        table.add_row(_cell(change.control, 64), _cell(change.target, 120), _cell(change.check, 64),
                       change.before.value if change.before else "-",
-                      change.after.value if change.after else "-", clean(change.summary, 300))
+                      change.after.value if change.after else "-", _cell(change.summary, 300))
     _out().print(table)
 
 
