@@ -115,11 +115,13 @@ def run(
         prepared = prepare(request)
     except InputError as error:
         _fail_input(error)
+    except KeyboardInterrupt:
+        err.print("interrupted before anything was contacted", highlight=False)
+        raise typer.Exit(Exit.INTERRUPTED) from None
     for waiver in prepared.waivers.expired:
         err.print(f"warning: waiver for {waiver.control} ({waiver.target}) expired on "
                   f"{waiver.expires.isoformat()} and is ignored", highlight=False)
     directory = output or _fresh_run_directory()
-    _interrupt_on_sigterm()
     observer = ProgressObserver(err) if not quiet and err.is_terminal else None
     try:
         results = execute(prepared, observer)
@@ -242,6 +244,7 @@ _register_command_modules()
 
 def main() -> None:
     """Console-script entry point."""
+    _interrupt_on_sigterm()
     app(prog_name="mis-audit")
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
+from pathlib import Path
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
@@ -21,7 +23,10 @@ def counted_probe(context: TargetContext) -> str:
 
 
 def hanging_probe(context: TargetContext) -> str:
-    """A probe that never answers."""
+    """A probe that never answers (and says it started, for tests that interrupt it)."""
+    marker = os.environ.get("MIS_AUDIT_TEST_HANG_MARKER")
+    if marker:
+        Path(marker).touch()
     NEVER.wait()
     return "never"
 

@@ -119,16 +119,20 @@ RUN_WITH_TEST_CHECKS = (
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_valid_partial_results_and_exit_130(tmp_path: Path, signum: int) -> None:
+    marker = tmp_path / "hang-started"
     (tmp_path / "profile.yaml").write_text(HANGING_PROFILE)
     (tmp_path / "inventory.yaml").write_text(
         "organisation: Slow clinic\ntargets:\n  - {name: a, roles: [host], transport: local}\n")
     process = subprocess.Popen(
         [sys.executable, "-c", RUN_WITH_TEST_CHECKS, "run", "-p", "./profile.yaml",
          "-i", "inventory.yaml", "-o", "out", "--timeout", "600"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}, text=True,
+        cwd=tmp_path, env={**os.environ, "MIS_AUDIT_TEST_HANG_MARKER": str(marker), "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.5)          # long enough to load and start the hanging check
-    assert process.poll() is None, process.communicate()
+    deadline = time.monotonic() + 60
+    while not marker.exists():           # the hanging check has started
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the hanging check never started"
+        time.sleep(0.05)
     started = time.monotonic()
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
