@@ -230,3 +230,16 @@ def test_a_refused_connection_is_an_unreachable_error(tmp_path: Path, hardened: 
     with pytest.raises(FactUnavailable) as caught:
         remote.read_file("/etc/passwd")
     assert caught.value.reason is Reason.UNREACHABLE
+
+
+def test_a_dropped_connection_is_unreachable_once_not_per_probe(hardened: SshHost) -> None:
+    remote = transport(hardened)
+    assert remote.read_file("/etc/login.defs")
+    remote._client.get_transport().close()  # type: ignore[union-attr]  # the link drops
+    trips = remote.round_trips
+    for _ in range(3):
+        with pytest.raises(FactUnavailable) as caught:
+            remote.read_file("/etc/passwd")
+        assert caught.value.reason is Reason.UNREACHABLE
+    assert remote.round_trips == trips + 1
+    remote.close()

@@ -84,7 +84,7 @@ class SshTransport(Transport):
         self._batch_lock = threading.Lock()
         self._files: dict[str, bytes | FactUnavailable] = {}
         self._dirs: dict[str, list[DirEntry] | FactUnavailable] = {}
-        self._globs: dict[str, list[str]] = {}
+        self._globs: dict[str, list[str] | FactUnavailable] = {}
         self._commands: dict[tuple[str, ...], CommandOutput | FactUnavailable] = {}
 
     def describe(self) -> str:
@@ -199,7 +199,13 @@ class SshTransport(Transport):
         script = batch_script(request, sudo_files=self.credential.sudo,
                               sudo_commands=sudo_commands, max_bytes=MAX_FILE_BYTES,
                               command_timeout=max(1, int(self.command_timeout)))
-        output = self._exec(f"/bin/sh -c {shlex.quote(script)}")
+        try:
+            output = self._exec(f"/bin/sh -c {shlex.quote(script)}")
+        except FactUnavailable as failure:
+            # Remembered for every item asked: a host that dropped the connection costs
+            # one timeout, not one per probe.
+            self._mark_unanswered(request, failure)
+            raise
         self._store(output, request)
 
     def _exec(self, command: str) -> bytes:
@@ -264,15 +270,16 @@ class SshTransport(Transport):
                                                  stdout=payload.decode("utf-8", "replace"),
                                                  stderr="")
 
-    def _mark_unanswered(self, request: Prefetch) -> None:
+    def _mark_unanswered(self, request: Prefetch, failure: FactUnavailable | None = None) -> None:
         # A script cut short (dropped connection, timeout) must not pass for "no such file".
-        lost = FactUnavailable(Reason.UNREACHABLE, f"{self.address}: no answer for this item")
+        lost = failure or FactUnavailable(Reason.UNREACHABLE,
+                                          f"{self.address}: no answer for this item")
         for path in request.files:
             self._files.setdefault(path, lost)
         for path in (*request.dirs, *request.config_dirs):
             self._dirs.setdefault(path, lost)
         for pattern in request.globs:
-            self._globs.setdefault(pattern, [])
+            self._globs.setdefault(pattern, lost)
         for argv in request.commands:
             self._commands.setdefault(argv, lost)
 
@@ -291,7 +298,10 @@ class SshTransport(Transport):
 
     def glob(self, pattern: str) -> list[str]:
         self.prefetch(Prefetch(globs=(pattern,)))
-        return self._globs[pattern]
+        matches = self._globs[pattern]
+        if isinstance(matches, FactUnavailable):
+            raise matches
+        return matches
 
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
         self.prefetch(Prefetch(commands=(argv,)))
