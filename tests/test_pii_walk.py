@@ -126,6 +126,16 @@ def test_bounds_on_size_count_and_total(share: Path) -> None:
     assert "total size" in (total.truncated or "")
 
 
+def test_a_deadline_stops_the_walk_and_keeps_what_was_found(share: Path) -> None:
+    import time
+    past = scan_paths(LocalTransport(), [str(share)], Bounds(), deadline=time.monotonic() - 1)
+    assert past.files == [] and past.truncated == "time limit reached"
+    from audit.facts.pii import scan_stream
+    with open(share / "list.csv", "rb") as stream:
+        cut = scan_stream("list.csv", stream, deadline=time.monotonic() - 1)
+    assert cut.errors == ["list.csv: time limit reached: the rest of the file was not scanned"]
+
+
 def _context(target: Target, transport: bool = True) -> TargetContext:
     environment = Environment(base_dir=Path("/"), today=date(2026, 6, 1), scope=Scope())
     from audit.transports import open_transport

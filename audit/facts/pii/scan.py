@@ -29,7 +29,7 @@ from audit.facts.pii.formats import (
     seven_zip_encrypted,
     sniff,
 )
-from audit.facts.pii.text import TextScanner
+from audit.facts.pii.text import ScanDeadline, TextScanner
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{6,}")
@@ -92,10 +92,12 @@ DEFAULT_LIMITS = ZipLimits()
 
 
 def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS,
-                detectors: tuple[Detector, ...] = DETECTORS) -> FileScan:
-    """Scan a seekable stream; never raises for what the file holds."""
+                detectors: tuple[Detector, ...] = DETECTORS,
+                deadline: float | None = None) -> FileScan:
+    """Scan a seekable stream; never raises for what the file holds. Past `deadline` (a
+    `time.monotonic()` value) the scan stops and says so among the errors."""
     size, sha256 = _size_and_digest(stream)
-    state = _Scan(TextScanner(detectors), limits)
+    state = _Scan(TextScanner(detectors, deadline=deadline), limits)
     file_format = _scan_into(name, stream, size, state, depth=0)
     tally = state.scanner.tally
     return FileScan(
@@ -138,6 +140,10 @@ def _scan_into(name: str, stream: BinaryIO, size: int, state: _Scan, depth: int)
         if file_format is FileFormat.ZIP:
             return _scan_zip(stream, state, depth)
         _READERS[file_format](stream, size, state, depth)
+    except ScanDeadline as stop:
+        if depth:
+            raise             # recorded once, for the file, not once per archive member
+        state.errors.append(f"{redact_name(name)}: {stop}")
     except Exception as error:   # noqa: BLE001 - a hostile file can make any parser raise
         # anything (pypdf, openpyxl, python-docx, zlib, expat each have their own errors);
         # it is a detail of this file, never a lost scan.

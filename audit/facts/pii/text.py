@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import re
 import secrets
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -121,12 +122,17 @@ class Tally:
         return {kind: len(t.hashes) for kind, t in sorted(self.kinds.items())}
 
 
+class ScanDeadline(Exception):
+    """The time given to the scan ran out; what was found so far stands."""
+
+
 class TextScanner:
     """Feeds text to the detectors and keeps what they found in a `Tally`."""
 
     def __init__(self, detectors: tuple[Detector, ...] = DETECTORS,
-                 tally: Tally | None = None) -> None:
+                 tally: Tally | None = None, deadline: float | None = None) -> None:
         self.detectors = detectors
+        self.deadline = deadline             # time.monotonic() value, None for no limit
         self.tally = tally or Tally()
         self.context: set[str] = set()
         self.suspected_unverifiable = 0
@@ -162,6 +168,8 @@ class TextScanner:
 
     def scan(self, text: bytes) -> None:
         """Scan one complete piece of text (a paragraph, a cell, a chunk cut at a line end)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ScanDeadline("time limit reached: the rest of the file was not scanned")
         found: defaultdict[Kind, list[bytes]] = defaultdict(list)
         detectors_for = self._by_length.get
         no_detectors: tuple[Detector, ...] = ()
@@ -195,7 +203,7 @@ class TextScanner:
         """Scan decoded text."""
         self.scan(text.encode("utf-8", errors="replace"))
 
-    def scan_number(self, value: int | float) -> None:
+    def scan_number(self, value: float) -> None:
         """A numeric spreadsheet cell. An IIN stored as a number lost its leading zeros
         (births 2000-2009 lose one, births in 2000 two or three), so shorter numbers are
         padded to 12 digits and checked as IINs first."""

@@ -4,6 +4,7 @@ on file size, file count and total bytes. Whatever cannot be read is an error de
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -14,6 +15,9 @@ from audit.facts.pii.scan import FileScan, redact_name, scan_stream
 from audit.transports.base import Transport
 from audit.transports.filesystem import LocalTransport
 from audit.vocabulary import Reason
+
+# The share of the engine's per-check timeout the walk may use: the rest is for the verdict.
+SHARE_OF_CHECK_TIMEOUT = 0.8
 
 
 class ScanBounds(Protocol):
@@ -57,24 +61,28 @@ def personal_data_files(context: TargetContext, bounds: ScanBounds) -> PersonalD
                               f"paths to scan for personal data")
     # A file share named only by its paths is a directory this machine reads (a mount).
     transport = context.transport if context.target.host_transport else LocalTransport()
-    return scan_paths(transport, roots, bounds)
+    # Stop in time to report what was found rather than be cut off by the engine's timeout.
+    deadline = time.monotonic() + context.environment.timeout * SHARE_OF_CHECK_TIMEOUT
+    return scan_paths(transport, roots, bounds, deadline)
 
 
-def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds) -> PersonalDataFacts:
-    """Walk `roots` depth-first, in name order, scanning files until a bound is reached."""
+def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds,
+               deadline: float | None = None) -> PersonalDataFacts:
+    """Walk `roots` depth-first, in name order, scanning files until a bound is reached (or
+    `deadline`, a `time.monotonic()` value, passes)."""
     facts = PersonalDataFacts(roots=[redact_name(root) for root in roots])
     # (path, is_dir): None while unknown, as for a root, which may be a file or a directory.
     pending: list[tuple[str, bool | None]] = [(root, None) for root in reversed(roots)]
     while pending and facts.truncated is None:
         path, is_dir = pending.pop()
         if is_dir is False:
-            _scan_file(transport, path, facts, bounds)
+            _scan_file(transport, path, facts, bounds, deadline)
             continue
         try:
             entries = transport.list_dir(path)
         except FactUnavailable as error:
             if is_dir is None:
-                _scan_file(transport, path, facts, bounds)
+                _scan_file(transport, path, facts, bounds, deadline)
             else:
                 facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
             continue
@@ -90,7 +98,10 @@ def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds) -> Pe
 
 
 def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
-               bounds: ScanBounds) -> None:
+               bounds: ScanBounds, deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        facts.truncated = "time limit reached"
+        return
     if len(facts.files) >= bounds.max_files:
         facts.truncated = f"file count limit ({bounds.max_files}) reached"
         return
@@ -105,7 +116,7 @@ def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
             if facts.bytes_scanned + size > bounds.max_total_bytes:
                 facts.truncated = f"total size limit ({bounds.max_total_bytes} bytes) reached"
                 return
-            facts.files.append(scan_stream(path, stream))
+            facts.files.append(scan_stream(path, stream, deadline=deadline))
             facts.bytes_scanned += size
     except FactUnavailable as error:
         facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
