@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from audit.errors import FactUnavailable
 from audit.facts.web import (
@@ -25,7 +26,7 @@ from audit.facts.web_exports import (
     is_listing,
     listing_links,
 )
-from audit.model.inventory import Service, Target
+from audit.model.inventory import LoginProbe, Service, Target
 from audit.vocabulary import Reason, Role, Status
 from checks.web import (
     HstsParams,
@@ -203,3 +204,12 @@ def test_listing_links_stay_below_the_listing() -> None:
 def test_data_files(url: str, content_type: str, data: bool) -> None:
     answer = page(url, content_type=content_type).answer
     assert answer is not None and is_data_file(answer, ExportParams().data_extensions) is data
+
+
+@pytest.mark.parametrize("url", ["ftp://10.0.0.5/", "https://10.0.0.5:99999/", "https:///path",
+                                 "https://[::1/", "10.0.0.5/login"])
+def test_inventory_refuses_urls_the_web_probes_cannot_use(url: str) -> None:
+    with pytest.raises(ValidationError):
+        Target(name="w", address="10.0.0.5", roles=[Role.WEB], urls=[url])
+    with pytest.raises(ValidationError):
+        LoginProbe(url=url, username="audit.probe")

@@ -5,13 +5,29 @@ from __future__ import annotations
 import ipaddress
 import datetime as dt
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from audit.vocabulary import Role, Strict
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _web_url(url: str) -> str:
+    """An http(s) URL with a host and a valid port; anything else is an input error."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0     # .port raises when out of range
+    except ValueError as error:
+        raise ValueError(f"{url!r} is not a valid URL: {error}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+    return url
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 class SecretRef(Strict):
@@ -92,7 +108,7 @@ class Service(Strict):
 class LoginProbe(Strict):
     """Opt-in brute-force probe with a designated test account, bounded in attempts."""
 
-    url: str = Field(min_length=1)
+    url: WebUrl = Field(min_length=1)
     username: str = Field(min_length=1)
     password_field: str = "password"
     username_field: str = "username"
@@ -110,7 +126,7 @@ class Target(Strict):
     root: str | None = None
     paths: list[str] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
-    urls: list[str] = Field(default_factory=list)
+    urls: list[WebUrl] = Field(default_factory=list)
     login: LoginProbe | None = None
 
     @model_validator(mode="after")
