@@ -30,14 +30,14 @@ sys.path.insert(0, str(REPOSITORY))
 
 from audit.engine import evaluate
 from audit.facts.context import Environment, TargetContext
-from audit.model.inventory import Scope, Service, Target
+from audit.model.inventory import Scope, Target
 from audit.plan import PlanItem
 from audit.profiles import PlannedCheck
 from audit.registry import default_registry
 from audit.vocabulary import Role
 from tests.servers.fhir import start_fhir
-from tests.servers.mllp import ca_signed_cert, silent_listener, start_mllp
-from tests.servers.orthanc import HARDENED, WEAK, start_orthanc
+from tests.servers.mllp import ca_signed_cert, running, silent_listener, start_mllp
+from tests.servers.orthanc import HARDENED, WEAK, pacs_target, start_orthanc
 
 CHECKS_BY_ROLE = {
     Role.PACS: ("pacs.dicom_unknown_ae", "pacs.dicom_called_ae", "pacs.rest_unauthenticated",
@@ -54,34 +54,29 @@ def _target(name: str, address: str, role: Role, **declared: object) -> Target:
                                   **declared})
 
 
-def _pacs(name: str, address: str, dicom: int, http: int, ae_title: str) -> Target:
-    return _target(name, address, Role.PACS, services=[
-        Service(kind="dicom", port=dicom, ae_title=ae_title), Service(kind="pacs-http", port=http)])
-
-
 @contextmanager
 def test_servers(workdir: Path) -> Iterator[list[Target]]:
     """Every weak, hardened and silent server of the tests, as inventory targets."""
     cert = ca_signed_cert(workdir / "pki", "bench", "127.62.1.11")
     token = workdir / "token"
     token.write_text("bench-only-token\n")
-    with ExitStack() as stack:
-        for start in (
-                lambda: start_orthanc(WEAK, "127.62.1.10", workdir / "pacs-weak"),
-                lambda: start_orthanc(HARDENED, "127.62.1.11", workdir / "pacs-hardened"),
-                lambda: start_mllp("mllp-weak", "127.62.1.10", 2575, workdir / "mllp-weak"),
-                lambda: start_mllp("mllp-hardened", "127.62.1.11", 2575,
-                                   workdir / "mllp-hardened", cert.cert, cert.key),
-                lambda: start_fhir("fhir-weak", "127.62.1.10", 8080, workdir / "fhir-weak"),
-                lambda: start_fhir("fhir-hardened", "127.62.1.11", 8080,
-                                   workdir / "fhir-hardened", token, cert.cert, cert.key)):
-            stack.callback(start().stop)
+    with running(
+            pacs_weak=lambda: start_orthanc(WEAK, "127.62.1.10", workdir / "pacs-weak"),
+            pacs_hardened=lambda: start_orthanc(HARDENED, "127.62.1.11",
+                                                workdir / "pacs-hardened"),
+            mllp_weak=lambda: start_mllp("mllp-weak", "127.62.1.10", 2575, workdir / "mllp-weak"),
+            mllp_hardened=lambda: start_mllp("mllp-hardened", "127.62.1.11", 2575,
+                                             workdir / "mllp-hardened", cert.cert, cert.key),
+            fhir_weak=lambda: start_fhir("fhir-weak", "127.62.1.10", 8080, workdir / "fhir-weak"),
+            fhir_hardened=lambda: start_fhir("fhir-hardened", "127.62.1.11", 8080,
+                                             workdir / "fhir-hardened", token, cert.cert,
+                                             cert.key)) as servers, ExitStack() as stack:
         silent = [stack.enter_context(silent_listener(SILENT_HOST)) for _ in range(4)]
         yield [
-            _pacs("pacs-weak", "127.62.1.10", WEAK.dicom_port, WEAK.http_port, WEAK.ae_title),
-            _pacs("pacs-hardened", "127.62.1.11", HARDENED.dicom_port, HARDENED.http_port,
-                  HARDENED.ae_title),
-            _pacs("pacs-silent", SILENT_HOST, silent[0], silent[1], "ORTHANC"),
+            pacs_target("pacs-weak", servers["pacs_weak"]),
+            pacs_target("pacs-hardened", servers["pacs_hardened"]),
+            _target("pacs-silent", SILENT_HOST, Role.PACS, services=[
+                {"kind": "dicom", "port": silent[0]}, {"kind": "pacs-http", "port": silent[1]}]),
             _target("hl7-weak", "127.62.1.10", Role.HL7),
             _target("hl7-hardened", "127.62.1.11", Role.HL7),
             _target("hl7-silent", SILENT_HOST, Role.HL7, services=[{"kind": "hl7",

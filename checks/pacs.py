@@ -19,6 +19,8 @@ from audit.vocabulary import Role
 from checks.fhir import Access, http_access
 
 CALLED_AE_NOT_RECOGNISED = "Called AE title not recognised"
+# A port that stayed silent, and the attempt then skipped on it: nothing can be concluded.
+UNANSWERED = frozenset({"no answer", "skipped"})
 
 
 class UnknownAeParams(Params):
@@ -101,7 +103,7 @@ def dicom_called_ae(facts: DicomFacts, p: NoParams) -> Finding:
         return failed(f"port {', '.join(accepted)} accepted an association addressed to "
                       f"{called!r}", observed=observed, expected=expected)
     silent = [str(endpoint.port) for endpoint in facts.endpoints
-              if endpoint.wrong_called_ae.outcome == "no answer"]
+              if endpoint.wrong_called_ae.outcome in UNANSWERED]
     if silent:
         return manual(f"port {', '.join(silent)} did not answer the association request",
                       observed=observed, expected=expected)

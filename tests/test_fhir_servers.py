@@ -11,7 +11,7 @@ from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
 from tests.servers.fhir import SYNTHETIC_PATIENTS, start_fhir
-from tests.servers.mllp import ca_signed_cert, run_check_within, silent_listener, weak_and_hardened
+from tests.servers.mllp import ca_signed_cert, run_check_within, running, silent_listener
 from tests.servers.nginx import run_check
 
 pytestmark = pytest.mark.servers
@@ -27,10 +27,11 @@ def fhir_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     cert = ca_signed_cert(work / "pki", "fhir", HARDENED_ADDRESS)
     token_file = work / "token"
     token_file.write_text("test-only-fhir-token\n")
-    with weak_and_hardened(
-            lambda: start_fhir("fhir-weak", WEAK_ADDRESS, FHIR_PORT, work / "weak"),
-            lambda: start_fhir("fhir-hardened", HARDENED_ADDRESS, FHIR_PORT, work / "hardened",
-                               token_file, cert.cert, cert.key)) as servers:
+    with running(
+            weak=lambda: start_fhir("fhir-weak", WEAK_ADDRESS, FHIR_PORT, work / "weak"),
+            hardened=lambda: start_fhir("fhir-hardened", HARDENED_ADDRESS, FHIR_PORT,
+                                        work / "hardened", token_file, cert.cert,
+                                        cert.key)) as servers:
         yield servers
 
 

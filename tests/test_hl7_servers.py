@@ -16,9 +16,9 @@ from tests.servers.mllp import (
     START_BLOCK,
     ca_signed_cert,
     run_check_within,
+    running,
     silent_listener,
     start_mllp,
-    weak_and_hardened,
 )
 from tests.servers.nginx import run_check
 
@@ -33,10 +33,10 @@ def listeners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Se
     """A plain and a TLS MLLP listener, stopped by PID."""
     work = tmp_path_factory.mktemp("mllp")
     cert = ca_signed_cert(work / "pki", "mllp", HARDENED_ADDRESS)
-    with weak_and_hardened(
-            lambda: start_mllp("mllp-weak", WEAK_ADDRESS, MLLP_PORT, work / "weak"),
-            lambda: start_mllp("mllp-hardened", HARDENED_ADDRESS, MLLP_PORT, work / "hardened",
-                               cert.cert, cert.key)) as servers:
+    with running(
+            weak=lambda: start_mllp("mllp-weak", WEAK_ADDRESS, MLLP_PORT, work / "weak"),
+            hardened=lambda: start_mllp("mllp-hardened", HARDENED_ADDRESS, MLLP_PORT,
+                                        work / "hardened", cert.cert, cert.key)) as servers:
         yield servers
 
 

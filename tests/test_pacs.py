@@ -43,6 +43,8 @@ def _facts(unknown: AssociationAttempt, wrong: AssociationAttempt = REJECTED_CAL
     (REJECTED_CALLING, UnknownAeParams(), Status.PASS),
     (AssociationAttempt(STRANGER, PACS_AE, "aborted"), UnknownAeParams(), Status.PASS),
     (ECHO_ONLY, UnknownAeParams(), Status.PASS),
+    (AssociationAttempt(STRANGER, PACS_AE, "accepted", echo_accepted=True,
+                        find_outcome="aborted"), UnknownAeParams(), Status.PASS),
     (ECHO_ONLY, UnknownAeParams(allow_echo=False), Status.FAIL),
     (QUERIED, UnknownAeParams(), Status.FAIL),
     (AssociationAttempt(STRANGER, PACS_AE, "rejected",
@@ -83,6 +85,7 @@ def test_echo_only_is_mentioned_when_tolerated() -> None:
     (AssociationAttempt(STRANGER, WRONG, "aborted"), Status.PASS),
     (ACCEPTED_WRONG, Status.FAIL),
     (AssociationAttempt(STRANGER, WRONG, "no answer"), Status.MANUAL),
+    (AssociationAttempt(STRANGER, WRONG, "skipped"), Status.MANUAL),
 ])
 def test_called_ae_verdicts(wrong: AssociationAttempt, status: Status) -> None:
     assert dicom_called_ae(_facts(REJECTED_CALLING, wrong), NoParams()).status is status

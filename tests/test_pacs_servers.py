@@ -12,48 +12,50 @@ from audit.model.inventory import Service, Target
 from audit.model.results import Result
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
-from tests.servers.mllp import run_check_within, silent_listener, weak_and_hardened
+from tests.servers.mllp import run_check_within, running, silent_listener
 from tests.servers.nginx import run_check
 from tests.servers.orthanc import (
+    ECHO_ONLY,
     HARDENED,
     SYNTHETIC_PATIENTS,
     WEAK,
-    OrthancVariant,
+    pacs_target,
     start_orthanc,
 )
 
 pytestmark = pytest.mark.servers
 
 WEAK_ADDRESS, HARDENED_ADDRESS, SILENT_ADDRESS = "127.62.0.10", "127.62.0.11", "127.62.0.12"
-
-
-def _pacs_target(name: str, address: str, variant: OrthancVariant,
-                 ae_title: str | None = None) -> Target:
-    return Target(name=name, address=address, roles=[Role.PACS], services=[
-        Service(kind="dicom", port=variant.dicom_port, ae_title=ae_title or variant.ae_title),
-        Service(kind="pacs-http", port=variant.http_port)])
+ECHO_ONLY_ADDRESS = "127.62.0.13"
 
 
 @pytest.fixture(scope="module")
 def orthancs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
-    """Both Orthanc variants, started once for the module and stopped by PID."""
+    """The Orthanc variants, started once for the module and stopped by PID."""
     work = tmp_path_factory.mktemp("orthanc")
-    with weak_and_hardened(lambda: start_orthanc(WEAK, WEAK_ADDRESS, work / "weak"),
-                           lambda: start_orthanc(HARDENED, HARDENED_ADDRESS, work / "hardened")
-                           ) as servers:
+    with running(weak=lambda: start_orthanc(WEAK, WEAK_ADDRESS, work / "weak"),
+                 hardened=lambda: start_orthanc(HARDENED, HARDENED_ADDRESS, work / "hardened"),
+                 echo_only=lambda: start_orthanc(ECHO_ONLY, ECHO_ONLY_ADDRESS, work / "echo",
+                                                 dicomweb=False)) as servers:
         yield servers
+
+
+@pytest.fixture(scope="module")
+def echo_only_pacs(orthancs: dict[str, ServerProcess]) -> Target:
+    """A hardened Orthanc that still answers C-ECHO from anyone."""
+    return pacs_target("pacs-echo-only", orthancs["echo_only"])
 
 
 @pytest.fixture(scope="module")
 def weak_pacs(orthancs: dict[str, ServerProcess]) -> Target:
     """The weak Orthanc as an inventory target."""
-    return _pacs_target("pacs-weak", WEAK_ADDRESS, WEAK)
+    return pacs_target("pacs-weak", orthancs["weak"])
 
 
 @pytest.fixture(scope="module")
 def hardened_pacs(orthancs: dict[str, ServerProcess]) -> Target:
     """The hardened Orthanc as an inventory target."""
-    return _pacs_target("pacs-hardened", HARDENED_ADDRESS, HARDENED)
+    return pacs_target("pacs-hardened", orthancs["hardened"])
 
 
 def _assert_no_patient_data(result: Result) -> None:
@@ -83,8 +85,22 @@ def test_unknown_ae_is_rejected_by_the_hardened_pacs(hardened_pacs: Target) -> N
     assert observed["rejection_reason"] == "Calling AE title not recognised"
 
 
+def test_echo_alone_is_tolerated_by_default(echo_only_pacs: Target) -> None:
+    result = run_check("pacs.dicom_unknown_ae", echo_only_pacs)
+    assert result.status is Status.PASS, result.summary
+    assert "C-ECHO answered" in result.summary
+    [observed] = result.evidence.observed
+    assert observed["echo_accepted"] is True and observed["find_outcome"] == "aborted"
+
+
+def test_echo_alone_fails_when_the_profile_forbids_it(echo_only_pacs: Target) -> None:
+    result = run_check("pacs.dicom_unknown_ae", echo_only_pacs, allow_echo=False)
+    assert result.status is Status.FAIL, result.summary
+    assert result.summary.endswith("answered a C-ECHO")
+
+
 def test_unknown_ae_cannot_be_judged_with_the_wrong_called_ae(orthancs: dict[str, ServerProcess]) -> None:
-    target = _pacs_target("pacs-misdeclared", HARDENED_ADDRESS, HARDENED, ae_title="ORTHANC")
+    target = pacs_target("pacs-misdeclared", orthancs["hardened"], ae_title="ORTHANC")
     result = run_check("pacs.dicom_unknown_ae", target)
     assert result.status is Status.MANUAL
     assert "ae_title" in result.summary
@@ -150,6 +166,9 @@ def test_a_silent_listener_costs_no_more_than_the_timeout() -> None:
     with silent_listener(SILENT_ADDRESS) as port:
         target = Target(name="pacs-silent", address=SILENT_ADDRESS, roles=[Role.PACS], services=[
             Service(kind="dicom", port=port), Service(kind="pacs-http", port=port)])
-        for check_id in ("pacs.dicom_called_ae", "pacs.rest_unauthenticated"):
-            result = run_check_within(check_id, target, timeout=4.0)
-            assert result.status in (Status.MANUAL, Status.ERROR), result.summary
+        dicom = run_check_within("pacs.dicom_called_ae", target, timeout=4.0)
+        http = run_check_within("pacs.rest_unauthenticated", target, timeout=4.0)
+    assert dicom.status is Status.MANUAL, dicom.summary
+    assert [attempt["outcome"] for attempt in dicom.evidence.observed] == ["skipped"]
+    assert http.status is Status.ERROR
+    assert http.error is not None and http.error.type == "timeout"

@@ -51,10 +51,11 @@ class AssociationAttempt:
 
     calling_ae: str
     called_ae: str
-    outcome: str                      # accepted, rejected, aborted, no answer
+    outcome: str                      # accepted, rejected, aborted, no answer, skipped
     rejection_reason: str | None = None
     echo_accepted: bool | None = None
-    find_outcome: str | None = None   # answered, refused (0x...), not negotiated, no answer
+    find_outcome: str | None = None   # answered, refused (0x...), aborted, not negotiated,
+                                      # no answer
     study_count: int | None = None
     study_count_capped: bool = False
 
@@ -86,12 +87,18 @@ def dicom_associations(context: TargetContext) -> DicomFacts:
     """Associate with each DICOM port as an unknown AE, then with a wrong called AE title."""
     address = target_address(context)
     timeout = step_timeout(context)
-    ports = _dicom_ports(context, address, timeout)
-    return DicomFacts(address, [
-        DicomEndpoint(port, called,
-                      associate(address, port, UNKNOWN_CALLING_AE, called, timeout),
-                      associate(address, port, UNKNOWN_CALLING_AE, WRONG_CALLED_AE, timeout))
-        for port, called in ports])
+    return DicomFacts(address, [_endpoint(address, port, called, timeout)
+                                for port, called in _dicom_ports(context, address, timeout)])
+
+
+def _endpoint(address: str, port: int, called_ae: str, timeout: float) -> DicomEndpoint:
+    unknown_caller = associate(address, port, UNKNOWN_CALLING_AE, called_ae, timeout)
+    if unknown_caller.outcome == "no answer":
+        # A silent port would only cost a second timeout to learn nothing more.
+        wrong_called = AssociationAttempt(UNKNOWN_CALLING_AE, WRONG_CALLED_AE, "skipped")
+    else:
+        wrong_called = associate(address, port, UNKNOWN_CALLING_AE, WRONG_CALLED_AE, timeout)
+    return DicomEndpoint(port, called_ae, unknown_caller, wrong_called)
 
 
 def _dicom_ports(context: TargetContext, address: str, timeout: float) -> list[tuple[int, str]]:
@@ -136,7 +143,7 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str,
             return AssociationAttempt(calling_ae, called_ae,
                                       outcome="aborted" if waited < timeout else "no answer")
         echo = _echo(association)
-        find_outcome, count, capped = _count_studies(association)
+        find_outcome, count, capped = _count_studies(association, timeout)
         return AssociationAttempt(calling_ae, called_ae, outcome="accepted", echo_accepted=echo,
                                   find_outcome=find_outcome, study_count=count,
                                   study_count_capped=capped)
@@ -157,7 +164,7 @@ def _echo(association: Association) -> bool:
     return bool(status) and getattr(status, "Status", None) == FIND_SUCCESS
 
 
-def _count_studies(association: Association) -> tuple[str, int | None, bool]:
+def _count_studies(association: Association, timeout: float) -> tuple[str, int | None, bool]:
     """Count the studies a C-FIND at STUDY level returns; identifiers are dropped unread."""
     if not any(context.abstract_syntax == STUDY_ROOT_FIND
                for context in association.accepted_contexts):
@@ -166,11 +173,12 @@ def _count_studies(association: Association) -> tuple[str, int | None, bool]:
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = ""
     count = 0
-    for status, _identifier in association.send_c_find(
-            query, STUDY_ROOT_FIND):
+    started = time.monotonic()
+    for status, _identifier in association.send_c_find(query, STUDY_ROOT_FIND):
         code = getattr(status, "Status", None)
-        if code is None:
-            return "no answer", None, False
+        if code is None:  # no status: the PACS aborted (Orthanc's way to refuse) or timed out
+            aborted = time.monotonic() - started < timeout
+            return ("aborted" if aborted else "no answer"), None, False
         if code in FIND_PENDING:
             count += 1
             if count > MAX_STUDIES_COUNTED:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from audit.model.inventory import Service, Target
+from audit.vocabulary import Role
 from tests.servers.base import (
     ServerProcess,
     port_is_free,
@@ -40,10 +42,14 @@ class OrthancVariant:
     dicom_port: int
     ae_title: str
     hardened: bool
+    # Hardened but for C-ECHO, which Orthanc then answers for any calling AE.
+    echo_for_anyone: bool = False
 
 
 WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
 HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True)
+ECHO_ONLY = OrthancVariant("orthanc-echo-only", 18644, 14644, "ECHOPACS", hardened=True,
+                           echo_for_anyone=True)
 
 # Fake patients only: these names exist nowhere but in the tests.
 SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
@@ -68,7 +74,7 @@ def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool) -> di
             "AuthenticationEnabled": True,
             "RegisteredUsers": {ADMIN_USER: ADMIN_PASSWORD},
             "DicomCheckCalledAet": True,
-            "DicomAlwaysAllowEcho": False,
+            "DicomAlwaysAllowEcho": variant.echo_for_anyone,
             "DicomAlwaysAllowFind": False,
             "DicomAlwaysAllowStore": False,
             "DicomCheckModalityHost": True,
@@ -126,13 +132,25 @@ def upload_synthetic_studies(server: ServerProcess, variant: OrthancVariant) -> 
     return len(SYNTHETIC_PATIENTS)
 
 
+def _free_ports(variant: OrthancVariant) -> OrthancVariant:
+    """The variant on its own ports if free on every interface, else on the next free pair.
+
+    Orthanc binds the wildcard address, so two test runs at once (a developer's and the
+    whole suite) would collide on fixed ports; failing loudly only when all are taken.
+    """
+    for offset in range(0, 200, 10):
+        ports = (variant.http_port + offset, variant.dicom_port + offset)
+        if all(port_is_free("0.0.0.0", port) for port in ports):
+            return replace(variant, http_port=ports[0], dicom_port=ports[1])
+    raise RuntimeError(f"{variant.name}: ports {variant.http_port}/{variant.dicom_port} and "
+                       "the next 19 pairs are all taken on this machine")
+
+
 def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
                   dicomweb: bool = True) -> ServerProcess:
     """Start a variant with its studies loaded; `extra` holds the ports, AE title, studies."""
     binary = require_binary(ORTHANC)
-    for port in (variant.http_port, variant.dicom_port):
-        if not port_is_free("0.0.0.0", port):
-            raise RuntimeError(f"{variant.name}: port {port} is already taken on this machine")
+    variant = _free_ports(variant)
     dicomweb = dicomweb and Path(DICOMWEB_PLUGIN).exists()
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "orthanc.json"
@@ -150,3 +168,10 @@ def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
                         user=ADMIN_USER, password=ADMIN_PASSWORD)
     return server
 
+
+def pacs_target(name: str, server: ServerProcess, ae_title: str | None = None) -> Target:
+    """A started Orthanc as an inventory target: its DICOM and HTTP ports as services."""
+    return Target(name=name, address=server.address, roles=[Role.PACS], services=[
+        Service(kind="dicom", port=int(str(server.extra["dicom_port"])),
+                ae_title=ae_title or str(server.extra["ae_title"])),
+        Service(kind="pacs-http", port=int(str(server.extra["http_port"])))])
