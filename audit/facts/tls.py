@@ -66,6 +66,7 @@ SCAN_COMMANDS = frozenset({command for _, command, _ in PROTOCOLS} | {ScanComman
 STARTTLS_KINDS: dict[str, ProtocolWithOpportunisticTlsEnum] = {
     "postgresql": ProtocolWithOpportunisticTlsEnum.POSTGRES,
     "postgres": ProtocolWithOpportunisticTlsEnum.POSTGRES,
+    "pgsql": ProtocolWithOpportunisticTlsEnum.POSTGRES,
 }
 DIRECT_TLS_KINDS = frozenset({"https"})
 SYSTEM_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
