@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from host_expectations import HOST_CHECKS, LIVE_CHECKS, profile_text
+from hosts import HOST_CHECKS, LIVE_CHECKS, profile_text
 from servers.sshd import SshHost, start_ssh_host
 
 from audit.engine import run_plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
+from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
 from servers.sshd import host_tree
 
 from audit.run import RunRequest, execute, prepare

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from host_expectations import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
+from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
 from servers.sshd import SshHost, host_tree, keygen, start_ssh_host
 
 from audit.errors import FactUnavailable

@@ -1,4 +1,4 @@
-"""What the weak and hardened host trees (tests/hosts/) must give, check by check."""
+"""The weak and hardened host trees (weak/, hardened/) and what each must give, check by check."""
 
 from __future__ import annotations
 
