@@ -6,7 +6,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from audit.facts.host_firewall import FirewallFacts, firewall_facts
-from audit.facts.host_maintenance import PendingUpdates, TimeSyncFacts, pending_updates, time_sync_facts
+from audit.facts.host_maintenance import (
+    PendingUpdates,
+    TimeSyncFacts,
+    pending_updates,
+    time_sync_facts,
+)
 from audit.facts.host_storage import (
     AuditFacts,
     DataPermissions,

@@ -6,7 +6,13 @@ import re
 from dataclasses import dataclass
 
 from audit.facts.context import TargetContext
-from audit.facts.host_batch import dir_files, live_output, present_texts, prefetch_host, strip_comment
+from audit.facts.host_batch import (
+    dir_files,
+    live_output,
+    prefetch_host,
+    present_texts,
+    strip_comment,
+)
 
 APT_SIMULATE = ("apt-get", "--simulate", "--quiet", "upgrade")
 TIME_SERVICES = ("chrony.service", "chronyd.service", "systemd-timesyncd.service", "ntp.service",
@@ -37,7 +43,7 @@ def pending_updates(context: TargetContext) -> PendingUpdates:
 def parse_apt_simulate(text: str) -> PendingUpdates:
     """Count the `Inst` lines, and name those coming from a security archive."""
     installs = [line for line in text.splitlines() if line.startswith("Inst ")]
-    security = [line.split()[1] for line in installs if re.search(r"security", line, re.I)]
+    security = [line.split()[1] for line in installs if re.search(r"security", line, re.IGNORECASE)]
     return PendingUpdates(sorted(security), len(installs))
 
 
