@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -243,3 +244,25 @@ def test_a_dropped_connection_is_unreachable_once_not_per_probe(hardened: SshHos
         assert caught.value.reason is Reason.UNREACHABLE
     assert remote.round_trips == trips + 1
     remote.close()
+
+
+def test_the_ssh_agent_is_used_when_no_key_file_is_named(
+        tmp_path: Path, hardened: SshHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["ssh-add", "-q", str(hardened.key_file)], check=True,
+                       env={"SSH_AUTH_SOCK": str(socket_path)}, stderr=subprocess.DEVNULL)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        credential = SshCredential(type="ssh", user="auditor", port=hardened.port)
+        remote = SshTransport(hardened.address, credential, None, hardened.known_hosts, 10)
+        assert b"PASS_MAX_DAYS" in remote.read_file("/etc/login.defs")
+        remote.close()
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)

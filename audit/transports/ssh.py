@@ -150,6 +150,9 @@ class SshTransport(Transport):
             return FactUnavailable(Reason.REFUSED, f"{where}: unknown host key (not in "
                                    f"{self.known_hosts}); add it after checking its fingerprint,"
                                    " or set accept_new_host_keys")
+        if isinstance(error, paramiko.SSHException) and "No authentication methods" in str(error):
+            return FactUnavailable(Reason.PERMISSION_DENIED, f"{where}: no key to offer: name a "
+                                   "key_file in the credential or load the key into ssh-agent")
         if isinstance(error, paramiko.AuthenticationException):
             return FactUnavailable(Reason.PERMISSION_DENIED, f"{where}: authentication as "
                                    f"{self.credential.user!r} failed")
