@@ -50,7 +50,8 @@ def unauthenticated_search(facts: FhirFacts, p: NoParams) -> Finding:
     """A FHIR server that answers `GET [base]/Patient` without a token hands every patient's
     demographics to anyone on the network. Require OAuth2/SMART bearer tokens on every
     resource endpoint (`/metadata`, the capability statement, may stay public). The probe
-    asks for one Patient (`_count=1`) and keeps only the counts, never the resource."""
+    asks for one Patient (`_count=1`) and keeps only the counts, never the resource. FHIR
+    bases: the target's `urls`, else its services of kind `fhir` (path `/`)."""
     observed = [asdict(answer) for answer in facts.answers]
     verdicts = [(_search_verdict(answer), answer) for answer in facts.answers]
     expected = "HTTP 401 or 403 without a token"

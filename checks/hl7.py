@@ -16,7 +16,8 @@ def mllp_plaintext(facts: Hl7Facts, p: NoParams) -> Finding:
     on the path reads them and can inject orders or results. Serve MLLP over TLS (with client
     certificates where the interface engine supports them) or inside a VPN tunnel, and close
     the plain port. The probe sends a TLS ClientHello and no HL7 message: a port that does
-    not answer with TLS accepts plain TCP."""
+    not answer with TLS accepts plain TCP. Ports: the target's services of kind `hl7`, else
+    2575."""
     observed = [asdict(endpoint) for endpoint in facts.endpoints]
     expected = "a TLS answer to a ClientHello on every MLLP port"
     plain = [f"{endpoint.port} ({endpoint.answer})" for endpoint in facts.endpoints

@@ -66,7 +66,9 @@ def dicom_unknown_ae(facts: DicomFacts, p: UnknownAeParams) -> Finding:
     workstations you know, each by AE title and host (Orthanc: `DicomModalities`,
     `DicomAlwaysAllowFind` and `DicomAlwaysAllowEcho` false, `DicomCheckModalityHost` true).
     The probe calls as `MIS-AUDIT-PROBE`, queries at STUDY level for study UIDs only and keeps
-    the count. A C-ECHO alone is tolerated unless `allow_echo` is false."""
+    the count. A C-ECHO alone is tolerated unless `allow_echo` is false. Ports: the target's
+    services of kind `dicom` (with the PACS's `ae_title`, default ORTHANC), else 104 and
+    4242."""
     observed = [_attempt_evidence(endpoint, endpoint.unknown_caller)
                 for endpoint in facts.endpoints]
     expected = ("association rejected, or study query refused"
@@ -92,7 +94,8 @@ def dicom_called_ae(facts: DicomFacts, p: NoParams) -> Finding:
     """A PACS that accepts associations addressed to any called AE title does not check who
     a modality thinks it is talking to: misrouted studies are stored, and a stranger needs
     to guess nothing. Make the PACS check the called AE title (Orthanc:
-    `DicomCheckCalledAet` true)."""
+    `DicomCheckCalledAet` true). The probe calls the target's `dicom` services as
+    `NOT-THIS-PACS`."""
     observed = [_attempt_evidence(endpoint, endpoint.wrong_called_ae)
                 for endpoint in facts.endpoints]
     expected = "association addressed to another AE title rejected"
@@ -144,7 +147,8 @@ def rest_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     authentication anyone who reaches its port owns the archive. Set
     `AuthenticationEnabled` true with `RegisteredUsers` (or an authorization plugin), and
     keep the HTTP port off untrusted networks. The probe GETs `/system`, `/patients` and
-    `/studies` and keeps the status and the number of entries only."""
+    `/studies` and keeps the status and the number of entries only. The HTTP port is the
+    target's service of kind `pacs-http` (https when `tls` is true), else 8042."""
     return _http_verdict(facts.rest, facts.base_url, "the PACS REST API",
                          "HTTP 401 or 403 without credentials")
 
@@ -155,6 +159,7 @@ def dicomweb_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     """DICOMweb (QIDO-RS, WADO-RS) serves study lists and images over HTTP: open, it is a
     patient-data download service for anyone. Put it behind authentication (Orthanc:
     `AuthenticationEnabled`; a reverse proxy with OAuth2 for viewers). The probe runs one
-    QIDO-RS study search and keeps the status and the number of studies only."""
+    QIDO-RS study search (`/dicom-web/studies` on the `pacs-http` service, else port 8042)
+    and keeps the status and the number of studies only."""
     return _http_verdict([facts.dicomweb], facts.base_url, "DICOMweb",
                          "HTTP 401 or 403 without credentials")
