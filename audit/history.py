@@ -107,7 +107,8 @@ class _SQLite:
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sqlite3.Cursor]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Findings are sensitive: a directory the store creates is its owner's alone.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, ValueError, sqlite3.Error) as error:   # ValueError: a NUL in the path
             raise HistoryUnavailable(f"history store {self.path}: {error}") from error
@@ -149,8 +150,10 @@ class _Postgres:
                                      "installed") from missing
 
         try:
-            with psycopg.connect(self.url, connect_timeout=10) as connection, \
-                    connection.cursor() as cursor:
+            # Bounded like SQLite's busy timeout: a writer waits for the lock, not for ever.
+            connection = psycopg.connect(self.url, connect_timeout=10,
+                                         options=f"-c statement_timeout={BUSY_TIMEOUT_S * 1000}")
+            with connection, connection.cursor() as cursor:
                 if write:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
                 yield cursor
