@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
@@ -266,3 +267,18 @@ def test_the_ssh_agent_is_used_when_no_key_file_is_named(
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_mis_audit_run_as_a_subprocess_reads_the_ssh_hosts(
+        tmp_path: Path, weak: SshHost, hardened: SshHost) -> None:
+    inventory = _inventory(tmp_path, weak, hardened, True, HOST_CHECKS)
+    completed = subprocess.run(
+        ["mis-audit", "run", "-p", str(tmp_path / "profile.yaml"), "-i", str(inventory),
+         "-o", str(tmp_path / "out"), "--format", "json", "--quiet"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 1, completed.stderr       # the weak hosts: not ready
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    statuses = {(r["target"], r["check"]): r["status"] for r in record["results"]}
+    assert statuses[("hardened-ssh", "host.ssh_mfa")] == "pass"
+    assert statuses[("weak-ssh", "host.ssh_mfa")] == "fail"
+    assert "fixture-redis-secret-4711" not in completed.stdout + completed.stderr
