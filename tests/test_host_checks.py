@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from audit.facts.host import LoginDefs, MatchBlock, SshdConfig, SshdOption
+from audit.facts.host import ListeningSocket, LoginDefs, MatchBlock, SshdConfig, SshdOption
 from audit.facts.host_auth import (
     PamRule,
     PasswordPolicy,
@@ -254,3 +254,27 @@ def test_database_checks_pass_and_fail() -> None:
                     hostdb.mysql_secure_transport(none, NoParams()),
                     hostdb.redis_auth(none, NoParams())):
         assert finding.status is Status.NOT_APPLICABLE
+
+
+def test_ssh_root_login_and_password_auth_see_match_blocks() -> None:
+    hardened = sshd({"PermitRootLogin": "no", "PasswordAuthentication": "no"})
+    assert host.ssh_root_login(hardened, host.RootLoginParams()).status is Status.PASS
+    assert host.ssh_password_auth(hardened, NoParams()).status is Status.PASS
+    assert host.ssh_root_login(sshd({}), host.RootLoginParams()).status is Status.FAIL
+    assert host.ssh_password_auth(sshd({}), NoParams()).status is Status.FAIL
+    block = MatchBlock("Address 10.0.0.0/8", "sshd_config:9", {
+        "permitrootlogin": SshdOption("yes", "sshd_config:10"),
+        "passwordauthentication": SshdOption("yes", "sshd_config:11")})
+    excepted = sshd({"PermitRootLogin": "no", "PasswordAuthentication": "no"}, [block])
+    root = host.ssh_root_login(excepted, host.RootLoginParams())
+    assert root.status is Status.FAIL
+    assert root.details["match_blocks"] == ["sshd_config:10 (Match Address 10.0.0.0/8): yes"]
+    assert host.ssh_password_auth(excepted, NoParams()).status is Status.FAIL
+
+
+def test_db_listening() -> None:
+    params = host.ListeningDatabaseParams()
+    loopback = [ListeningSocket(5432, "127.0.0.1"), ListeningSocket(22, "0.0.0.0")]
+    assert host.db_listening(loopback, params).status is Status.PASS
+    exposed = host.db_listening([ListeningSocket(6379, "0.0.0.0")], params)
+    assert exposed.status is Status.FAIL and exposed.summary == "redis listening beyond loopback"
