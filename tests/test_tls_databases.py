@@ -82,6 +82,6 @@ def test_redis_tls_hardened_passes(redis_tls: RedisServer, ca: DatabaseCA) -> No
 def test_plaintext_redis_declared_tls_is_an_error(redis_plain: RedisServer) -> None:
     # Redis waits in silence for the end of a command that a TLS hello never ends
     result = run_check("tls.protocol_versions", db_target(WEAK_ADDRESS, "redis",
-                                                          redis_plain.port), timeout=8)
+                                                          redis_plain.port), timeout=4)
     assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
     assert "plaintext-only" in result.summary

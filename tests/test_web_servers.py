@@ -125,8 +125,8 @@ def test_silent_site_costs_no_more_than_the_timeout() -> None:
         target = Target(name="silent", address="127.61.2.33", roles=[Role.WEB],
                         services=[Service(kind="https", port=port)])
         started = time.monotonic()
-        result = run_check("web.hsts", target, timeout=8)          # 2 s per request
-    assert time.monotonic() - started < 4
+        result = run_check("web.hsts", target, timeout=4)          # 1 s per request
+    assert time.monotonic() - started < 3
     assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
 
 
@@ -152,6 +152,6 @@ def test_silent_plain_http_costs_one_timeout_for_all_paths() -> None:
         target = Target(name="silent", address="127.61.2.35", roles=[Role.WEB],
                         services=[Service(kind="http", port=port)])
         started = time.monotonic()
-        result = run_check("web.https_redirect", target, timeout=8)   # five paths asked
-    assert time.monotonic() - started < 4
+        result = run_check("web.https_redirect", target, timeout=4)   # five paths, 1 s each
+    assert time.monotonic() - started < 3
     assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
