@@ -32,7 +32,7 @@ class UnknownAeParams(Params):
 
 
 def _attempt_evidence(endpoint: DicomEndpoint, attempt: AssociationAttempt) -> dict[str, Any]:
-    return {"port": endpoint.port, **asdict(attempt)}
+    return {"port": endpoint.port, "tls": endpoint.tls, **asdict(attempt)}
 
 
 def _studies(attempt: AssociationAttempt) -> str:

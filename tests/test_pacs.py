@@ -36,7 +36,7 @@ ACCEPTED_WRONG = AssociationAttempt(STRANGER, WRONG, "accepted", echo_accepted=T
 
 def _facts(unknown: AssociationAttempt, wrong: AssociationAttempt = REJECTED_CALLED,
            port: int = 4242) -> DicomFacts:
-    return DicomFacts("10.0.0.5", [DicomEndpoint(port, PACS_AE, unknown, wrong)])
+    return DicomFacts("10.0.0.5", [DicomEndpoint(port, PACS_AE, False, unknown, wrong)])
 
 
 @pytest.mark.parametrize(("unknown", "params", "status"), [
@@ -60,7 +60,7 @@ def test_unknown_ae_verdicts(unknown: AssociationAttempt, params: UnknownAeParam
 def test_unknown_ae_failure_names_port_and_study_count() -> None:
     finding = dicom_unknown_ae(_facts(QUERIED, port=104), UnknownAeParams())
     assert "port 104 answered a study query with 2 studies" in finding.summary
-    assert finding.observed == [{"port": 104, "calling_ae": STRANGER, "called_ae": PACS_AE,
+    assert finding.observed == [{"port": 104, "tls": False, "calling_ae": STRANGER, "called_ae": PACS_AE,
                                  "outcome": "accepted", "rejection_reason": None,
                                  "echo_accepted": True, "find_outcome": "answered",
                                  "study_count": 2, "study_count_capped": False}]

@@ -81,8 +81,20 @@ def test_unknown_ae_is_rejected_by_the_hardened_pacs(hardened_pacs: Target) -> N
     result = run_check("pacs.dicom_unknown_ae", hardened_pacs)
     assert result.status is Status.PASS, result.summary
     [observed] = result.evidence.observed
-    assert observed["outcome"] == "rejected"
+    assert observed["outcome"] == "rejected" and observed["tls"] is True
     assert observed["rejection_reason"] == "Calling AE title not recognised"
+
+
+def test_a_dicom_tls_port_declared_without_tls_is_found_out(
+        orthancs: dict[str, ServerProcess]) -> None:
+    declared = pacs_target("pacs-tls-undeclared", orthancs["hardened"])
+    dicom, http = declared.services
+    target = declared.model_copy(update={"services": [
+        dicom.model_copy(update={"tls": None}), http]})
+    result = run_check("pacs.dicom_unknown_ae", target)
+    assert result.status is Status.PASS, result.summary
+    [observed] = result.evidence.observed
+    assert observed["tls"] is True and observed["outcome"] == "rejected"
 
 
 def test_echo_alone_is_tolerated_by_default(echo_only_pacs: Target) -> None:

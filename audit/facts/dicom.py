@@ -22,7 +22,13 @@ from pynetdicom.association import Association
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.fhir import http_get, open_connection, services_of_kind, step_timeout
+from audit.facts.fhir import (
+    http_get,
+    open_connection,
+    services_of_kind,
+    step_timeout,
+    unverified_tls_context,
+)
 from audit.facts.ports import target_address
 from audit.vocabulary import Reason
 
@@ -71,6 +77,7 @@ class DicomEndpoint:
 
     port: int
     called_ae: str
+    tls: bool
     unknown_caller: AssociationAttempt
     wrong_called_ae: AssociationAttempt
 
@@ -87,30 +94,40 @@ def dicom_associations(context: TargetContext) -> DicomFacts:
     """Associate with each DICOM port as an unknown AE, then with a wrong called AE title."""
     address = target_address(context)
     timeout = step_timeout(context)
-    return DicomFacts(address, [_endpoint(address, port, called, timeout)
-                                for port, called in _dicom_ports(context, address, timeout)])
+    return DicomFacts(address, [_endpoint(address, port, called, tls, timeout)
+                                for port, called, tls in _dicom_ports(context, address, timeout)])
 
 
-def _endpoint(address: str, port: int, called_ae: str, timeout: float) -> DicomEndpoint:
-    unknown_caller = associate(address, port, UNKNOWN_CALLING_AE, called_ae, timeout)
+def _endpoint(address: str, port: int, called_ae: str, tls: bool,
+              timeout: float) -> DicomEndpoint:
+    unknown_caller = associate(address, port, UNKNOWN_CALLING_AE, called_ae, timeout, tls)
+    if unknown_caller.outcome == "aborted" and not tls:
+        # Cut off before any answer: a DICOM TLS port, perhaps, declared without `tls: true`.
+        over_tls = associate(address, port, UNKNOWN_CALLING_AE, called_ae, timeout, tls=True)
+        if over_tls.outcome in ("accepted", "rejected"):
+            tls, unknown_caller = True, over_tls
     if unknown_caller.outcome == "no answer":
         # A silent port would only cost a second timeout to learn nothing more.
         wrong_called = AssociationAttempt(UNKNOWN_CALLING_AE, WRONG_CALLED_AE, "skipped")
     else:
-        wrong_called = associate(address, port, UNKNOWN_CALLING_AE, WRONG_CALLED_AE, timeout)
-    return DicomEndpoint(port, called_ae, unknown_caller, wrong_called)
+        wrong_called = associate(address, port, UNKNOWN_CALLING_AE, WRONG_CALLED_AE, timeout,
+                                 tls)
+    return DicomEndpoint(port, called_ae, tls, unknown_caller, wrong_called)
 
 
-def _dicom_ports(context: TargetContext, address: str, timeout: float) -> list[tuple[int, str]]:
+def _dicom_ports(context: TargetContext, address: str,
+                 timeout: float) -> list[tuple[int, str, bool]]:
+    """(port, called AE title, DICOM over TLS) of each DICOM service of the target."""
     declared = services_of_kind(context, DICOM_SERVICE_KIND)
     if declared:
-        return [(service.port, service.ae_title or DEFAULT_CALLED_AE) for service in declared]
+        return [(service.port, service.ae_title or DEFAULT_CALLED_AE, bool(service.tls))
+                for service in declared]
     open_ports = [port for port in DEFAULT_DICOM_PORTS if _accepts_tcp(address, port, timeout)]
     if not open_ports:
         raise FactUnavailable(Reason.UNREACHABLE, f"no DICOM port open on {address} (tried "
                               f"{', '.join(map(str, DEFAULT_DICOM_PORTS))}; declare a service "
                               f"of kind '{DICOM_SERVICE_KIND}')")
-    return [(port, DEFAULT_CALLED_AE) for port in open_ports]
+    return [(port, DEFAULT_CALLED_AE, False) for port in open_ports]
 
 
 def _accepts_tcp(address: str, port: int, timeout: float) -> bool:
@@ -121,9 +138,11 @@ def _accepts_tcp(address: str, port: int, timeout: float) -> bool:
     return True
 
 
-def associate(address: str, port: int, calling_ae: str, called_ae: str,
-              timeout: float) -> AssociationAttempt:
-    """Request an association; when accepted, send a C-ECHO and a study-level C-FIND."""
+def associate(address: str, port: int, calling_ae: str, called_ae: str, timeout: float,
+              tls: bool = False) -> AssociationAttempt:
+    """Request an association (over TLS when asked, any certificate accepted: access control
+    is judged here, certificates by the TLS checks); when accepted, send a C-ECHO and a
+    study-level C-FIND."""
     # pynetdicom reports a failed connect as a bare abort: find out why before associating.
     open_connection(address, port, timeout).close()
     entity = AE(ae_title=calling_ae)
@@ -132,7 +151,8 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str,
     entity.add_requested_context(VERIFICATION)
     entity.add_requested_context(STUDY_ROOT_FIND)
     started = time.monotonic()
-    association = entity.associate(address, port, ae_title=called_ae)
+    association = entity.associate(address, port, ae_title=called_ae,
+                                   tls_args=(unverified_tls_context(), address) if tls else None)
     try:
         if association.is_rejected:
             return AssociationAttempt(calling_ae, called_ae, outcome="rejected",

@@ -26,6 +26,7 @@ from tests.servers.base import (
     start_server,
     wait_for_port,
 )
+from tests.servers.mllp import ca_signed_cert
 
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -44,10 +45,12 @@ class OrthancVariant:
     hardened: bool
     # Hardened but for C-ECHO, which Orthanc then answers for any calling AE.
     echo_for_anyone: bool = False
+    dicom_tls: bool = False
 
 
 WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
-HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True)
+HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True,
+                          dicom_tls=True)
 ECHO_ONLY = OrthancVariant("orthanc-echo-only", 18644, 14644, "ECHOPACS", hardened=True,
                            echo_for_anyone=True)
 
@@ -69,6 +72,14 @@ def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool) -> di
         "Plugins": [DICOMWEB_PLUGIN] if dicomweb else [],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
+    if variant.dicom_tls:
+        # Any client may handshake (certificates are the TLS checks' business); the AE rules
+        # below still decide who may query.
+        cert = ca_signed_cert(workdir / "pki", "dicom", "127.0.0.1")
+        config |= {"DicomTlsEnabled": True, "DicomTlsCertificate": str(cert.cert),
+                   "DicomTlsPrivateKey": str(cert.key),
+                   "DicomTlsTrustedCertificates": str(workdir / "pki" / "ca.pem"),
+                   "DicomTlsRemoteCertificateRequired": False}
     if variant.hardened:
         config |= {
             "AuthenticationEnabled": True,
@@ -164,7 +175,8 @@ def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
         server.stop()
         raise
     server.extra.update(http_port=variant.http_port, dicom_port=variant.dicom_port,
-                        ae_title=variant.ae_title, studies=studies, dicomweb=dicomweb,
+                        ae_title=variant.ae_title, dicom_tls=variant.dicom_tls,
+                        studies=studies, dicomweb=dicomweb,
                         user=ADMIN_USER, password=ADMIN_PASSWORD)
     return server
 
@@ -173,5 +185,6 @@ def pacs_target(name: str, server: ServerProcess, ae_title: str | None = None) -
     """A started Orthanc as an inventory target: its DICOM and HTTP ports as services."""
     return Target(name=name, address=server.address, roles=[Role.PACS], services=[
         Service(kind="dicom", port=int(str(server.extra["dicom_port"])),
-                ae_title=ae_title or str(server.extra["ae_title"])),
+                ae_title=ae_title or str(server.extra["ae_title"]),
+                tls=bool(server.extra["dicom_tls"])),
         Service(kind="pacs-http", port=int(str(server.extra["http_port"])))])
