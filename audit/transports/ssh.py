@@ -215,6 +215,7 @@ class SshTransport(Transport):
         client = self._connection()
         self.round_trips += 1
         deadline = time.monotonic() + self.command_timeout + 5
+        channel = None
         try:
             channel = client.get_transport().open_session(timeout=self.connect_timeout)
             channel.settimeout(max(0.1, deadline - time.monotonic()))
@@ -229,7 +230,6 @@ class SshTransport(Transport):
                                           f"{MAX_OUTPUT_BYTES} bytes")
                 chunks.append(chunk)
                 channel.settimeout(max(0.1, deadline - time.monotonic()))
-            channel.close()
             return b"".join(chunks)
         except FactUnavailable:
             raise
@@ -239,6 +239,9 @@ class SshTransport(Transport):
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as error:
             raise FactUnavailable(Reason.UNREACHABLE, f"{self.address}: the connection "
                                   f"dropped ({type(error).__name__})") from error
+        finally:
+            if channel is not None:
+                channel.close()
 
     def _store(self, output: bytes, request: Prefetch) -> None:
         for line in output.split(b"\n"):
