@@ -32,6 +32,7 @@ from servers.mariadb import start_mariadb
 from servers.memcached import start_memcached
 from servers.postgres import (
     HARDENED_DB_HOST,
+    HARDENED_PASSWORD,
     WEAK_DB_HOST,
     DatabaseServer,
     make_database_ca,
@@ -94,6 +95,7 @@ def targets() -> list[Target]:
 def database_hosts(workdir: Path) -> Iterator[None]:
     """Every weak and hardened server of the tests, and the silent listeners."""
     ca = make_database_ca(workdir / "ca")
+    os.environ[PASSWORD_ENV] = HARDENED_PASSWORD     # root's on the hardened MariaDB
     starters: list[Callable[[], DatabaseServer]] = [
         lambda: start_postgres("weak", WEAK_DB_HOST),
         lambda: start_postgres("hardened", HARDENED_DB_HOST, ca),
@@ -108,8 +110,6 @@ def database_hosts(workdir: Path) -> Iterator[None]:
         for start in starters:
             server = start()
             stack.callback(server.stop)
-            if getattr(server, "password", None) and "mariadb" in server.process.name:
-                os.environ[PASSWORD_ENV] = str(server.password)
         stack.enter_context(silent_listeners(SILENT_HOST, STANDARD_PORTS))
         yield
 

@@ -122,11 +122,13 @@ def _network_failure(facts: EndpointFacts, error: BaseException) -> EndpointFact
 # PostgreSQL ---------------------------------------------------------------------------------
 
 def _postgres_proof(endpoint: Endpoint, sslmode: str) -> dict[str, str | int]:
-    params: dict[str, Any] = {"host": endpoint.address, "port": endpoint.port, "user": "postgres",
-              "password": "", "dbname": "postgres", "sslmode": sslmode,
-              "connect_timeout": max(2, math.ceil(endpoint.timeout)),
-              "passfile": NO_PASSFILE, "gssencmode": "disable", "application_name": "mis-audit",
-              "options": "-c default_transaction_read_only=on -c statement_timeout=5000"}
+    params: dict[str, Any] = {
+        "host": endpoint.address, "port": endpoint.port, "user": "postgres", "password": "",
+        "dbname": "postgres", "sslmode": sslmode, "passfile": NO_PASSFILE,
+        # libpq waits at least 2 s, whatever it is told
+        "connect_timeout": max(2, math.ceil(endpoint.timeout)), "gssencmode": "disable",
+        "application_name": "mis-audit",
+        "options": "-c default_transaction_read_only=on -c statement_timeout=5000"}
     with psycopg.connect(autocommit=True, **params) as connection:
         version = connection.execute("SHOW server_version").fetchone()
         databases = connection.execute("SELECT count(*) FROM pg_database").fetchone()
@@ -218,7 +220,8 @@ def probe_mysql(endpoint: Endpoint) -> EndpointFacts:
                            note="root needs a password; the server offers no TLS")
         proof, _, _ = _mysql_session(endpoint, tls=True)
         facts = replace(facts, unauthenticated=proof is not None, proof=proof or {})
-        if code == SECURE_TRANSPORT_REQUIRED:
+        if code == SECURE_TRANSPORT_REQUIRED or proof:
+            # MySQL says so; MariaDB denies in clear the very login it accepts over TLS.
             return replace(facts, plaintext=False, note="plaintext connections are refused")
         return _mysql_plaintext_with_login(endpoint, facts)
     except (pymysql.err.MySQLError, OSError) as error:

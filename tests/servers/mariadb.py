@@ -11,10 +11,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from .base import require_binary, start_server
+from .base import require_binary
 from .postgres import (
     HARDENED_DB_HOST,
     HARDENED_PASSWORD,
@@ -23,8 +24,10 @@ from .postgres import (
     DatabaseServer,
     Variant,
     copy_key_pair,
+    fresh_data_directory,
     service_workdir,
     serving,
+    start_in_workdir,
 )
 
 MARIADB_PORT = 3306
@@ -37,16 +40,20 @@ class MariaDBServer(DatabaseServer):
     password: str | None
 
 
+def _install_db(data: Path) -> None:
+    # "normal": root@localhost/127.0.0.1 get an (empty) password instead of unix_socket only.
+    subprocess.run([require_binary("mariadb-install-db"), "--no-defaults", "--user=mysql",
+                    f"--datadir={data}", "--auth-root-authentication-method=normal",
+                    "--skip-test-db"], check=True, capture_output=True, timeout=120)
+
+
 def start_mariadb(variant: Variant, address: str, ca: DatabaseCA | None = None,
                   port: int = MARIADB_PORT) -> MariaDBServer:
     """mariadb-install-db into a temp dir, then mariadbd as the mysql user on address:port."""
     mariadbd = require_binary("/usr/sbin/mariadbd")
     workdir = service_workdir(f"mariadb-{variant}", "mysql")
     data = workdir / "data"
-    # "normal": root@localhost/127.0.0.1 get an (empty) password instead of unix_socket only.
-    subprocess.run([require_binary("mariadb-install-db"), "--no-defaults", "--user=mysql",
-                    f"--datadir={data}", "--auth-root-authentication-method=normal",
-                    "--skip-test-db"], check=True, capture_output=True, timeout=120)
+    fresh_data_directory("mariadb", _install_db, data, "mysql")
     argv = [mariadbd, "--no-defaults", "--user=mysql", f"--datadir={data}",
             f"--socket={workdir}/mysqld.sock", f"--pid-file={workdir}/mysqld.pid",
             f"--bind-address={address}", f"--port={port}", "--skip-log-bin",
@@ -65,7 +72,7 @@ def start_mariadb(variant: Variant, address: str, ca: DatabaseCA | None = None,
         shutil.chown(init, "mysql", "mysql")
         argv += [f"--ssl-cert={keys.cert}", f"--ssl-key={keys.key}", f"--ssl-ca={ca_copy}",
                  "--require-secure-transport=ON", f"--init-file={init}"]
-    process = start_server(f"mariadb-{variant}", argv, address, port, workdir, timeout=60)
+    process = start_in_workdir(f"mariadb-{variant}", argv, address, port, workdir, timeout=60)
     return MariaDBServer(variant, process, ca.ca_file if ca else None, password)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .base import ServerProcess, require_binary, start_server
+from .base import ServerProcess, require_binary
 from .postgres import (
     HARDENED_DB_HOST,
     WEAK_DB_HOST,
@@ -25,6 +25,7 @@ from .postgres import (
     Variant,
     service_workdir,
     serving,
+    start_in_workdir,
 )
 
 MEMCACHED_PORT = 11211
@@ -53,11 +54,12 @@ def start_memcached(variant: Variant, address: str,
     workdir = service_workdir(f"memcached-{variant}", "memcache")
     if variant == "weak":
         argv = [binary, "-u", "memcache", "-l", address, "-p", str(port), "-U", "0", "-m", "16"]
-        process = start_server("memcached-weak", argv, address, port, workdir)
+        process = start_in_workdir("memcached-weak", argv, address, port, workdir)
         return MemcachedServer(variant, process, None, None)
     socket_path = workdir / "memcached.sock"
     argv = [binary, "-u", "memcache", "-s", str(socket_path), "-a", "0700", "-m", "16"]
-    process = start_server("memcached-hardened", argv, address, port, workdir, wait=False)
+    process = start_in_workdir("memcached-hardened", argv, address, port, workdir,
+                               wait=False)
     _wait_for_socket(socket_path, process)
     return MemcachedServer(variant, process, None, socket_path)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .base import require_binary, start_server
+from .base import require_binary
 from .postgres import (
     HARDENED_DB_HOST,
     HARDENED_PASSWORD,
@@ -25,6 +25,7 @@ from .postgres import (
     copy_key_pair,
     service_workdir,
     serving,
+    start_in_workdir,
 )
 
 REDIS_PORT = 6379
@@ -64,8 +65,8 @@ def start_redis(variant: Variant, address: str, ca: DatabaseCA | None = None,
         lines = [line.replace(str(ca.ca_file), str(workdir / "ca.pem")) for line in lines]
     config = workdir / "redis.conf"
     config.write_text("\n".join(lines) + "\n")
-    process = start_server(f"redis-{variant}", [binary, str(config)], address, port, workdir,
-                           user="redis")
+    process = start_in_workdir(f"redis-{variant}", [binary, str(config)], address, port,
+                               workdir, user="redis")
     hardened = variant == "hardened"
     return RedisServer(variant, process, ca.ca_file if ca else None, hardened, cert_file,
                        HARDENED_PASSWORD if hardened else None)
