@@ -213,3 +213,9 @@ def test_inventory_refuses_urls_the_web_probes_cannot_use(url: str) -> None:
         Target(name="w", address="10.0.0.5", roles=[Role.WEB], urls=[url])
     with pytest.raises(ValidationError):
         LoginProbe(url=url, username="audit.probe")
+
+
+def test_a_target_without_address_or_url_has_no_site() -> None:
+    with pytest.raises(FactUnavailable) as raised:
+        web_base_urls(Target(name="share", roles=[Role.WEB]))
+    assert raised.value.reason is Reason.UNSUPPORTED

@@ -31,7 +31,6 @@ PAGE_BYTES = 64 * 1024
 MAX_HEADERS = 64
 MAX_HEADER_VALUE = 500
 MAX_REQUEST_TIMEOUT = 10.0
-WEB_KINDS = {"http": "http", "https": "https"}
 
 # An unverified request is deliberate and recorded (`HttpAnswer.verified`); urllib3's warning
 # about it would only repeat that on stderr, once per request. (A filter, not
@@ -138,21 +137,24 @@ def _read_capped(response: requests.Response, max_bytes: int,
 
 def web_base_urls(target: Target) -> list[str]:
     """The target's site roots: its URLs, its http/https services, else http and https on
-    its address."""
+    its address. Not applicable when it has neither an address nor a URL."""
     found: dict[str, None] = {}
-    for url in target.urls:
+    for url in target.urls:         # the inventory model admits http(s) URLs with a host only
         parts = urlsplit(url)
-        if parts.scheme.lower() in WEB_KINDS and parts.hostname:
-            found[urlunsplit((parts.scheme.lower(), parts.netloc, "/", "", ""))] = None
+        found[urlunsplit((parts.scheme.lower(), parts.netloc, "/", "", ""))] = None
     if target.address:
         host = f"[{target.address}]" if ":" in target.address else target.address
         for service in target.services:
-            scheme = "https" if service.tls or service.kind.lower() == "https" else \
-                WEB_KINDS.get(service.kind.lower())
+            kind = service.kind.lower()
+            scheme = "https" if service.tls or kind == "https" else "http" if kind == "http" \
+                else None
             if scheme:
                 found[f"{scheme}://{host}:{service.port}/"] = None
         if not found:
             found.update({f"http://{host}/": None, f"https://{host}/": None})
+    if not found:
+        raise FactUnavailable(Reason.UNSUPPORTED,
+                              f"target {target.name!r} has no address or web URL")
     return list(found)
 
 
@@ -167,23 +169,18 @@ def read_pages(client: WebClient, urls: list[str], max_bytes: int = PAGE_BYTES) 
     return pages
 
 
-def require_an_answer(pages: list[PageFacts], target: Target) -> list[PageFacts]:
+def require_an_answer(pages: list[PageFacts]) -> list[PageFacts]:
     """The pages, unless none answered: then the target could not be observed at all."""
-    if pages and all(page.answer is None for page in pages):
-        first = pages[0].unavailable
-        raise FactUnavailable(first.reason if first else Reason.UNREACHABLE,
-                              "; ".join(page.unavailable.message for page in pages
-                                        if page.unavailable))
-    if not pages:
-        raise FactUnavailable(Reason.UNSUPPORTED,
-                              f"target {target.name!r} has no address or web URL")
+    if all(page.answer is None for page in pages):
+        failures = [page.unavailable for page in pages if page.unavailable]
+        raise FactUnavailable(failures[0].reason if failures else Reason.UNREACHABLE,
+                              "; ".join(failure.message for failure in failures))
     return pages
 
 
 def front_pages(context: TargetContext) -> list[PageFacts]:
     """The answer of every site root of the target (HTTP and HTTPS)."""
-    pages = read_pages(WebClient(context), web_base_urls(context.target))
-    return require_an_answer(pages, context.target)
+    return require_an_answer(read_pages(WebClient(context), web_base_urls(context.target)))
 
 
 class RedirectParams(Params):
