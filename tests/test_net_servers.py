@@ -154,3 +154,13 @@ def test_a_host_that_is_down_costs_no_more_than_the_scan_budget() -> None:
     assert outcomes["databases"]["outcome"] == "timeout"
     assert outcomes["scan"]["seconds"] < 4.5
     assert outcomes["databases"]["seconds"] < 4.5, "within the check's 4 s, plus start-up"
+
+
+def test_an_ipv6_target_is_scanned_over_ipv6() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as listener:
+        listener.bind(("::1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        result = run_check("net.db_ports_reachable", host("[::1]"), ports={port: "postgresql"})
+    assert result.status is Status.FAIL
+    assert result.evidence.observed[0]["port"] == port

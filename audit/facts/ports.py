@@ -42,8 +42,9 @@ def scan_seconds(environment: Environment) -> int:
 
 
 def target_address(context: TargetContext) -> str:
-    """The target's network address, or not_applicable when it has none."""
-    address = context.target.address
+    """The target's network address (an IPv6 one without brackets), or not_applicable when it
+    has none."""
+    address = (context.target.address or "").strip().strip("[]")
     if not address:
         raise FactUnavailable(Reason.UNSUPPORTED,
                               f"target {context.target.name!r} has no network address")
@@ -52,7 +53,7 @@ def target_address(context: TargetContext) -> str:
 
 def _nmap_host_argument(address: str) -> tuple[str, list[str]]:
     """The address as nmap takes it, and `-6` for IPv6; refuses anything that is not a host."""
-    candidate = address.strip("[]")
+    candidate = address.strip().strip("[]")
     try:
         ip = ipaddress.ip_address(candidate)
     except ValueError:
