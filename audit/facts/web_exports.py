@@ -34,8 +34,8 @@ DATA_EXTENSIONS = [
     ".dcm", ".docx", ".doc", ".pdf",
 ]
 DATA_CONTENT_TYPES = frozenset({
-    "text/csv", "application/csv", "application/sql", "application/zip", "application/x-7z-compressed",
-    "application/gzip", "application/x-tar", "application/vnd.ms-excel", "application/dicom",
+    "text/csv", "application/csv", "application/sql", "application/zip",
+    "application/x-7z-compressed", "application/gzip", "application/x-tar", "application/vnd.ms-excel", "application/dicom",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.oasis.opendocument.spreadsheet", "application/x-sqlite3",
 })

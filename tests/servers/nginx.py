@@ -162,10 +162,12 @@ def _site_files(work: Path, variant: Variant) -> None:
 
 
 def _certificate(work: Path, variant: Variant, address: str) -> tuple[CertFiles, Path]:
+    """The site's certificate (weak: expired and self-signed) and the test CA's file."""
     ca_files, ca_cert, ca_key = make_ca(work / "ca")
     if variant == "weak":
         return make_server_cert(work / "certs", "server", [address], expired=True), ca_files.cert
-    return make_server_cert(work / "certs", "server", [address], ca=(ca_cert, ca_key)), ca_files.cert
+    issued = make_server_cert(work / "certs", "server", [address], ca=(ca_cert, ca_key))
+    return issued, ca_files.cert
 
 
 def start_web_server(work: Path, variant: Variant, address: str,
