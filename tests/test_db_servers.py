@@ -4,6 +4,7 @@ listener that accepts and never speaks, and a whole run through the engine."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from audit.facts.context import Environment, TargetContext
 from audit.facts.databases import STANDARD_PORTS, DatabaseFacts, EndpointFacts, database_access
 from audit.model.inventory import BasicCredential, Scope, Service, Target
 from audit.model.results import Result, RunResults
-from audit.run import RunRequest, execute, prepare
+from audit.run import RunRequest, execute, prepare, results_json
 from audit.vocabulary import Role, Status
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites their asserts
@@ -187,6 +188,8 @@ def test_a_run_through_the_engine(weak_host: str, hardened_host: str, silent_hos
     }
     silent = result_of(results, "db.unauthenticated_access", "db-silent")
     assert silent.error is not None and silent.error.type == "timeout"
+    assert silent.duration_ms < 8000, "a silent server costs less than the check's timeout"
+    assert os.environ[PASSWORD_ENV] not in results_json(results), "a secret never reaches results"
     weak = result_of(results, "db.unauthenticated_access", "db-weak")
     assert weak.summary == ("mysql:3306, postgresql:5432, redis:6379, memcached:11211 readable "
                             f"without credentials at {weak_host}")
