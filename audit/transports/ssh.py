@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import paramiko  # type: ignore[import-untyped]
 
@@ -297,24 +297,24 @@ class SshTransport(Transport):
 
     def list_dir(self, path: str) -> list[DirEntry]:
         self.prefetch(Prefetch(dirs=(path,)))
-        entries = self._dirs[path]
-        if isinstance(entries, FactUnavailable):
-            raise entries
-        return entries
+        return _or_raise(self._dirs[path])
 
     def glob(self, pattern: str) -> list[str]:
         self.prefetch(Prefetch(globs=(pattern,)))
-        matches = self._globs[pattern]
-        if isinstance(matches, FactUnavailable):
-            raise matches
-        return matches
+        return _or_raise(self._globs[pattern])
 
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
         self.prefetch(Prefetch(commands=(argv,)))
-        output = self._commands[argv]
-        if isinstance(output, FactUnavailable):
-            raise output
-        return output
+        return _or_raise(self._commands[argv])
+
+
+T = TypeVar("T")
+
+
+def _or_raise(cached: T | FactUnavailable) -> T:
+    if isinstance(cached, FactUnavailable):
+        raise cached
+    return cached
 
 
 def open_ssh_transport(target: Target, environment: Environment) -> Transport:
