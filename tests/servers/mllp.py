@@ -123,7 +123,7 @@ def silent_listener(address: str) -> Iterator[int]:
     """A port on `address` whose connections the kernel accepts and nobody ever answers."""
     with socket.socket() as listener:
         listener.bind((address, 0))
-        listener.listen(8)
+        listener.listen(128)  # room for every connection a benchmark makes
         yield listener.getsockname()[1]
 
 
