@@ -176,8 +176,9 @@ def test_base_urls() -> None:
     bare = Target(name="w", address="10.0.0.5", roles=[Role.WEB])
     assert web_base_urls(bare) == ["http://10.0.0.5/", "https://10.0.0.5/"]
     assert plain_http_urls(declared, ["/", "login"]) == [
-        "http://portal.clinic.kz/", "http://portal.clinic.kz/login", "http://10.0.0.5:8080/",
-        "http://10.0.0.5:8080/login", "http://10.0.0.5/", "http://10.0.0.5/login"]
+        "http://portal.clinic.kz/", "http://portal.clinic.kz/login", "http://portal.clinic.kz/app",
+        "http://10.0.0.5:8080/", "http://10.0.0.5:8080/login", "http://10.0.0.5:8080/app",
+        "http://10.0.0.5/", "http://10.0.0.5/login", "http://10.0.0.5/app"]
 
 
 NGINX_LISTING = b"""<html><head><title>Index of /exports/</title></head><body>

@@ -192,7 +192,9 @@ class RedirectParams(Params):
 
 
 def plain_http_urls(target: Target, paths: list[str]) -> list[str]:
-    """Each path on each plain-HTTP root: declared ones, and port 80 of every HTTPS host."""
+    """Each path (and those of the target's URLs) on each plain-HTTP root: declared ones, and
+    port 80 of every HTTPS host."""
+    paths = list(dict.fromkeys([*paths, *(urlsplit(url).path or "/" for url in target.urls)]))
     roots: dict[str, None] = {}
     for base in web_base_urls(target):
         parts = urlsplit(base)
