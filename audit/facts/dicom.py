@@ -24,12 +24,14 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.fhir import (
     http_get,
+    http_origin,
     open_connection,
     services_of_kind,
     step_timeout,
     unverified_tls_context,
 )
 from audit.facts.ports import target_address
+from audit.model.inventory import Service
 from audit.vocabulary import Reason
 
 VERIFICATION = UID("1.2.840.10008.1.1")
@@ -245,13 +247,9 @@ def pacs_http_anonymous(context: TargetContext) -> PacsHttpFacts:
 
 def pacs_http_base(context: TargetContext) -> str:
     """The base URL of the PACS's HTTP API: a `pacs-http` service, else port 8042."""
-    address = target_address(context)
-    host = f"[{address}]" if ":" in address else address
     declared = services_of_kind(context, PACS_HTTP_SERVICE_KIND)
-    if not declared:
-        return f"http://{host}:{DEFAULT_PACS_HTTP_PORT}"
-    service = declared[0]
-    return f"{'https' if service.tls else 'http'}://{host}:{service.port}"
+    default = Service(kind=PACS_HTTP_SERVICE_KIND, port=DEFAULT_PACS_HTTP_PORT)
+    return http_origin(target_address(context), declared[0] if declared else default)
 
 
 def _anonymous_count(base: str, path: str, request: str, timeout: float,

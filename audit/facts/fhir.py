@@ -40,6 +40,12 @@ def services_of_kind(context: TargetContext, *kinds: str) -> list[Service]:
     return [service for service in context.target.services if service.kind in kinds]
 
 
+def http_origin(address: str, service: Service) -> str:
+    """`http(s)://address:port` of a declared service (https when `tls` is true)."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{'https' if service.tls else 'http'}://{host}:{service.port}"
+
+
 def open_connection(address: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to address:port; a refusal or a silence becomes FactUnavailable."""
     try:
@@ -159,8 +165,7 @@ def fhir_base_urls(context: TargetContext) -> list[str]:
         raise FactUnavailable(Reason.NOT_FOUND, f"target {context.target.name!r} names no FHIR "
                               f"base: give it `urls` or a service of kind '{FHIR_SERVICE_KIND}'")
     address = target_address(context)
-    return [f"{'https' if service.tls else 'http'}://{address}:{service.port}/"
-            for service in services]
+    return [http_origin(address, service) + "/" for service in services]
 
 
 def fhir_anonymous_search(context: TargetContext) -> FhirFacts:
