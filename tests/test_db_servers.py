@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ from audit.vocabulary import Role, Status
 if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites their asserts
     from servers.mariadb import MariaDBServer
     from servers.memcached import MemcachedServer
-    from servers.postgres import PostgresServer
+    from servers.postgres import DatabaseCA, PostgresServer
     from servers.redis_server import RedisServer
 
 pytest_plugins = ["servers.postgres", "servers.mariadb", "servers.redis_server",
@@ -107,6 +109,61 @@ def test_tls_only_mariadb_without_a_credential_cannot_tell_plaintext(hardened_ho
     assert mysql.unauthenticated is False
     assert mysql.plaintext is None
     assert "needs a credential" in mysql.note
+
+
+@pytest.fixture(scope="module")
+def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
+    """TLS required, yet no password: PostgreSQL `hostssl ... trust`, MariaDB requiring TLS with
+    root's password emptied, Redis TLS-only with requirepass cleared; on the hardened host's
+    address (its certificate), on ports of their own."""
+    import psycopg
+    import pymysql
+    import redis
+    from servers.mariadb import start_mariadb
+    from servers.postgres import HARDENED_DB_HOST, HARDENED_PASSWORD, start_postgres
+    from servers.redis_server import start_redis
+
+    address = HARDENED_DB_HOST
+    with ExitStack() as stack:
+        postgres = start_postgres("hardened", address, database_ca, port=5433)
+        stack.callback(postgres.stop)
+        (postgres.process.workdir / "data" / "pg_hba.conf").write_text(
+            "hostssl all all 0.0.0.0/0 trust\n")
+        os.kill(postgres.process.pid, signal.SIGHUP)
+        mariadb = start_mariadb("hardened", address, database_ca, port=3307)
+        stack.callback(mariadb.stop)
+        with pymysql.connect(host=address, port=3307, user="root", password=HARDENED_PASSWORD,
+                             ssl={"ca": str(database_ca.ca_file)}) as admin, \
+                admin.cursor() as cursor:
+            for host in ("localhost", "127.0.0.1", "::1"):
+                cursor.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY ''")
+        cache = start_redis("hardened", address, database_ca, port=6380)
+        stack.callback(cache.stop)
+        redis.Redis(host=address, port=6380, ssl=True, ssl_cert_reqs="none",
+                    password=HARDENED_PASSWORD).config_set("requirepass", "")
+        deadline = time.monotonic() + 10       # until PostgreSQL has re-read pg_hba.conf
+        while True:
+            try:
+                psycopg.connect(host=address, port=5433, user="postgres", dbname="postgres",
+                                sslmode="require", connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield db_target(address, Service(kind="postgresql", port=5433),
+                        Service(kind="mysql", port=3307), Service(kind="redis", port=6380))
+
+
+def test_tls_only_services_without_a_password_are_open_over_tls(
+        tls_only_but_open: Target) -> None:
+    found = gather(tls_only_but_open)
+    own_ports = {service.port for service in tls_only_but_open.services}
+    endpoints = {e.service: e for e in found.endpoints if e.port in own_ports}
+    assert sorted(endpoints) == ["mysql", "postgresql", "redis"]
+    for endpoint in endpoints.values():
+        assert (endpoint.unauthenticated, endpoint.plaintext) == (True, False), endpoint
+        assert endpoint.proof["tls"] is True
 
 
 def test_a_declared_service_that_is_closed_is_unreachable(hardened_host: str) -> None:
