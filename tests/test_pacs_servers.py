@@ -10,6 +10,7 @@ import pytest
 
 from audit.model.inventory import Service, Target
 from audit.model.results import Result
+from audit.run import RunRequest, execute, prepare, results_json
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
 from tests.servers.mllp import run_check_within, running, silent_listener
@@ -184,3 +185,47 @@ def test_a_silent_listener_costs_no_more_than_the_timeout() -> None:
     assert [attempt["outcome"] for attempt in dicom.evidence.observed] == ["skipped"]
     assert http.status is Status.ERROR
     assert http.error is not None and http.error.type == "timeout"
+
+
+RUN_PROFILE = """
+id: pacs-run
+title: PACS checks through a whole run
+version: "1"
+controls:
+  - id: pacs.access
+    title: The PACS answers no stranger
+    severity: critical
+    checks:
+      - {check: pacs.dicom_unknown_ae}
+      - {check: pacs.dicom_called_ae}
+      - {check: pacs.rest_unauthenticated}
+      - {check: pacs.dicomweb_unauthenticated}
+"""
+
+
+def _inventory_target(name: str, server: ServerProcess) -> str:
+    extra = server.extra
+    return (f"  - name: {name}\n    address: {server.address}\n    roles: [pacs]\n"
+            f"    services:\n"
+            f"      - {{kind: dicom, port: {extra['dicom_port']}, ae_title: {extra['ae_title']}, "
+            f"tls: {str(extra['dicom_tls']).lower()}}}\n"
+            f"      - {{kind: pacs-http, port: {extra['http_port']}}}\n")
+
+
+def test_a_run_from_yaml_files(orthancs: dict[str, ServerProcess], tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").write_text(RUN_PROFILE)
+    (tmp_path / "inventory.yaml").write_text(
+        "organisation: PACS test clinic\nscope: {networks: [127.62.0.0/16]}\ntargets:\n"
+        + _inventory_target("pacs-weak", orthancs["weak"])
+        + _inventory_target("pacs-hardened", orthancs["hardened"]))
+    results = execute(prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                                         inventory=tmp_path / "inventory.yaml", timeout=8.0)))
+    statuses = {(result.check, result.target): result.status for result in results.results}
+    checks = ("pacs.dicom_unknown_ae", "pacs.dicom_called_ae", "pacs.rest_unauthenticated",
+              "pacs.dicomweb_unauthenticated")
+    assert statuses == {**{(check, "pacs-weak"): Status.FAIL for check in checks},
+                        **{(check, "pacs-hardened"): Status.PASS for check in checks}}
+    text = results_json(results)
+    assert str(orthancs["hardened"].extra["password"]) not in text
+    for name, patient_id in SYNTHETIC_PATIENTS:
+        assert name not in text and patient_id not in text
