@@ -34,7 +34,17 @@ Variant = Literal["weak", "hardened"]
 WEAK_DB_HOST = "127.60.0.10"
 HARDENED_DB_HOST = "127.60.0.11"
 POSTGRES_PORT = 5432
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _postgres_bin() -> Path:
+    """Debian's newest installed PostgreSQL (15 on bookworm); its binaries are not on PATH."""
+    installed = [path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/postgres")
+                 if path.parent.parent.name.isdigit()]
+    return max(installed, key=lambda bin_dir: int(bin_dir.parent.name),
+               default=Path("/usr/lib/postgresql/15/bin"))
+
+
+POSTGRES_BIN = _postgres_bin()
 # A throwaway password for the hardened server's `postgres` role; never a real secret.
 HARDENED_PASSWORD = "mis-audit-test-only"
 
