@@ -136,7 +136,8 @@ def _http_verdict(exposures: list[HttpExposure], base_url: str, what: str,
 
 
 def _exposure_text(exposure: HttpExposure) -> str:
-    counted = f", {exposure.count} entries" if exposure.count is not None else ""
+    more = "more than " if exposure.count_capped else ""
+    counted = f", {more}{exposure.count} entries" if exposure.count is not None else ""
     return f"{exposure.path} (HTTP {exposure.status}{counted})"
 
 

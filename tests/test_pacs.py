@@ -128,6 +128,13 @@ def test_rest_failure_counts_entries() -> None:
     assert finding.details == {"base_url": "http://10.0.0.5:8042"}
 
 
+def test_a_capped_count_is_a_lower_bound() -> None:
+    facts = PacsHttpFacts("http://10.0.0.5:8042", [HttpExposure("/studies", 200, 1000, True)],
+                          HttpExposure("/dicom-web/studies", 401, None))
+    assert rest_unauthenticated(facts, NoParams()).summary.endswith(
+        "/studies (HTTP 200, more than 1000 entries)")
+
+
 @pytest.mark.parametrize(("dicomweb", "status"), [
     ((401, None), Status.PASS),
     ((200, 5), Status.FAIL),

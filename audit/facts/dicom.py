@@ -220,6 +220,7 @@ class HttpExposure:
     path: str
     status: int
     count: int | None
+    count_capped: bool = False        # more entries than MAX_STUDIES_COUNTED were listed
 
 
 @dataclass(frozen=True)
@@ -259,5 +260,6 @@ def _anonymous_count(base: str, path: str, request: str, timeout: float,
     count = len(document) if answer.status == 200 and isinstance(document, list) else None
     if answer.status == 204:  # DICOMweb's "no match": answered, nothing to list
         count = 0
-    return HttpExposure(path, answer.status, min(count, MAX_STUDIES_COUNTED)
-                        if count is not None else None)
+    if count is not None and count > MAX_STUDIES_COUNTED:
+        return HttpExposure(path, answer.status, MAX_STUDIES_COUNTED, count_capped=True)
+    return HttpExposure(path, answer.status, count)
