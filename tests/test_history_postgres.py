@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
-import jsonschema
 import psycopg
 import pytest
 from servers.base import chown_tree, require_binary, start_server
 from test_history import WRITER
 from test_report_samples import sample_results
+from test_sarif import VALIDATOR as SARIF_VALIDATOR
 from typer.testing import CliRunner
 
 from audit.cli import app
@@ -32,7 +32,6 @@ ADDRESS = "127.64.0.10"
 NOTHING_LISTENS = "127.64.0.11"
 PORT = 5432
 TESTS = Path(__file__).parent
-SARIF_SCHEMA = json.loads((TESTS / "data/sarif-schema-2.1.0-subset.json").read_text())
 
 
 def _wait_until_accepting(url: str, timeout: float = 30) -> None:
@@ -177,7 +176,7 @@ def test_a_run_over_a_real_database_writes_every_format_and_its_history(
                        and r["check"] == "db.unauthenticated_access"]
     assert unauthenticated and unauthenticated[0]["status"] == "fail"   # trust auth
     sarif = json.loads((tmp_path / "second/results.sarif").read_text())
-    jsonschema.validate(sarif, SARIF_SCHEMA)
+    SARIF_VALIDATOR.validate(sarif)
     assert any(r["locations"][0]["logicalLocations"][0]["name"] == "history-db"
                for r in sarif["runs"][0]["results"])
     ElementTree.parse(tmp_path / "second/junit.xml")
