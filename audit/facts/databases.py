@@ -1,8 +1,8 @@
 """Databases and caches as an unauthenticated client sees them: PostgreSQL, MariaDB/MySQL,
 Redis, memcached.
 
-For each endpoint of a target (its declared `services` of these kinds, else the standard
-ports found open), two questions: can it be read without credentials, and does it accept
+For each endpoint of a target (its declared `services` of these kinds, plus the standard
+ports found open by a TCP connect scan), two questions: can it be read without credentials, and does it accept
 unencrypted client connections? Access is proven with metadata only (server version,
 database or key counts); no row, key or value is ever read. Sessions are read-only where the
 server has the notion, and every connection is bounded by a timeout, so a port that accepts
@@ -43,6 +43,8 @@ MIN_CONNECT_SECONDS = 1.0
 # the check's time: each connection gets a slice small enough to end within the check's time.
 CONNECT_SHARE_OF_TIMEOUT = 1 / 8
 MAX_TEXT = 120
+# What proves access: server version, database or key counts, whether TLS carried the session.
+Proof = dict[str, str | int | bool]
 # libpq reads ~/.pgpass unless told otherwise: a path that cannot exist keeps it out.
 NO_PASSFILE = "/dev/null/mis-audit-no-passfile"
 
@@ -75,7 +77,7 @@ class EndpointFacts:
     reachable: bool = True
     unauthenticated: bool | None = None
     plaintext: bool | None = None
-    proof: dict[str, str | int] = field(default_factory=dict)
+    proof: Proof = field(default_factory=dict)
     note: str = ""
     problem: Reason | None = None
 
@@ -121,7 +123,7 @@ def _network_failure(facts: EndpointFacts, error: BaseException) -> EndpointFact
 
 # PostgreSQL ---------------------------------------------------------------------------------
 
-def _postgres_proof(endpoint: Endpoint, sslmode: str) -> dict[str, str | int]:
+def _postgres_proof(endpoint: Endpoint, sslmode: str) -> Proof:
     params: dict[str, Any] = {
         "host": endpoint.address, "port": endpoint.port, "user": "postgres", "password": "",
         "dbname": "postgres", "sslmode": sslmode, "passfile": NO_PASSFILE,
@@ -185,7 +187,7 @@ def _mysql_connection(endpoint: Endpoint, tls: bool, login: Login | None) -> pym
 
 
 def _mysql_session(endpoint: Endpoint, tls: bool,
-                   login: Login | None = None) -> tuple[dict[str, str | int] | None, int, bool]:
+                   login: Login | None = None) -> tuple[Proof | None, int, bool]:
     """(proof when the login worked, the error code otherwise, whether TLS is offered)."""
     connection = _mysql_connection(endpoint, tls, login)
     try:
