@@ -177,7 +177,7 @@ def test_silent_listeners_cost_no_more_than_the_timeout(silent_host: str) -> Non
     started = time.monotonic()
     found = gather(db_target(silent_host), timeout=timeout)
     elapsed = time.monotonic() - started
-    assert elapsed < timeout / 2, f"took {elapsed:.1f} s"
+    assert elapsed < timeout * 0.75, f"took {elapsed:.1f} s"   # one connect timeout: 2 s
     assert sorted(e.service for e in found.endpoints) == sorted(STANDARD_PORTS.values())
     assert all(e.problem == "timeout" and e.unauthenticated is None for e in found.endpoints)
 
