@@ -23,7 +23,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 MIB = 1024 * 1024
-POOL = 200_000          # distinct valid IINs (and as many decoys) the rows draw from
+# Distinct valid IINs (and as many decoys) the rows draw from: each value recurs about five
+# times in 1 GiB, as in a share holding several exports of the same registry.
+POOL = 1_000_000
 SCANNER = """
 import json, sys, time
 from audit.facts.pii import scan_paths

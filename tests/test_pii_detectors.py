@@ -88,18 +88,19 @@ def test_snils_rnokpp_phones_and_email() -> None:
     assert RussianSnils().classify(b"11223344595") is Kind.RU_SNILS
     assert RussianSnils().classify(b"11223344596") is None
     assert RussianSnils().classify(b"00100199800") is None          # before checksums
-    assert list(RussianSnils().spelled(b"SNILS 112-233-445 95;")) == [b"11223344595"]
-    assert list(RussianSnils().spelled(b"9112-233-445 95")) == []
+    assert RussianSnils().spelled(b"SNILS 112-233-445 95; 112-233-445 96") == \
+        [(Kind.RU_SNILS, b"11223344595")]
+    assert RussianSnils().spelled(b"9112-233-445 95") == []
     assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"1759013776") is Kind.UA_RNOKPP
     assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"1759013777") is None
     assert UkrainianRnokpp(date(2026, 1, 1)).classify(b"9959013776") is None  # born in 2172
     phones = Phones()
-    assert list(phones.spelled(b"+7 (701) 123-45-67, 8 777 123 45 67, +7 495 1234567")) == \
-        [b"77011234567", b"77771234567"]
+    assert phones.spelled(b"+7 (701) 123-45-67, 8 777 123 45 67, +7 495 1234567") == \
+        [(Kind.PHONE, b"77011234567"), (Kind.PHONE, b"77771234567")]
     assert phones.classify(b"87011234567") is Kind.PHONE
     assert phones.classify(b"84951234567") is None
-    assert list(EmailAddresses().spelled(b"to: Ivan.P+x@Clinic.KZ; bad@host")) == \
-        [b"ivan.p+x@clinic.kz"]
+    assert EmailAddresses().spelled(b"to: Ivan.P+x@Clinic.KZ; bad@host") == \
+        [(Kind.EMAIL, b"ivan.p+x@clinic.kz")]
 
 
 def test_masking_never_shows_a_birth_date() -> None:
@@ -118,8 +119,8 @@ def test_adding_a_country_is_adding_a_detector() -> None:
         name = "test13"
         digit_lengths = frozenset({13})
 
-        def spelled(self, text: bytes):  # type: ignore[no-untyped-def]
-            return iter(())
+        def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
+            return []
 
         def classify(self, candidate: bytes) -> Kind | None:
             return Kind.EMAIL if candidate.endswith(b"7") else None
@@ -138,7 +139,6 @@ def test_identifiers_split_across_chunks_are_found_once() -> None:
             scanner.feed(text[start:start + size])
         scanner.finish()
         assert scanner.tally.distinct() == {Kind.KZ_IIN: 3}
-        assert scanner.tally.kinds[Kind.KZ_IIN].occurrences == 3000
 
 
 def test_longer_digit_runs_do_not_hide_identifiers_or_make_them() -> None:

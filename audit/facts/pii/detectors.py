@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
 from operator import mul
@@ -51,8 +50,9 @@ class Detector(Protocol):
     # Lengths of bare digit runs this detector classifies.
     digit_lengths: frozenset[int]
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
-        """Candidates written with separators, normalised to what `classify` accepts."""
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
+        """Identifiers written with separators: validated, normalised to digits (or, for an
+        e-mail address, lower case)."""
         ...
 
     def classify(self, candidate: bytes) -> Kind | None:
@@ -88,30 +88,24 @@ BIN_TYPES = frozenset({4, 5, 6})       # resident, non-resident, joint individua
 BIN_DIVISIONS = frozenset({0, 1, 2, 3})  # head office, branch, representative office, farm
 
 
-def kz_checksum_valid(digits: bytes) -> bool:
-    """The IIN/BIN control digit: weights 1..11, then the second set when the first gives 10."""
-    control: int = sum(map(mul, digits, IIN_WEIGHTS)) % 11
-    if control == 10:
-        control = sum(map(mul, digits, IIN_SECOND_WEIGHTS)) % 11
-        if control == 10:
-            return False
-    return control == digits[11]
-
-
 class KazakhIdentifiers:
     """Kazakhstan IIN (a person: birth date, century/sex digit) and BIN (a legal entity)."""
 
     name = "kz"
     digit_lengths = frozenset({12})
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """IINs and BINs are written as plain digit runs only."""
-        return iter(())
+        return []
 
     def classify(self, candidate: bytes) -> Kind | None:
-        """IIN, low-confidence IIN, BIN, or nothing."""
+        """IIN, low-confidence IIN, BIN, or nothing. The control digit: weights 1..11, then
+        the second set when the first gives 10; 10 again means never issued."""
         d = candidate.translate(DIGIT_VALUES)
-        if not kz_checksum_valid(d):
+        control: int = sum(map(mul, d, IIN_WEIGHTS)) % 11
+        if control == 10:
+            control = sum(map(mul, d, IIN_SECOND_WEIGHTS)) % 11
+        if control != d[11]:        # a digit is never 10: an unissued number fails here
             return None
         return self._kind_of_valid(d)
 
@@ -143,13 +137,17 @@ class RussianSnils:
     # checked by hand.
     _spelled = re.compile(rb"-([0-9]{3})-([0-9]{3})[ -]([0-9]{2})(?![0-9])")
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """`XXX-XXX-XXX YY` and `XXX-XXX-XXX-YY`."""
+        found = []
         for match in self._spelled.finditer(text):
             start = match.start()
             head = text[start - 3:start]
             if start >= 3 and head.isdigit() and not text[start - 4:start - 3].isdigit():
-                yield head + match.group(1) + match.group(2) + match.group(3)
+                candidate = head + match.group(1) + match.group(2) + match.group(3)
+                if self.classify(candidate) is not None:
+                    found.append((Kind.RU_SNILS, candidate))
+        return found
 
     def classify(self, candidate: bytes) -> Kind | None:
         """SNILS when the control number matches."""
@@ -175,9 +173,9 @@ class UkrainianRnokpp:
     def __init__(self, today: date | None = None) -> None:
         self._latest_birth = ((today or date.today()) - RNOKPP_EPOCH).days
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """RNOKPPs are written as plain digit runs only."""
-        return iter(())
+        return []
 
     def classify(self, candidate: bytes) -> Kind | None:
         """RNOKPP when the control digit matches and the birth date is not in the future."""
@@ -204,13 +202,16 @@ class Phones:
         rb"8[\s(-]+([679][0-9]{2}[\s)-]*[0-9]{3}[\s-]*[0-9]{2}[\s-]*[0-9]{2})(?![0-9])")
     _separators = b" \t\n\r\x0b\x0c()-"
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
-        """`+7 701 123 45 67`, `8 (701) 123-45-67` and the like, as `7XXXXXXXXXX`."""
-        for number in self._international.findall(text):
-            yield b"7" + number.translate(None, self._separators)
-        for match in self._domestic.finditer(text):
-            if not text[match.start() - 1:match.start()].isdigit():
-                yield b"7" + match.group(1).translate(None, self._separators)
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
+        """`+7 701 123 45 67`, `8 (701) 123-45-67` and the like, as `7XXXXXXXXXX` (the
+        patterns admit only operator codes 6xx, 7xx and 9xx)."""
+        separators = self._separators
+        found = [(Kind.PHONE, b"7" + number.translate(None, separators))
+                 for number in dict.fromkeys(self._international.findall(text))]
+        found += [(Kind.PHONE, b"7" + match.group(1).translate(None, separators))
+                  for match in self._domestic.finditer(text)
+                  if not text[match.start() - 1:match.start()].isdigit()]
+        return found
 
     def classify(self, candidate: bytes) -> Kind | None:
         """A phone number: 11 digits, country prefix 7 or 8, operator code 6xx/7xx/9xx."""
@@ -228,13 +229,15 @@ class EmailAddresses:
     _domain = re.compile(rb"@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})\b")
     _local_part = re.compile(rb"[A-Za-z0-9._%+-]{1,64}\Z")
 
-    def spelled(self, text: bytes) -> Iterator[bytes]:
+    def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """`local@domain.tld`, lower-cased."""
+        found = []
         for match in self._domain.finditer(text):
             start = match.start()
             local = self._local_part.search(text, max(0, start - 64), start)
             if local:
-                yield (local.group() + b"@" + match.group(1)).lower()
+                found.append((Kind.EMAIL, (local.group() + b"@" + match.group(1)).lower()))
+        return found
 
     def classify(self, candidate: bytes) -> Kind | None:
         """Every well-formed address found counts."""

@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from audit.facts.pii.detectors import DETECTORS, Detector, Kind, mask
@@ -83,11 +84,10 @@ _SCIENTIFIC = re.compile(rb"(?<![0-9.])[1-9][.,][0-9]{1,11}[Ee]\+1[01](?![0-9])"
 
 @dataclass
 class KindTally:
-    """Distinct values of one kind (as keyed hashes), occurrences and masked samples."""
+    """Distinct values of one kind (as keyed hashes) and masked samples."""
 
     hashes: set[bytes] = field(default_factory=set)
     capped: bool = False
-    occurrences: int = 0
     samples: list[str] = field(default_factory=list)
 
 
@@ -101,11 +101,10 @@ class Tally:
         self.kinds: dict[Kind, KindTally] = {}
 
     def add(self, kind: Kind, values: list[bytes]) -> None:
-        """Count occurrences of valid identifiers of one kind."""
+        """Count valid identifiers of one kind (repeats are counted once)."""
         tally = self.kinds.get(kind)
         if tally is None:
             tally = self.kinds[kind] = KindTally()
-        tally.occurrences += len(values)
         for value in dict.fromkeys(values):       # distinct, in order of appearance
             if tally.capped:
                 return
@@ -148,6 +147,8 @@ class TextScanner:
             # class on its own lets the search skip non-digits fast.
             rb"[0-9][0-9]{%d,}" % (lengths[0] - 1))
         self._twelve = self._by_length.get(12, ())
+        self._classifiers = {length: _first_claim(detectors)
+                             for length, detectors in self._by_length.items()}
 
     def feed(self, chunk: bytes) -> None:
         """Scan the next piece of a stream; an identifier split across pieces is kept whole."""
@@ -171,19 +172,17 @@ class TextScanner:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise ScanDeadline("time limit reached: the rest of the file was not scanned")
         found: defaultdict[Kind, list[bytes]] = defaultdict(list)
-        detectors_for = self._by_length.get
-        no_detectors: tuple[Detector, ...] = ()
-        for run in self._digit_runs.findall(text):   # the hot loop: names bound locally
-            for detector in detectors_for(len(run), no_detectors):
-                kind = detector.classify(run)
+        classifier_for = self._classifiers.get
+        # Distinct values only (in order, so samples are stable): a repeat needs no check.
+        for run in dict.fromkeys(self._digit_runs.findall(text)):   # the hot loop
+            classify = classifier_for(len(run))
+            if classify is not None:
+                kind = classify(run)
                 if kind is not None:
                     found[kind].append(run)
-                    break
         for detector in self.detectors:
-            for candidate in detector.spelled(text):
-                kind = detector.classify(candidate)
-                if kind is not None:
-                    found[kind].append(candidate)
+            for kind, value in detector.spelled(text):
+                found[kind].append(value)
         for kind, values in found.items():
             self.tally.add(kind, values)
         if b"E+1" in text or b"e+1" in text:
@@ -222,6 +221,20 @@ class TextScanner:
                 if kind is not None:
                     self.tally.add(kind, [candidate])
                     return
+
+
+def _first_claim(detectors: tuple[Detector, ...]) -> Callable[[bytes], Kind | None]:
+    """One classifier per digit-run length: the first detector that claims a run wins."""
+    if len(detectors) == 1:
+        return detectors[0].classify
+
+    def classify(run: bytes) -> Kind | None:
+        for detector in detectors:
+            kind = detector.classify(run)
+            if kind is not None:
+                return kind
+        return None
+    return classify
 
 
 def _last_line_end(buffer: bytes) -> int:
