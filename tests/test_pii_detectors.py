@@ -150,7 +150,14 @@ def test_longer_digit_runs_do_not_hide_identifiers_or_make_them() -> None:
 def test_context_words_need_to_stand_alone() -> None:
     scanner = TextScanner()
     scanner.scan("Петрович archive; HIVE; флюорография; ВИЧ-инфекция; ЖСН\n".encode())
-    assert scanner.context == {"health:флюорограф", "health:ВИЧ", "header:ЖСН"}
+    assert scanner.context == {"health:флюорограф", "health:ВИЧ", "header:ЖСН",
+                               "names:patronymic"}
+    kazakh = TextScanner()
+    kazakh.scan("Нурланов Ерлан Нурланұлы\n".encode())
+    assert kazakh.context == {"names:patronymic"}
+    none = TextScanner()
+    none.scan("ович; ұлы\n".encode())
+    assert none.context == set()
 
 
 def test_the_distinct_count_is_capped_and_says_so() -> None:

@@ -36,6 +36,8 @@ HEADER_KEYWORDS = ("ИИН", "ЖСН", "IIN", "СНИЛС", "SNILS", "РНОКП
 HEALTH_KEYWORDS = ("диагноз", "diagnosis", "МКБ", "флюорограф", "гинеколог", "ВИЧ", "HIV",
                    "психиатр", "ПЦР", "PCR", "COVID", "беременн", "рецепт", "анализ",
                    "пациент", "patient")
+# Patronymics (Russian -ович/-овна, Kazakh -ұлы/-қызы): names of people nearby.
+PATRONYMIC_ENDINGS = ("ович", "евич", "овна", "евна", "ұлы", "қызы")
 
 
 # A Cyrillic letter in UTF-8 (Russian and Kazakh letters are two bytes, lead byte D0-D3).
@@ -76,6 +78,10 @@ CONTEXT_KEYWORDS: tuple[tuple[str, tuple[_Keyword, ...]], ...] = (
     ("header", tuple(_keyword(word) for word in HEADER_KEYWORDS)),
     ("health", tuple(_keyword(word) for word in HEALTH_KEYWORDS)),
 )
+# An ending must close a word of at least two more letters: "Петрович", not "ович" alone.
+_PATRONYMIC = re.compile(b"(?:" + _CYRILLIC_LETTER + b"){2}(?:" + b"|".join(
+    re.escape(ending.encode("utf-8")) for ending in PATRONYMIC_ENDINGS) + rb")(?!"
+    + _CYRILLIC_LETTER + rb")")
 
 
 # A 10-12 digit number turned into scientific notation by a spreadsheet: `6.12116E+10`.
@@ -197,6 +203,8 @@ class TextScanner:
         for label, keywords in CONTEXT_KEYWORDS:
             self.context.update(f"{label}:{keyword.word}" for keyword in keywords
                                 if keyword.found_in(text, lowered))
+        if _PATRONYMIC.search(text):
+            self.context.add("names:patronymic")
 
     def scan_str(self, text: str) -> None:
         """Scan decoded text."""
