@@ -82,10 +82,12 @@ def write_csv(path: Path, target_bytes: int, valid: list[str], invalid: list[str
         row = 0
         while written < target_bytes:
             numbers = rng.choices(valid, k=5000) + rng.choices(invalid, k=5000)
-            lines = [f"{row + n};{NAMES[n % 5]};{number};+7 70{n % 10} {100 + n % 900} "
-                     f"{10 + n % 90} {10 + n % 89};19{50 + n % 50}-0{1 + n % 9}-1{n % 10};"
-                     f"{DIAGNOSES[n % 4]};{n * 37 % 100000}.00\n"
-                     for n, number in enumerate(numbers)]
+            # A phone per row, nearly all distinct (a multiplicative hash of the row number).
+            phones = [(row + n) * 7919 % 10 ** 7 for n in range(len(numbers))]
+            lines = [f"{row + n};{NAMES[n % 5]};{number};+7 70{n % 10} {phone // 10 ** 4:03d} "
+                     f"{phone // 100 % 100:02d} {phone % 100:02d};19{50 + n % 50}-0{1 + n % 9}"
+                     f"-1{n % 10};{DIAGNOSES[n % 4]};{n * 37 % 100000}.00\n"
+                     for n, (number, phone) in enumerate(zip(numbers, phones))]
             row += len(lines)
             text = "".join(lines)
             handle.write(text)

@@ -207,7 +207,7 @@ class Phones:
         patterns admit only operator codes 6xx, 7xx and 9xx)."""
         separators = self._separators
         found = [(Kind.PHONE, b"7" + number.translate(None, separators))
-                 for number in dict.fromkeys(self._international.findall(text))]
+                 for number in self._international.findall(text)]
         found += [(Kind.PHONE, b"7" + match.group(1).translate(None, separators))
                   for match in self._domestic.finditer(text)
                   if not text[match.start() - 1:match.start()].isdigit()]

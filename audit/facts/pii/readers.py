@@ -11,7 +11,7 @@ import json
 import logging
 import zipfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from xml.etree import ElementTree
 
 from audit.facts.pii.text import TextScanner, Utf16Decoder
@@ -27,6 +27,13 @@ ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 ODF_PARAGRAPHS = frozenset({f"{ODF_TEXT}p", f"{ODF_TEXT}h"})
 ODF_NUMERIC_TYPES = frozenset({"float", "percentage", "currency"})
+
+
+class Digest(Protocol):
+    """A hashlib object."""
+
+    def update(self, data: bytes, /) -> None:
+        """Hash more bytes."""
 
 
 class TextBatch:
@@ -51,10 +58,14 @@ class TextBatch:
             self._parts, self._size = [], 0
 
 
-def read_text(stream: BinaryIO, scanner: TextScanner, utf16: bool = False) -> None:
-    """A text file, streamed in chunks: memory stays flat whatever its size."""
+def read_text(stream: BinaryIO, scanner: TextScanner, utf16: bool = False,
+              digest: Digest | None = None) -> None:
+    """A text file, streamed in chunks: memory stays flat whatever its size. `digest` is
+    fed the raw bytes too, so a large file is read once, not once more to be hashed."""
     decode = Utf16Decoder() if utf16 else None
     while chunk := stream.read(CHUNK_BYTES):
+        if digest is not None:
+            digest.update(chunk)
         scanner.feed(decode(chunk) if decode else chunk)
     if decode:
         scanner.feed(decode(b"", final=True))

@@ -86,6 +86,8 @@ class _Scan:
     errors: list[str] = field(default_factory=list)
     members_scanned: int = 0
     read_in_clear: int = 0
+    # The SHA-256 of the whole file when a reader hashed it on its single pass.
+    sha256: str | None = None
 
 
 DEFAULT_LIMITS = ZipLimits()
@@ -96,9 +98,11 @@ def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS,
                 deadline: float | None = None) -> FileScan:
     """Scan a seekable stream; never raises for what the file holds. Past `deadline` (a
     `time.monotonic()` value) the scan stops and says so among the errors."""
-    size, sha256 = _size_and_digest(stream)
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
     state = _Scan(TextScanner(detectors, deadline=deadline), limits)
     file_format = _scan_into(name, stream, size, state, depth=0)
+    sha256 = state.sha256 or _digest(stream)
     tally = state.scanner.tally
     return FileScan(
         name=redact_name(name), format=file_format, size=size, sha256=sha256,
@@ -118,15 +122,12 @@ def scan_bytes(name: str, data: bytes, limits: ZipLimits = DEFAULT_LIMITS,
     return scan_stream(name, io.BytesIO(data), limits, detectors)
 
 
-def _size_and_digest(stream: BinaryIO) -> tuple[int, str]:
+def _digest(stream: BinaryIO) -> str:
     digest = hashlib.sha256()
-    size = 0
     stream.seek(0)
     while chunk := stream.read(HASH_CHUNK):
         digest.update(chunk)
-        size += len(chunk)
-    stream.seek(0)
-    return size, digest.hexdigest()
+    return digest.hexdigest()
 
 
 Reader = Callable[[BinaryIO, int, _Scan, int], None]
@@ -155,7 +156,10 @@ def _scan_into(name: str, stream: BinaryIO, size: int, state: _Scan, depth: int)
 def _read_text(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
     utf16 = is_utf16(stream.read(2))
     stream.seek(0)
-    readers.read_text(stream, state.scanner, utf16)
+    digest = hashlib.sha256()
+    readers.read_text(stream, state.scanner, utf16, digest)
+    if depth == 0:       # read whole from the start: the file's own hash (not a member's)
+        state.sha256 = digest.hexdigest()
     state.read_in_clear += 1
 
 
