@@ -13,8 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from tests.test_pii_corpus import (EVERY_RAW, IINS, delimited, docx_bytes, odf_bytes,
-                                   xlsx_bytes, zip_bytes)
+from tests.test_pii_corpus import (
+    EVERY_RAW,
+    IINS,
+    delimited,
+    docx_bytes,
+    odf_bytes,
+    xlsx_bytes,
+    zip_bytes,
+)
 
 
 @pytest.fixture
