@@ -330,6 +330,22 @@ def test_malformed_files_give_details_never_exceptions(content: bytes) -> None:
     assert_nothing_raw(result)
 
 
+LEGACY_NOTE = ("legacy office document: only text strings read, cells stored as numbers are "
+               "not seen")
+
+
+def test_legacy_office_strings_are_read_from_the_raw_file() -> None:
+    """A hand-made OLE2 body: one IIN as 8-bit text, one as UTF-16 at an odd offset, a decoy."""
+    body = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500 + IINS[0].encode()
+            + b"\x01" * 101 + IINS[1].encode("utf-16-le") + b"\x00" * 37
+            + DECOYS[2].encode("utf-16-le"))
+    result = scan_bytes("old.xls", body)
+    assert result.format == "ole2" and result.identifiers == {"kz_iin": 2}
+    assert result.errors == [LEGACY_NOTE]
+    protected = scan_bytes("locked.xlsx", body[:512] + "EncryptedPackage".encode("utf-16-le"))
+    assert protected.encrypted and protected.protected == ["password-protected office document"]
+
+
 def test_a_name_holding_an_identifier_is_redacted() -> None:
     result = scan_bytes(f"/share/{IINS[0]}.csv", b"nothing here\n")
     assert IINS[0] not in result.name and result.name.endswith(IINS[0][-2:] + ".csv")

@@ -72,6 +72,22 @@ def read_text(stream: BinaryIO, scanner: TextScanner, utf16: bool = False,
     scanner.finish()
 
 
+# Bytes of one chunk repeated at the start of the next, so that a string cut by the chunk
+# boundary is seen whole once (an even number keeps UTF-16 alignment).
+RAW_OVERLAP = 64
+
+
+def read_raw_strings(stream: BinaryIO, scanner: TextScanner) -> None:
+    """Strings inside a binary file (legacy Office): 8-bit text as it is, UTF-16 text through
+    its even and odd bytes, where `0\x006\x00...` becomes `06...`."""
+    previous = b""
+    while chunk := stream.read(CHUNK_BYTES):
+        window = previous + chunk
+        for view in (window, window[0::2], window[1::2]):
+            scanner.scan(view)
+        previous = chunk[-RAW_OVERLAP:]
+
+
 def read_json(stream: BinaryIO, scanner: TextScanner, size: int) -> None:
     """JSON: parsed when small enough (so escaped text is read), otherwise as text."""
     if size > JSON_PARSE_LIMIT:

@@ -191,9 +191,12 @@ def _read_seven_zip(stream: BinaryIO, size: int, state: _Scan, depth: int) -> No
 def _read_ole2(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
     if encrypted_ole2(stream.read(HEAD_BYTES)):
         state.protected.append("password-protected office document")
-    else:
-        state.errors.append("legacy office document: contents not scanned (format not "
-                            "supported)")
+        return
+    stream.seek(0)
+    readers.read_raw_strings(stream, state.scanner)
+    state.read_in_clear += 1
+    state.errors.append("legacy office document: only text strings read, cells stored as "
+                        "numbers are not seen")
 
 
 def _skip(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
