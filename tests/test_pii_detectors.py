@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -139,6 +139,19 @@ def test_identifiers_split_across_chunks_are_found_once() -> None:
             scanner.feed(text[start:start + size])
         scanner.finish()
         assert scanner.tally.distinct() == {Kind.KZ_IIN: 3}
+
+
+def test_a_file_without_line_ends_is_cut_at_separators() -> None:
+    values = [make_iin(date(1950, 1, 1) + timedelta(days=n), 3) for n in range(18_000)]
+    text = " ".join(f"{value} {'x' * 60}" for value in values).encode()
+    # The first piece is longer than any carry and ends in the middle of an IIN.
+    middle = text.index(values[-2].encode()) + 6
+    assert middle > 1024 * 1024
+    scanner = TextScanner()
+    scanner.feed(text[:middle])
+    scanner.feed(text[middle:])
+    scanner.finish()
+    assert scanner.tally.distinct() == {Kind.KZ_IIN: 18_000}
 
 
 def test_longer_digit_runs_do_not_hide_identifiers_or_make_them() -> None:

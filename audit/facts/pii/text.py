@@ -28,9 +28,10 @@ MAX_DISTINCT = 100_000
 SHORTEST_NUMBER, LONGEST_NUMBER = 10 ** 8, 10 ** 12
 # Context keywords are looked for in the first few MiB only: a header is at the top.
 CONTEXT_WINDOW = 1024 * 1024
-# A chunk is cut after its last line end, so no identifier is split; a carry longer than
-# this without any separator is scanned as it is.
+# A chunk is cut after its last line end, so no identifier is split; past this much text
+# without one (a JSON or XML file on one line), after its last separator.
 MAX_CARRY = 1024 * 1024
+SEPARATORS = (b" ", b"\t", b",", b";", b">", b'"')
 
 HEADER_KEYWORDS = ("ИИН", "ЖСН", "IIN", "СНИЛС", "SNILS", "РНОКПП", "RNOKPP", "ИНН")
 HEALTH_KEYWORDS = ("диагноз", "diagnosis", "МКБ", "флюорограф", "гинеколог", "ВИЧ", "HIV",
@@ -163,6 +164,8 @@ class TextScanner:
         if cut < 0 and len(buffer) <= MAX_CARRY:
             self._carry = buffer
             return
+        if cut < 0:
+            cut = max(buffer.rfind(separator) for separator in SEPARATORS)
         cut = len(buffer) if cut < 0 else cut + 1
         self._carry = buffer[cut:]
         self.scan(buffer[:cut])
