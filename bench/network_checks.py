@@ -26,11 +26,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPOSITORY / "tests"))
+sys.path.insert(0, str(REPOSITORY))
 
-from servers.mariadb import start_mariadb
-from servers.memcached import start_memcached
-from servers.postgres import (
+from tests.servers.mariadb import start_mariadb
+from tests.servers.memcached import start_memcached
+from tests.servers.postgres import (
     HARDENED_DB_HOST,
     HARDENED_PASSWORD,
     WEAK_DB_HOST,
@@ -39,7 +39,7 @@ from servers.postgres import (
     silent_listeners,
     start_postgres,
 )
-from servers.redis_server import start_redis
+from tests.servers.redis_server import start_redis
 
 from audit.engine import evaluate
 from audit.facts.context import Environment, TargetContext

@@ -19,10 +19,10 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from hosts import HOST_CHECKS, LIVE_CHECKS, profile_text
-from servers.sshd import SshHost, start_ssh_host
+from tests.hosts import HOST_CHECKS, LIVE_CHECKS, profile_text
+from tests.servers.sshd import SshHost, start_ssh_host
 
 from audit.engine import run_plan
 from audit.facts.context import Environment, TargetContext

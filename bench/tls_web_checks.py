@@ -20,12 +20,12 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servers.nginx import WebServer, start_web_server
-from servers.pki import make_ca, make_server_cert
-from servers.postgres import DatabaseCA, start_postgres
-from servers.redis_server import start_redis
+from tests.servers.nginx import WebServer, start_web_server
+from tests.servers.pki import make_ca, make_server_cert
+from tests.servers.postgres import DatabaseCA, start_postgres
+from tests.servers.redis_server import start_redis
 
 from audit.engine import evaluate
 from audit.facts.context import Environment, TargetContext

@@ -22,13 +22,13 @@ from audit.run import RunRequest, execute, prepare, results_json
 from audit.vocabulary import Role, Status
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites their asserts
-    from servers.mariadb import MariaDBServer
-    from servers.memcached import MemcachedServer
-    from servers.postgres import DatabaseCA, PostgresServer
-    from servers.redis_server import RedisServer
+    from tests.servers.mariadb import MariaDBServer
+    from tests.servers.memcached import MemcachedServer
+    from tests.servers.postgres import DatabaseCA, PostgresServer
+    from tests.servers.redis_server import RedisServer
 
-pytest_plugins = ["servers.postgres", "servers.mariadb", "servers.redis_server",
-                  "servers.memcached"]
+pytest_plugins = ["tests.servers.postgres", "tests.servers.mariadb", "tests.servers.redis_server",
+                  "tests.servers.memcached"]
 pytestmark = pytest.mark.servers
 
 SILENT_HOST = "127.60.0.20"
@@ -61,7 +61,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 @pytest.fixture()
 def silent_host() -> Iterator[str]:
     """Every standard database port accepts TCP connections and never says a word."""
-    from servers.postgres import silent_listeners
+    from tests.servers.postgres import silent_listeners
     with silent_listeners(SILENT_HOST, STANDARD_PORTS) as address:
         yield address
 
@@ -119,9 +119,9 @@ def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
     import psycopg
     import pymysql
     import redis
-    from servers.mariadb import start_mariadb
-    from servers.postgres import HARDENED_DB_HOST, HARDENED_PASSWORD, start_postgres
-    from servers.redis_server import start_redis
+    from tests.servers.mariadb import start_mariadb
+    from tests.servers.postgres import HARDENED_DB_HOST, HARDENED_PASSWORD, start_postgres
+    from tests.servers.redis_server import start_redis
 
     address = HARDENED_DB_HOST
     with ExitStack() as stack:

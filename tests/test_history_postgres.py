@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 import psycopg
 import pytest
-from servers.base import chown_tree, require_binary, start_server
+from tests.servers.base import chown_tree, require_binary, start_server
 from test_history import WRITER
 from test_report_samples import sample_results
 from test_sarif import VALIDATOR as SARIF_VALIDATOR

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
-from servers.sshd import host_tree
+from tests.servers.sshd import host_tree
 
 from audit.run import RunRequest, execute, prepare
 from audit.vocabulary import Status

@@ -13,18 +13,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from servers.base import require_binary
-from servers.nginx import run_check
+from tests.servers.base import require_binary
+from tests.servers.nginx import run_check
 
 from audit.facts.ports import scan_tcp_ports
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites its asserts
-    from servers.postgres import DatabaseServer
+    from tests.servers.postgres import DatabaseServer
 
-pytest_plugins = ["servers.postgres", "servers.mariadb", "servers.redis_server",
-                  "servers.memcached"]
+pytest_plugins = ["tests.servers.postgres", "tests.servers.mariadb", "tests.servers.redis_server",
+                  "tests.servers.memcached"]
 pytestmark = pytest.mark.servers
 
 OTHER_PORT_HOST = "127.60.0.21"
@@ -39,7 +39,7 @@ def host(address: str, *services: Service) -> Target:
 @pytest.fixture()
 def postgres_on_another_port() -> Iterator[str]:
     """Something listening on 15432 that the inventory says is PostgreSQL, and on 8443."""
-    from servers.postgres import silent_listeners
+    from tests.servers.postgres import silent_listeners
     with silent_listeners(OTHER_PORT_HOST, [15432, 8443]) as address:
         yield address
 

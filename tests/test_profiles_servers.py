@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers.postgres import serving
-from servers.redis_server import RedisServer, start_redis
+from tests.servers.postgres import serving
+from tests.servers.redis_server import RedisServer, start_redis
 from typer.testing import CliRunner
 
 from audit.cli import app

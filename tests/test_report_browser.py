@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from servers.base import require_binary
+from tests.servers.base import require_binary
 from test_report_samples import sample_results
 
 from audit.vocabulary import Lang

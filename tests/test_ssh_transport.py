@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
-from servers.sshd import SshHost, host_tree, keygen, start_ssh_host
+from tests.servers.sshd import SshHost, host_tree, keygen, start_ssh_host
 
 from audit.errors import FactUnavailable
 from audit.facts.host_batch import HOST_PREFETCH

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers.nginx import run_check
-from servers.pki import make_ca, make_server_cert
-from servers.postgres import DatabaseCA, PostgresServer, serving, start_postgres
-from servers.redis_server import RedisServer, start_redis
+from tests.servers.nginx import run_check
+from tests.servers.pki import make_ca, make_server_cert
+from tests.servers.postgres import DatabaseCA, PostgresServer, serving, start_postgres
+from tests.servers.redis_server import RedisServer, start_redis
 
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers.nginx import WebServer, run_check, silent_listener, site_fixture
+from tests.servers.nginx import WebServer, run_check, silent_listener, site_fixture
 
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status

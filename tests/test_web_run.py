@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers.nginx import WebServer, site_fixture
+from tests.servers.nginx import WebServer, site_fixture
 
 WEAK_ADDRESS = "127.61.6.10"
 HARDENED_ADDRESS = "127.61.6.11"

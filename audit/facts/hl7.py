@@ -47,6 +47,11 @@ class Hl7Facts:
     endpoints: list[MllpEndpoint]
 
 
+# A TLS server answers a ClientHello at once; a plain MLLP listener waits for a frame that
+# never comes, so waiting the whole step timeout for it only slows every weak audit.
+TLS_ANSWER_WAIT = 2.0
+
+
 def mllp_transport(context: TargetContext) -> Hl7Facts:
     """Probe every MLLP port of the target for TLS."""
     address = target_address(context)
@@ -69,7 +74,8 @@ def tls_answer(address: str, port: int, timeout: float) -> str:
     with connection:
         try:
             connection.sendall(client_hello(address))
-            first = _receive_record_header(connection, time.monotonic() + timeout)
+            wait = min(timeout, TLS_ANSWER_WAIT)
+            first = _receive_record_header(connection, time.monotonic() + wait)
         except TimeoutError:
             return "silent"
         except OSError:  # reset by the peer: it did not speak TLS to us

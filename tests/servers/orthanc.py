@@ -58,7 +58,8 @@ ECHO_ONLY = OrthancVariant("orthanc-echo-only", 18644, 14644, "ECHOPACS", harden
 SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
 
 
-def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool) -> dict[str, object]:
+def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool,
+                   address: str) -> dict[str, object]:
     """The Orthanc JSON configuration of a variant."""
     config: dict[str, object] = {
         "Name": variant.name,
@@ -75,7 +76,7 @@ def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool) -> di
     if variant.dicom_tls:
         # Any client may handshake (certificates are the TLS checks' business); the AE rules
         # below still decide who may query.
-        cert = ca_signed_cert(workdir / "pki", "dicom", "127.0.0.1")
+        cert = ca_signed_cert(workdir / "pki", "dicom", address)
         config |= {"DicomTlsEnabled": True, "DicomTlsCertificate": str(cert.cert),
                    "DicomTlsPrivateKey": str(cert.key),
                    "DicomTlsTrustedCertificates": str(workdir / "pki" / "ca.pem"),
@@ -165,7 +166,8 @@ def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
     dicomweb = dicomweb and Path(DICOMWEB_PLUGIN).exists()
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "orthanc.json"
-    config_file.write_text(json.dumps(orthanc_config(variant, workdir, dicomweb), indent=2))
+    config = orthanc_config(variant, workdir, dicomweb, address)
+    config_file.write_text(json.dumps(config, indent=2))
     server = start_server(variant.name, [binary, str(config_file)], address, variant.http_port,
                           workdir)
     try:
@@ -176,7 +178,7 @@ def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
         raise
     server.extra.update(http_port=variant.http_port, dicom_port=variant.dicom_port,
                         ae_title=variant.ae_title, dicom_tls=variant.dicom_tls,
-                        studies=studies, dicomweb=dicomweb,
+                        studies=studies, dicomweb=dicomweb, ca_file=workdir / "pki" / "ca.pem",
                         user=ADMIN_USER, password=ADMIN_PASSWORD)
     return server
 

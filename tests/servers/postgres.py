@@ -7,7 +7,7 @@ hardened: `hostssl ... scram-sha-256` only, ssl on with a certificate from the t
 The database fixtures (this module, `mariadb`, `redis_server`, `memcached`) put every weak
 server on WEAK_DB_HOST and every hardened one on HARDENED_DB_HOST, each on its standard port,
 so that each address is one realistic database host. Register them in a test module with
-`pytest_plugins = ["servers.postgres", ...]` so that pytest starts each one once per session.
+`pytest_plugins = ["tests.servers.postgres", ...]` so that pytest starts each one once per session.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers.base import ServerProcess, require_binary, start_server
+from tests.servers.base import ServerProcess, require_binary, start_server
 
 HOSTS = Path(__file__).resolve().parent.parent / "hosts"
 AUDITOR = "auditor"

@@ -1,0 +1,130 @@
+"""End to end: `mis-audit run -p kz-mis-baseline` over a whole small clinic of real servers,
+weak and hardened side by side, in every output format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from test_sarif import VALIDATOR as SARIF_VALIDATOR
+
+from tests.servers.clinic import Clinic, running_clinic
+from tests.servers.nginx import fake_patients_csv
+from tests.servers.orthanc import SYNTHETIC_PATIENTS
+
+pytestmark = pytest.mark.servers
+FORMATS = "json,html,sarif,junit,csv"
+FILES = ("results.json", "report.html", "results.sarif", "junit.xml", "results.csv")
+
+# (check, weak target, hardened target): each fails on the weak one and passes on the other.
+WEAK_FAILS_HARDENED_PASSES = [
+    ("db.unauthenticated_access", "db-weak", "db-hardened"),
+    ("db.plaintext_accepted", "db-weak", "db-hardened"),
+    ("tls.protocol_versions", "web-weak", "web-hardened"),
+    ("tls.certificate", "web-weak", "web-hardened"),
+    ("web.https_redirect", "web-weak", "web-hardened"),
+    ("web.hsts", "web-weak", "web-hardened"),
+    ("web.public_exports", "web-weak", "web-hardened"),
+    ("web.login_bruteforce", "web-weak", "web-hardened"),
+    ("web.version_disclosure", "web-weak", "web-hardened"),
+    ("pacs.dicom_unknown_ae", "pacs-weak", "pacs-hardened"),
+    ("pacs.dicom_called_ae", "pacs-weak", "pacs-hardened"),
+    ("pacs.rest_unauthenticated", "pacs-weak", "pacs-hardened"),
+    ("hl7.mllp_plaintext", "hl7-weak", "hl7-hardened"),
+    ("fhir.unauthenticated_search", "fhir-weak", "fhir-hardened"),
+    ("host.ssh_root_login", "host-weak", "host-hardened"),
+    ("host.ssh_password_auth", "host-weak", "host-hardened"),
+    ("host.ssh_mfa", "host-weak", "host-hardened"),
+    ("host.role_separation", "host-weak", "host-hardened"),
+    ("host.password_max_age", "host-weak", "host-hardened"),
+]
+
+
+@pytest.fixture(scope="module")
+def clinic_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clinic, Path, int]]:
+    work = tmp_path_factory.mktemp("clinic")
+    with running_clinic(work) as clinic:
+        out = work / "out"
+        done = subprocess.run(
+            [sys.executable, "-m", "audit.cli", "run", "-p", "kz-mis-baseline", "-i",
+             str(clinic.inventory), "-o", str(out), "--format", FORMATS, "--quiet"],
+            env={**os.environ, **clinic.environment}, capture_output=True, text=True,
+            timeout=300, check=False)
+        assert "Traceback" not in done.stderr, done.stderr
+        yield clinic, out, done.returncode
+
+
+def results_of(out: Path) -> dict[str, object]:
+    return json.loads((out / "results.json").read_text())
+
+
+def test_the_clinic_is_not_ready_and_every_format_is_written(
+        clinic_run: tuple[Clinic, Path, int]) -> None:
+    _, out, code = clinic_run
+    assert code == 1
+    assert all((out / name).is_file() for name in FILES)
+    results = results_of(out)
+    assert results["complete"] is True and results["verdict"] == "not_ready"
+    assert {t["name"] for t in results["targets"]} == set(clinic_run[0].targets)  # type: ignore[index]
+    SARIF_VALIDATOR.validate(json.loads((out / "results.sarif").read_text()))
+    cases = ElementTree.parse(out / "junit.xml").getroot().iter("testcase")
+    assert sum(1 for _ in cases) > 0
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8-sig"))))
+    assert len(rows) == len(results["results"])  # type: ignore[arg-type]
+
+
+def test_weak_servers_fail_and_hardened_servers_pass(clinic_run: tuple[Clinic, Path, int]) -> None:
+    results = results_of(clinic_run[1])["results"]
+    status = {(r["check"], r["target"]): r["status"] for r in results}  # type: ignore[union-attr, index]
+    observed = {(check, weak, hardened): (status.get((check, weak)), status.get((check, hardened)))
+                for check, weak, hardened in WEAK_FAILS_HARDENED_PASSES}
+    assert observed == {case: ("fail", "pass") for case in WEAK_FAILS_HARDENED_PASSES}
+
+
+class _Sections(HTMLParser):
+    """Collects the ids of the report's control sections and the reference-kind labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: set[str] = set()
+        self.kinds: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "section" and (values.get("id") or "").startswith("control-"):
+            self.controls.add((values["id"] or "")[len("control-"):])
+        if tag == "span" and (values.get("class") or "").startswith("ref-"):
+            self.kinds.add((values["class"] or "")[len("ref-"):])
+
+
+def test_every_control_shows_its_references_and_their_kind(
+        clinic_run: tuple[Clinic, Path, int]) -> None:
+    out = clinic_run[1]
+    controls = results_of(out)["controls"]
+    parsed = _Sections()
+    parsed.feed((out / "report.html").read_text())
+    assert parsed.controls == {c["id"] for c in controls}  # type: ignore[index, union-attr]
+    assert all(c["references"] for c in controls)  # type: ignore[index, union-attr]
+    kinds = {ref["kind"] for c in controls for ref in c["references"]}  # type: ignore[index, union-attr]
+    assert {"law", "proposal"} <= kinds and parsed.kinds == kinds
+
+
+def test_no_output_repeats_a_secret_or_personal_data(clinic_run: tuple[Clinic, Path, int]) -> None:
+    clinic, out, _ = clinic_run
+    outputs = "\n".join((out / name).read_text(encoding="utf-8-sig") for name in FILES)
+    secrets = [value for value in clinic.environment.values() if value]
+    identifiers = re.findall(r"\b\d{12}\b", fake_patients_csv())
+    names = [name for name, _ in SYNTHETIC_PATIENTS] + [pid for _, pid in SYNTHETIC_PATIENTS]
+    assert secrets and identifiers
+    leaked = [value for value in [*secrets, *identifiers, *names] if value in outputs]
+    assert leaked == []
