@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from audit import __version__
 from audit.commands import COMMAND_MODULES
@@ -192,7 +192,8 @@ def list_checks(check_id: Annotated[str | None, typer.Argument(help="Show one ch
     """The registered checks and their parameters."""
     registry = default_registry()
     if check_id is None:
-        table = Table("id", "applies to", "title")
+        # ids are copied into profiles: never cut them
+        table = Table(Column("id", no_wrap=True), "applies to", "title")
         for spec in registry.specs():
             table.add_row(spec.id, ", ".join(sorted(spec.applies_to)), spec.title)
         out.print(table)
