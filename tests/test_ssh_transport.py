@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -20,6 +22,7 @@ from audit.model.inventory import SshCredential
 from audit.model.results import Result
 from audit.run import RunRequest, execute, prepare
 from audit.transports import CommandRefused
+from audit.transports.base import MAX_FILE_BYTES
 from audit.transports.ssh import SshTransport
 from audit.vocabulary import Reason, Status
 
@@ -282,3 +285,30 @@ def test_mis_audit_run_as_a_subprocess_reads_the_ssh_hosts(
     assert statuses[("hardened-ssh", "host.ssh_mfa")] == "pass"
     assert statuses[("weak-ssh", "host.ssh_mfa")] == "fail"
     assert "fixture-redis-secret-4711" not in completed.stdout + completed.stderr
+
+
+def test_large_files_stream_over_sftp_and_special_files_are_refused(hardened: SshHost) -> None:
+    # /srv of the remote host is the test tree's srv: a file larger than a batch reads whole
+    big = hardened.tree / "srv" / "big-export.csv"
+    content = b"iin;name\n" + b"0" * (MAX_FILE_BYTES + 1024 * 1024) + b"\nend\n"
+    big.write_bytes(content)
+    fifo = hardened.tree / "srv" / "pipe"
+    os.mkfifo(fifo)
+    ssh = transport(hardened)
+    try:
+        with ssh.open_binary("/srv/big-export.csv") as stream:
+            assert stream.read(9) == b"iin;name\n"
+            stream.seek(-5, os.SEEK_END)
+            assert stream.read() == b"\nend\n"
+            stream.seek(0)
+            assert hashlib.sha256(stream.read()).digest() == hashlib.sha256(content).digest()
+        with pytest.raises(FactUnavailable) as refused:
+            ssh.open_binary("/srv/pipe")
+        assert refused.value.reason is Reason.REFUSED
+        with pytest.raises(FactUnavailable) as missing:
+            ssh.open_binary("/srv/absent")
+        assert missing.value.reason is Reason.NOT_FOUND
+    finally:
+        ssh.close()
+        big.unlink()
+        fifo.unlink()

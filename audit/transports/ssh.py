@@ -11,13 +11,16 @@ or `ls` of a directory the account cannot read, and only when the credential say
 
 from __future__ import annotations
 
+import errno
+import io
 import shlex
 import socket
+import stat
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import paramiko  # type: ignore[import-untyped]
 
@@ -306,6 +309,61 @@ class SshTransport(Transport):
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
         self.prefetch(Prefetch(commands=(argv,)))
         return _or_raise(self._commands[argv])
+
+    def open_binary(self, path: str) -> BinaryIO:
+        """The remote file streamed over SFTP on the host's one connection, so a large
+        file is scanned in pieces and never held whole (no sudo: SFTP runs as the account)."""
+        try:
+            sftp = self._connection().open_sftp()
+        except (paramiko.SSHException, OSError) as error:
+            raise FactUnavailable(Reason.UNREACHABLE, f"{self.address}: SFTP refused: "
+                                  f"{str(error)[:200]}") from error
+        try:
+            if not stat.S_ISREG(sftp.stat(path).st_mode or 0):
+                raise FactUnavailable(Reason.REFUSED, f"{path}: not a regular file")
+            remote = sftp.open(path, "rb")
+        except FactUnavailable:
+            sftp.close()
+            raise
+        except OSError as error:
+            sftp.close()
+            reason = {errno.EACCES: Reason.PERMISSION_DENIED,
+                      errno.ENOENT: Reason.NOT_FOUND}.get(error.errno or 0, Reason.UNREACHABLE)
+            raise FactUnavailable(reason, f"{path}: {error.strerror or error}") from error
+        remote.prefetch()          # pipeline the reads: one round trip per window, not per block
+        return io.BufferedReader(_SftpFile(remote, sftp), buffer_size=1024 * 1024)
+
+
+class _SftpFile(io.RawIOBase):
+    """A remote file that closes its SFTP session with it."""
+
+    def __init__(self, remote: paramiko.SFTPFile, session: paramiko.SFTPClient) -> None:
+        super().__init__()
+        self._remote, self._session = remote, session
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._remote.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._remote.seek(offset, whence)
+        return int(self._remote.tell())
+
+    def tell(self) -> int:
+        return int(self._remote.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            self._remote.close()
+            self._session.close()
+        super().close()
 
 
 T = TypeVar("T")

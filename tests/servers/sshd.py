@@ -123,7 +123,7 @@ def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222) 
         "AuthorizedKeysFile /etc/ssh/auditor_authorized_keys", "StrictModes no", "UsePAM no",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes", f"AllowUsers {AUDITOR}", "MaxSessions 64",
-        "MaxStartups 64", "LogLevel VERBOSE", ""]))
+        "MaxStartups 64", "LogLevel VERBOSE", "Subsystem sftp internal-sftp", ""]))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)     # sshd's privilege-separation dir
     script = (f"mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
               f"&& exec {sshd} -D -e -f {config}")
