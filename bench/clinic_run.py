@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,16 +21,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from tests.servers.clinic import running_clinic  # noqa: E402
-
-
-def timed_run(inventory: Path, out: Path, jobs: int, environment: dict[str, str]) -> float:
-    """Wall time of one `mis-audit run` as its own process."""
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "audit.cli", "run", "-p", "kz-mis-baseline", "-i",
-                    str(inventory), "-o", str(out), "--format", "json,html,sarif,junit,csv",
-                    "--quiet", "--history", "off", "--jobs", str(jobs)],
-                   env={**os.environ, **environment}, check=False, timeout=600)
-    return time.monotonic() - started
+from whole_run import time_mis_audit_run  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +36,10 @@ def main() -> None:
         with running_clinic(work) as clinic:
             print(f"servers started in {time.monotonic() - started:.1f} s "
                   f"({len(clinic.targets)} targets)")
-            times = [timed_run(clinic.inventory, work / f"run-{index}", arguments.jobs,
-                               clinic.environment) for index in range(arguments.runs)]
+            times = [time_mis_audit_run("kz-mis-baseline", clinic.inventory, work / f"run-{index}",
+                                        "--jobs", str(arguments.jobs),
+                                        environment=clinic.environment)[0]
+                     for index in range(arguments.runs)]
             for index, seconds in enumerate(times, start=1):
                 print(f"run {index}: {seconds:.2f} s")
             print(f"median whole-process time: {statistics.median(times):.2f} s "

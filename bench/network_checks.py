@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from whole_run import time_mis_audit_run  # noqa: E402
 from tests.servers.mariadb import start_mariadb
 from tests.servers.memcached import start_memcached
 from tests.servers.postgres import (
@@ -155,17 +155,12 @@ def whole_run(workdir: Path) -> None:
     """Time `mis-audit run` as a separate process over the three targets."""
     (workdir / "profile.yaml").write_text(PROFILE)
     (workdir / "inventory.yaml").write_text(INVENTORY)
-    command = [sys.executable, "-m", "audit.cli", "run", "-p", str(workdir / "profile.yaml"),
-               "-i", str(workdir / "inventory.yaml"), "-o", str(workdir / "run"),
-               "--format", "json", "--history", "off", "--quiet", "--timeout", str(TIMEOUT)]
-    started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY,
-                              check=False)
-    seconds = time.perf_counter() - started
+    seconds, finished = time_mis_audit_run(str(workdir / "profile.yaml"),
+                                           workdir / "inventory.yaml", workdir / "run",
+                                           "--timeout", str(TIMEOUT))
     print(f"\nmis-audit run over 3 targets x {len(CHECKS)} checks: {seconds:.2f} s whole "
           f"process (exit {finished.returncode}; 1 means not ready, as expected)")
     if finished.returncode not in (0, 1):
-        print(finished.stdout[-2000:], finished.stderr[-2000:], sep="\n")
         return
     record = read_results(workdir / "run" / RESULTS_FILE)
     probing = (record.finished_at - record.started_at).total_seconds()

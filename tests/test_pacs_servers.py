@@ -20,6 +20,7 @@ from tests.servers.orthanc import (
     HARDENED,
     SYNTHETIC_PATIENTS,
     WEAK,
+    inventory_target_yaml,
     pacs_target,
     start_orthanc,
 )
@@ -203,21 +204,12 @@ controls:
 """
 
 
-def _inventory_target(name: str, server: ServerProcess) -> str:
-    extra = server.extra
-    return (f"  - name: {name}\n    address: {server.address}\n    roles: [pacs]\n"
-            f"    services:\n"
-            f"      - {{kind: dicom, port: {extra['dicom_port']}, ae_title: {extra['ae_title']}, "
-            f"tls: {str(extra['dicom_tls']).lower()}}}\n"
-            f"      - {{kind: pacs-http, port: {extra['http_port']}}}\n")
-
-
 def test_a_run_from_yaml_files(orthancs: dict[str, ServerProcess], tmp_path: Path) -> None:
     (tmp_path / "profile.yaml").write_text(RUN_PROFILE)
     (tmp_path / "inventory.yaml").write_text(
         "organisation: PACS test clinic\nscope: {networks: [127.62.0.0/16]}\ntargets:\n"
-        + _inventory_target("pacs-weak", orthancs["weak"])
-        + _inventory_target("pacs-hardened", orthancs["hardened"]))
+        + inventory_target_yaml("pacs-weak", orthancs["weak"])
+        + inventory_target_yaml("pacs-hardened", orthancs["hardened"]))
     results = execute(prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
                                          inventory=tmp_path / "inventory.yaml", timeout=8.0)))
     statuses = {(result.check, result.target): result.status for result in results.results}

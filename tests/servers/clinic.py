@@ -22,7 +22,7 @@ from tests.servers.mllp import start_mllp
 from tests.servers.nginx import start_web_server
 from tests.servers.orthanc import HARDENED as ORTHANC_HARDENED
 from tests.servers.orthanc import WEAK as ORTHANC_WEAK
-from tests.servers.orthanc import start_orthanc
+from tests.servers.orthanc import inventory_target_yaml, start_orthanc
 from tests.servers.pki import make_ca, make_server_cert
 from tests.servers.postgres import DatabaseCA, start_postgres
 from tests.servers.redis_server import start_redis
@@ -145,15 +145,6 @@ def _evidence(work: Path) -> str:
     return "\n".join(lines)
 
 
-def _pacs_target(name: str, server: ServerProcess) -> str:
-    extra = server.extra
-    return (f"  - name: {name}\n    address: {server.address}\n    roles: [pacs]\n"
-            f"    services:\n"
-            f"      - {{kind: dicom, port: {extra['dicom_port']}, ae_title: {extra['ae_title']}, "
-            f"tls: {str(extra['dicom_tls']).lower()}}}\n"
-            f"      - {{kind: pacs-http, port: {extra['http_port']}}}\n")
-
-
 def _inventory(trust: Path, sites: dict[str, Any], pacs: dict[str, ServerProcess],
                hosts: dict[str, Any], evidence: str) -> str:
     web = "".join(
@@ -180,7 +171,7 @@ targets:
       - {{kind: postgresql, port: 5432}}
       - {{kind: mariadb, port: 3306, credential: mariadb-root}}
       - {{kind: redis, port: 6379, tls: true}}
-{web}{_pacs_target("pacs-weak", pacs["weak"])}{_pacs_target("pacs-hardened", pacs["hardened"])}\
+{web}{inventory_target_yaml("pacs-weak", pacs["weak"])}{inventory_target_yaml("pacs-hardened", pacs["hardened"])}\
   - {{name: hl7-weak, address: {ADDRESSES['hl7-weak']}, roles: [hl7], services: [{{kind: hl7, port: {HL7_PORT}}}]}}
   - {{name: hl7-hardened, address: {ADDRESSES['hl7-hardened']}, roles: [hl7], services: [{{kind: hl7, port: {HL7_PORT}, tls: true}}]}}
   - {{name: fhir-weak, address: {ADDRESSES['fhir-weak']}, roles: [fhir], urls: ["http://{ADDRESSES['fhir-weak']}:{FHIR_PORT}/"]}}

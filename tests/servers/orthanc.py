@@ -190,3 +190,13 @@ def pacs_target(name: str, server: ServerProcess, ae_title: str | None = None) -
                 ae_title=ae_title or str(server.extra["ae_title"]),
                 tls=bool(server.extra["dicom_tls"])),
         Service(kind="pacs-http", port=int(str(server.extra["http_port"])))])
+
+
+def inventory_target_yaml(name: str, server: ServerProcess) -> str:
+    """The inventory entry (YAML) an assessor would write for a running instance."""
+    extra = server.extra
+    return (f"  - name: {name}\n    address: {server.address}\n    roles: [pacs]\n"
+            f"    services:\n"
+            f"      - {{kind: dicom, port: {extra['dicom_port']}, ae_title: {extra['ae_title']}, "
+            f"tls: {str(extra['dicom_tls']).lower()}}}\n"
+            f"      - {{kind: pacs-http, port: {extra['http_port']}}}\n")
