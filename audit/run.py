@@ -76,8 +76,11 @@ def _environment(prepared: PreparedRun) -> Environment:
 
 
 def _target_record(target: Target) -> TargetRecord:
+    # Every credential the audit may use on the target, by its inventory name only.
+    names = {target.ssh, *(service.credential for service in target.services)} - {None}
     return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
-                        transport=target.host_transport, credential=target.ssh)
+                        transport=target.host_transport,
+                        credential=", ".join(sorted(str(name) for name in names)) or None)
 
 
 def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResults:
