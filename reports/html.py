@@ -39,11 +39,22 @@ def _evidence(value: Any) -> Markup:
     return Markup(escape(as_text(value)))
 
 
+def _is_plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 def _detail(value: Any) -> Markup:
-    # A non-empty list of plain values (ports, files, masked samples) reads best as one line.
-    if isinstance(value, list) and value and \
-            all(isinstance(item, str | int | float) for item in value):
-        return Markup(escape(as_text(", ".join(str(item) for item in value))))
+    # A list of plain values (ports, files, masked samples) reads best as one line, and a list
+    # of flat records (open ports with their service) as one line per record: pretty-printed
+    # JSON in a narrow column took a page per finding.
+    if isinstance(value, list) and value:
+        if all(_is_plain(item) for item in value):
+            return Markup(escape(as_text(", ".join(str(item) for item in value))))
+        if all(isinstance(item, dict) and all(_is_plain(v) for v in item.values())
+               for item in value):
+            lines = ("; ".join(f"{key}: {item}" for key, item in record.items())
+                     for record in value)
+            return Markup(escape(as_text("\n".join(lines))))
     return _evidence(value)
 
 
