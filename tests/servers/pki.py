@@ -32,7 +32,7 @@ def make_ca(directory: Path, name: str = "mis-audit test CA") -> tuple[CertFiles
     """A self-signed CA valid for a year."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
@@ -59,7 +59,7 @@ def make_server_cert(directory: Path, stem: str, addresses: list[str],
         rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits) if rsa_bits
         else ec.generate_private_key(ec.SECP256R1()))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, addresses[0])])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start, end = ((now - dt.timedelta(days=400), now - dt.timedelta(days=30)) if expired
                   else (now - dt.timedelta(days=1), now + dt.timedelta(days=90)))
     issuer_cert, issuer_key = ca if ca else (None, key)
