@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ class _SQLite:
             raise HistoryUnavailable(f"history store {self.path}: {error}") from error
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(connection)
             connection.execute("PRAGMA foreign_keys = ON")
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -128,6 +129,21 @@ class _SQLite:
             raise HistoryUnavailable(f"history store {self.path}: {error}") from error
         finally:
             connection.close()
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    # Switching a new store to WAL takes an exclusive lock, and SQLite answers "database is
+    # locked" at once instead of waiting out busy_timeout when another writer is creating the
+    # same store: retry within the busy timeout.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class _Postgres:
