@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from audit.profiles import load_profiles
 from audit.registry import NoParams, Params, Registry, RegistryError, check, load_registry, passed
 from audit.vocabulary import Role
 
@@ -67,3 +68,10 @@ def test_every_builtin_check_is_exercised_by_a_test() -> None:
     test_text = "\n".join(path.read_text(errors="replace") for path in TESTS.rglob("test_*.py"))
     untested = [spec.id for spec in load_registry().specs() if spec.id not in test_text]
     assert untested == []
+
+
+def test_every_builtin_check_is_used_by_the_kazakh_baseline() -> None:
+    registry = load_registry()
+    baseline = load_profiles(["kz-mis-baseline"], registry)
+    used = {planned.spec.id for control in baseline.controls for planned in control.checks}
+    assert sorted(set(registry.ids()) - used) == []
