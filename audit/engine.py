@@ -117,8 +117,10 @@ def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: 
                 index = pending.get_nowait()
             except queue.Empty:
                 return
-            done.put((index, _run_with_timeout(plan[index], contexts[plan[index].target],
-                                               timeout, debug)))
+            item = plan[index]
+            budget = item.check.timeout if item.check and item.check.timeout else timeout
+            done.put((index, _run_with_timeout(item, contexts[item.target].with_timeout(budget),
+                                               budget, debug)))
 
     for _ in range(max(1, min(jobs, len(plan)))):
         threading.Thread(target=work, daemon=True, name="mis-audit-worker").start()

@@ -42,6 +42,7 @@ class PlannedCheck:
 
     spec: CheckSpec
     params: Params
+    timeout: float | None = None      # None: the run's timeout
 
 
 @dataclass(frozen=True)
@@ -364,4 +365,4 @@ def _plan_check(ref: CheckRef, origin: _Origin, path: DocumentPath,
             params = spec.params.model_validate({**ref.with_, **override.values})
         except ValidationError as error:
             return override.document.problems_from(error, override.path)
-    return PlannedCheck(spec, params)
+    return PlannedCheck(spec, params, ref.timeout)

@@ -41,6 +41,17 @@ def unreachable_probe(context: TargetContext) -> str:
     raise FactUnavailable(Reason.UNREACHABLE, "connection refused")
 
 
+def budget_probe(context: TargetContext) -> float:
+    """The time budget the engine gave this check."""
+    return context.environment.timeout
+
+
+@check(id="testing.budget", title="reports its budget", applies_to=Role.HOST, probe=budget_probe)
+def budget(facts: float, p: NoParams) -> Finding:
+    """Passes, saying how long it was allowed to take."""
+    return passed(f"budget {facts:g} s", observed=facts)
+
+
 @check(id="testing.ok_one", title="passes", applies_to=Role.HOST, probe=counted_probe)
 def ok_one(facts: str, p: NoParams) -> Finding:
     """Always passes."""

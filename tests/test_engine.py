@@ -129,3 +129,35 @@ def test_engine_scores_the_run(engine_run: tuple[RunResults, float]) -> None:
                         "t.manual": Status.MANUAL}
     # applicable weights: low 1 + high 5 + high 5 + medium 2 + low 1 = 14; earned: 1
     assert results.score == round(100 * 1 / 14, 2)
+
+
+def test_a_check_may_have_its_own_timeout(tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").write_text("""
+id: budgets
+title: Budgets
+version: "1"
+controls:
+  - id: t.short
+    title: hangs, but only briefly allowed to
+    severity: high
+    checks: [{check: testing.hangs, timeout: 0.3}]
+  - id: t.long
+    title: a long scan
+    severity: high
+    checks: [{check: testing.budget, timeout: 600}]
+  - id: t.default
+    title: the run's timeout
+    severity: low
+    checks: [{check: testing.ok_one}]
+""")
+    (tmp_path / "inventory.yaml").write_text(
+        "organisation: Budget clinic\ntargets:\n  - {name: a, roles: [host], transport: local}\n")
+    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                         inventory=tmp_path / "inventory.yaml", timeout=20)
+    started = time.monotonic()
+    results = execute(prepare(request, registry=registry_with_test_checks()))
+    assert time.monotonic() - started < 5, "the hung check used its own 0.3 s, not the run's 20 s"
+    by_check = {r.check: r for r in results.results}
+    assert by_check["testing.hangs"].error is not None
+    assert by_check["testing.hangs"].error.message == "the check did not finish within 0.3 s"
+    assert by_check["testing.budget"].evidence.observed == 600     # probes see their own budget

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +51,16 @@ class _Slot:
         self.error: BaseException | None = None
 
 
+@dataclass
+class _Shared:
+    """What every view of one target shares: one transport and one cache of facts."""
+
+    transport: Transport | None = None
+    transport_lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
+    slots_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class TargetContext:
     """One target's view for probes: its transport, and facts gathered at most once."""
 
@@ -58,28 +69,35 @@ class TargetContext:
         self.target = target
         self.environment = environment
         self._transport_factory = transport_factory
-        self._transport: Transport | None = None
-        self._transport_lock = threading.Lock()
-        self._slots: dict[tuple[str, str], _Slot] = {}
-        self._slots_lock = threading.Lock()
+        self._shared = _Shared()
+
+    def with_timeout(self, seconds: float) -> TargetContext:
+        """The same target (same transport, same facts) for a check with its own time budget:
+        probes size their waits from `environment.timeout`."""
+        if seconds == self.environment.timeout:
+            return self
+        view = copy.copy(self)
+        view.environment = replace(self.environment, timeout=seconds)
+        return view
 
     @property
     def transport(self) -> Transport:
         """The host transport, opened on first use and shared by every probe of the target."""
-        with self._transport_lock:
-            if self._transport is None:
+        shared = self._shared
+        with shared.transport_lock:
+            if shared.transport is None:
                 if self._transport_factory is None:
                     raise FactUnavailable(Reason.UNSUPPORTED,
                                           f"target {self.target.name!r} has no host transport")
-                self._transport = self._transport_factory(self.target, self.environment)
-            return self._transport
+                shared.transport = self._transport_factory(self.target, self.environment)
+            return shared.transport
 
     def gather(self, probe: Callable[..., T], params: Params | None = None) -> T:
         """The probe's facts for this target, computed once per (probe, parameters)."""
         key = (f"{probe.__module__}.{probe.__qualname__}",
                json.dumps(params.model_dump(mode="json"), sort_keys=True) if params else "")
-        with self._slots_lock:
-            slot = self._slots.setdefault(key, _Slot())
+        with self._shared.slots_lock:
+            slot = self._shared.slots.setdefault(key, _Slot())
         with slot.lock:
             if not slot.done:
                 try:
@@ -93,7 +111,8 @@ class TargetContext:
 
     def close(self) -> None:
         """Close the transport if one was opened."""
-        with self._transport_lock:
-            if self._transport is not None:
-                self._transport.close()
-                self._transport = None
+        shared = self._shared
+        with shared.transport_lock:
+            if shared.transport is not None:
+                shared.transport.close()
+                shared.transport = None

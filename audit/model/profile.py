@@ -53,6 +53,8 @@ class CheckRef(Strict):
 
     check: str = Field(min_length=1)
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    # Seconds this check may take, instead of the run's --timeout (a large share's scan).
+    timeout: float | None = Field(default=None, gt=0, le=86400)
 
 
 class Control(Strict):
