@@ -237,10 +237,15 @@ def gpg(tmp_path: Path, source: Path, armor: bool) -> bytes:
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700, exist_ok=True)
     target = tmp_path / ("message.asc" if armor else "message.gpg")
-    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode",
-                    "loopback", "--passphrase", "test-passphrase", "--symmetric",
-                    *(["--armor"] if armor else []), "--output", str(target), str(source)],
-                   check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode",
+                        "loopback", "--passphrase", "test-passphrase", "--symmetric",
+                        *(["--armor"] if armor else []), "--output", str(target), str(source)],
+                       check=True, capture_output=True, timeout=60)
+    finally:
+        # gpg starts an agent for this home; a test stops what it starts
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       check=False, capture_output=True, timeout=60)
     return target.read_bytes()
 
 

@@ -7,14 +7,21 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
-from tests.servers.sshd import SshHost, host_tree, keygen, start_ssh_host
+from hosts import (
+    EXPECTED,
+    HOST_CHECKS,
+    LIVE_CHECKS,
+    LIVE_EXPECTED,
+    MACHINE_LIVE_CHECKS,
+    profile_text,
+)
 
 from audit.errors import FactUnavailable
 from audit.facts.host_batch import HOST_PREFETCH
@@ -25,6 +32,7 @@ from audit.transports import CommandRefused
 from audit.transports.base import MAX_FILE_BYTES
 from audit.transports.ssh import SshTransport
 from audit.vocabulary import Reason, Status
+from tests.servers.sshd import SshHost, host_tree, keygen, start_ssh_host
 
 pytestmark = pytest.mark.servers
 WEAK_ADDRESS, HARDENED_ADDRESS, SILENT_ADDRESS = "127.63.0.11", "127.63.0.12", "127.63.0.20"
@@ -80,14 +88,6 @@ def _run(tmp_path: Path, weak: SshHost, hardened: SshHost, sudo: bool = True,
     return {(r.target, r.check): r for r in execute(prepared).results}
 
 
-def _live_source(result: Result) -> bool:
-    # On a machine where the clock or firewall can be asked live, the answer is that
-    # machine's, not the tree's: such results are compared only for being verdicts.
-    observed = result.evidence.observed
-    return isinstance(observed, dict) and observed.get("source") in (
-        "timedatectl show", "nft list ruleset", "iptables-save")
-
-
 def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
         tmp_path: Path, weak: SshHost, hardened: SshHost) -> None:
     results = _run(tmp_path, weak, hardened)
@@ -95,10 +95,18 @@ def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
         for check, status in expected.items():
             for target in (f"{variant}-ssh", f"{variant}-offline"):
                 result = results[(target, check)]
-                if not _live_source(result):
-                    assert result.status is status, (target, check, result.summary)
-        for check in LIVE_CHECKS:
+                assert result.status is status, (target, check, result.summary)
+        for check, status in LIVE_EXPECTED[variant].items():
+            assert results[(f"{variant}-ssh", check)].status is status, check
+        for check in MACHINE_LIVE_CHECKS:
             assert results[(f"{variant}-ssh", check)].status in (Status.PASS, Status.FAIL)
+    # the live answers are the test host's own (its stand-in commands), not this machine's
+    for check, source in (("hostsys.audit_rules", "auditctl -l"),
+                          ("hostsys.time_sync", "timedatectl show"),
+                          ("hostsys.firewall", "nft list ruleset"),
+                          ("hostsys.disk_encryption", "lsblk")):
+        observed = results[("hardened-ssh", check)].evidence.observed
+        assert source in json.dumps(observed), (check, observed)
     # sshd -T ran on the remote host (through sudo), the files gave the Match blocks
     root_login = results[("hardened-ssh", "host.ssh_root_login")]
     assert root_login.evidence.details["location"] == "sshd -T"
@@ -276,7 +284,7 @@ def test_mis_audit_run_as_a_subprocess_reads_the_ssh_hosts(
         tmp_path: Path, weak: SshHost, hardened: SshHost) -> None:
     inventory = _inventory(tmp_path, weak, hardened, True, HOST_CHECKS)
     completed = subprocess.run(
-        ["mis-audit", "run", "-p", str(tmp_path / "profile.yaml"), "-i", str(inventory),
+        [sys.executable, "-m", "audit.cli", "run", "-p", str(tmp_path / "profile.yaml"), "-i", str(inventory),
          "-o", str(tmp_path / "out"), "--format", "json", "--quiet"],
         capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 1, completed.stderr       # the weak hosts: not ready

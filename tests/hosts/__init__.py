@@ -11,8 +11,15 @@ HOST_CHECKS = (
     "hostdb.pg_hba_trust", "hostdb.postgres_ssl", "hostdb.mysql_secure_transport",
     "hostdb.redis_auth",
 )
-# Live-only facts: not_applicable on an offline tree, the real machine's state over ssh.
+# Live-only facts: not_applicable on an offline tree; over ssh, the test host's answers.
 LIVE_CHECKS = ("host.db_listening", "hostsys.security_updates")
+# Over ssh, the test host's own answer (a stand-in apt-get, tests/hosts/commands/).
+LIVE_EXPECTED = {
+    "weak": {"hostsys.security_updates": Status.FAIL},
+    "hardened": {"hostsys.security_updates": Status.PASS},
+}
+# Listening sockets come from /proc/net/tcp, which a test host shares with this machine.
+MACHINE_LIVE_CHECKS = ("host.db_listening",)
 
 EXPECTED = {
     "weak": {check: Status.FAIL for check in HOST_CHECKS},

@@ -5,6 +5,12 @@ its files the modes git cannot store. `start_ssh_host()` builds a full /etc for 
 host (this machine's /etc, minus every file the host checks read, plus the tree, plus an
 `auditor` account), then starts `/usr/sbin/sshd -D -e` inside `unshare --mount` with that
 /etc and the tree's /srv bind-mounted: only that sshd and its sessions see them.
+
+The live commands the host probes run (`auditctl -l`, `nft list ruleset`, `lsblk`, ...) would
+answer with this machine's kernel and packages. On the test host they are stand-ins, laid
+over /usr/sbin and /usr/bin: each prints what the real command printed on such a host
+(`tests/hosts/commands/VARIANT/NAME`), or says it is not installed. sshd itself is real, and
+/proc (listening sockets) stays this machine's.
 """
 
 from __future__ import annotations
@@ -15,9 +21,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.transports.base import ALLOWED_COMMANDS
 from tests.servers.base import ServerProcess, require_binary, start_server
 
 HOSTS = Path(__file__).resolve().parent.parent / "hosts"
+RECORDED_COMMANDS = HOSTS / "commands"
+# Where Debian keeps each allow-listed command (sudoers lines name these paths).
+COMMAND_DIRS = {"auditctl": "usr/sbin", "nft": "usr/sbin", "iptables-save": "usr/sbin",
+                "ip6tables-save": "usr/sbin", "lsblk": "usr/bin", "timedatectl": "usr/bin",
+                "apt-get": "usr/bin"}
 AUDITOR = "auditor"
 AUDITOR_UID = 64163
 SHADOW_GID = 42
@@ -89,6 +101,24 @@ def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
     return etc
 
 
+def stand_in_commands(variant: str, workdir: Path) -> Path:
+    """A tree of usr/sbin and usr/bin holding the test host's stand-in commands."""
+    root = workdir / "stand-ins"
+    for name in sorted({argv[0] for argv in ALLOWED_COMMANDS} - {"sshd"}):
+        recorded = RECORDED_COMMANDS / variant / name
+        script = root / COMMAND_DIRS[name] / name
+        script.parent.mkdir(parents=True, exist_ok=True)
+        if recorded.exists():
+            # inline: the audit account cannot read the test's (root-only) work directory
+            body = (f"# {name} as it answered on the {variant} test host\n"
+                    f"cat <<'RECORDED'\n{recorded.read_text()}RECORDED\n")
+        else:
+            body = f"echo '{name}: command not found' >&2\nexit 127\n"
+        script.write_text("#!/bin/sh\n" + body)
+        script.chmod(0o755)
+    return root
+
+
 @dataclass
 class SshHost:
     """A running remote host and what an inventory needs to reach it."""
@@ -125,7 +155,10 @@ def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222) 
         "PubkeyAuthentication yes", f"AllowUsers {AUDITOR}", "MaxSessions 64",
         "MaxStartups 64", "LogLevel VERBOSE", "Subsystem sftp internal-sftp", ""]))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)     # sshd's privilege-separation dir
-    script = (f"mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
+    stand_ins = stand_in_commands(variant, workdir)
+    overlays = " && ".join(f"mount -t overlay overlay -o lowerdir={stand_ins}/{directory}:/"
+                           f"{directory} /{directory}" for directory in ("usr/sbin", "usr/bin"))
+    script = (f"{overlays} && mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
               f"&& exec {sshd} -D -e -f {config}")
     server = start_server(f"sshd-{variant}", ["unshare", "--mount", "--propagation", "private",
                                               "sh", "-c", script], address, port, workdir)
