@@ -24,12 +24,12 @@ from hosts import (
 )
 
 from audit.errors import FactUnavailable
-from audit.facts.host_batch import HOST_PREFETCH
 from audit.model.inventory import SshCredential
 from audit.model.results import Result
 from audit.run import RunRequest, execute, prepare
 from audit.transports import CommandRefused
 from audit.transports.base import MAX_FILE_BYTES
+from audit.transports.reads import declared_reads
 from audit.transports.ssh import SshTransport
 from audit.vocabulary import Reason, Status
 from tests.servers.sshd import SshHost, host_tree, keygen, start_ssh_host
@@ -135,7 +135,7 @@ def test_without_sudo_protected_files_are_errors_not_passes(
 
 def test_a_whole_review_takes_few_round_trips(hardened: SshHost) -> None:
     remote = transport(hardened)
-    remote.prefetch(HOST_PREFETCH)
+    remote.prefetch(declared_reads().prefetch())
     assert remote.round_trips == 2          # connect, one batch
     assert b"PermitRootLogin no" in remote.read_file("/etc/ssh/sshd_config")
     assert [e.name for e in remote.list_dir("/etc/sudoers.d")] == ["auditor", "clinic"]

@@ -4,4 +4,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.scan",
     "audit.commands.history",
     "audit.commands.profiles",
+    "audit.commands.grants",
 )

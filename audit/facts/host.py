@@ -12,9 +12,18 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import live_output, prefetch_host
 from audit.transports.base import Transport
+from audit.transports.reads import HostCommand, HostReads
 from audit.vocabulary import Reason
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
+SSHD_EFFECTIVE = HostCommand(("sshd", "-T"), "/usr/sbin/sshd", needs_root=True)
+LISTEN_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+READS = HostReads(
+    purpose="sshd options, password ageing defaults, listening sockets",
+    files=(SSHD_CONFIG, "/etc/login.defs", *LISTEN_TABLES),
+    config_dirs=("/etc/ssh/sshd_config.d",),
+    commands=(SSHD_EFFECTIVE,),
+)
 MAX_INCLUDE_DEPTH = 8
 # Keywords sshd accepts several times, accumulating values; for the rest the first one wins.
 SSHD_ACCUMULATING = frozenset({"include", "hostkey", "listenaddress", "port", "acceptenv",
@@ -70,7 +79,7 @@ def sshd_config(context: TargetContext) -> SshdConfig:
     when they can be read.
     """
     transport = prefetch_host(context)
-    effective = live_output(transport, ("sshd", "-T"))
+    effective = live_output(transport, SSHD_EFFECTIVE.argv)
     if effective is None:
         return parse_sshd_files(transport)
     config = parse_sshd_effective(effective)
@@ -205,7 +214,7 @@ class ListeningSocket:
 
 def listening_sockets(context: TargetContext) -> list[ListeningSocket]:
     """TCP sockets in LISTEN state, from the kernel's tables (no command needed)."""
-    tables = prefetch_host(context).read_files(["/proc/net/tcp", "/proc/net/tcp6"])
+    tables = prefetch_host(context).read_files(list(LISTEN_TABLES))
     sockets: set[ListeningSocket] = set()
     readable = 0
     for content in tables.values():

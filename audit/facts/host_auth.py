@@ -15,9 +15,15 @@ from audit.facts.context import TargetContext
 from audit.facts.host import LoginDefs, SshdConfig, login_defs, sshd_config
 from audit.facts.host_batch import dir_files, optional_text, prefetch_host, strip_comment
 from audit.transports.base import Transport
+from audit.transports.reads import HostReads
 from audit.vocabulary import Reason
 
 MAX_INCLUDE_DEPTH = 8
+READS = HostReads(
+    purpose="PAM stack of sshd, password ages, sudo rights, groups and accounts",
+    files=("/etc/pam.d/sshd", "/etc/shadow", "/etc/sudoers", "/etc/group", "/etc/passwd"),
+    config_dirs=("/etc/pam.d", "/etc/sudoers.d"),
+)
 
 
 @dataclass(frozen=True)

@@ -1,52 +1,22 @@
 """What host probes read, fetched ahead in one batch so a remote host costs few round trips.
 
 Every host probe first calls `prefetch_host(context)`: the first call per target asks the
-transport for all the files, include directories and allow-listed commands below at
-once (over SSH: one round trip); later reads are served from the transport's cache.
+transport for all the files, include directories and commands the host probes declare
+(their `READS`, `audit.transports.reads`) at once (over SSH: one round trip); later reads are
+served from the transport's cache.
 """
 
 from __future__ import annotations
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.transports.base import Prefetch, Transport
+from audit.transports.base import Transport
+from audit.transports.reads import declared_reads
 from audit.vocabulary import Reason
-
-HOST_FILES: tuple[str, ...] = (
-    "/etc/ssh/sshd_config", "/etc/pam.d/sshd", "/etc/login.defs", "/etc/shadow",
-    "/etc/passwd", "/etc/group", "/etc/sudoers", "/etc/crypttab", "/etc/fstab",
-    "/etc/audit/audit.rules", "/etc/nftables.conf", "/etc/iptables/rules.v4",
-    "/etc/iptables/rules.v6", "/etc/sysconfig/iptables", "/etc/redis/redis.conf",
-    "/etc/redis.conf", "/etc/mysql/my.cnf", "/etc/my.cnf", "/etc/chrony/chrony.conf",
-    "/etc/chrony.conf", "/etc/systemd/timesyncd.conf", "/etc/ntp.conf", "/etc/ntpsec/ntp.conf",
-    "/proc/net/tcp", "/proc/net/tcp6",
-)
-HOST_CONFIG_DIRS: tuple[str, ...] = (
-    "/etc/ssh/sshd_config.d", "/etc/sudoers.d", "/etc/audit/rules.d", "/etc/pam.d",
-    "/etc/mysql/conf.d",
-    "/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d", "/etc/my.cnf.d",
-)
-HOST_DIRS: tuple[str, ...] = (
-    "/etc/systemd/system/multi-user.target.wants", "/etc/systemd/system/sysinit.target.wants",
-)
-HOST_GLOBS: tuple[str, ...] = (
-    "/etc/postgresql/*/*/postgresql.conf", "/etc/postgresql/*/*/pg_hba.conf",
-    "/etc/postgresql/*/*/conf.d/*.conf",
-)
-HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
-    ("sshd", "-T"),
-    ("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
-    ("nft", "list", "ruleset"),
-    ("iptables-save",),
-    ("auditctl", "-l"),
-    ("timedatectl", "show"),
-)
-HOST_PREFETCH = Prefetch(files=HOST_FILES, dirs=HOST_DIRS, config_dirs=HOST_CONFIG_DIRS,
-                         globs=HOST_GLOBS, commands=HOST_COMMANDS)
 
 
 def _prefetch(context: TargetContext) -> bool:
-    context.transport.prefetch(HOST_PREFETCH)
+    context.transport.prefetch(declared_reads().prefetch())
     return True
 
 

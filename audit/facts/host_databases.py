@@ -13,12 +13,21 @@ from pathlib import PurePosixPath
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import dir_files, prefetch_host, present_texts, strip_comment
 from audit.transports.base import Transport
+from audit.transports.reads import HostReads
 
 MYSQL_FILES = ("/etc/mysql/my.cnf", "/etc/my.cnf")
 MYSQL_DIRS = ("/etc/mysql/conf.d", "/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d",
               "/etc/my.cnf.d")
 MYSQL_SERVER_SECTIONS = frozenset({"mysqld", "mariadb", "server", "mariadbd"})
 REDIS_FILES = ("/etc/redis/redis.conf", "/etc/redis.conf")
+POSTGRES_CONFIGS = "/etc/postgresql/*/*/postgresql.conf"
+POSTGRES_INCLUDES = "/etc/postgresql/*/*/conf.d/*.conf"
+POSTGRES_HBA = "/etc/postgresql/*/*/pg_hba.conf"
+READS = HostReads(
+    purpose="PostgreSQL, MySQL/MariaDB and Redis server configuration",
+    files=(*MYSQL_FILES, *REDIS_FILES), config_dirs=MYSQL_DIRS,
+    globs=(POSTGRES_CONFIGS, POSTGRES_HBA, POSTGRES_INCLUDES),
+)
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,8 @@ def database_configs(context: TargetContext) -> DatabaseConfigs:
 
 def _postgres(transport: Transport) -> list[PostgresCluster]:
     clusters = []
-    # the same patterns as the host batch, so that they are served from it
-    included = transport.glob("/etc/postgresql/*/*/conf.d/*.conf")
-    for conf in transport.glob("/etc/postgresql/*/*/postgresql.conf"):
+    included = transport.glob(POSTGRES_INCLUDES)
+    for conf in transport.glob(POSTGRES_CONFIGS):
         directory = str(PurePosixPath(conf).parent)
         paths = [conf, *sorted(p for p in included if p.startswith(f"{directory}/conf.d/"))]
         settings: dict[str, Setting] = {}

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import live_output, optional_text, prefetch_host, strip_comment
+from audit.transports.reads import HostCommand, HostReads
 
 SAVED_NFTABLES = ("/etc/nftables.conf",)
 SAVED_IPTABLES = ("/etc/iptables/rules.v4", "/etc/sysconfig/iptables")
+NFT_RULESET = HostCommand(("nft", "list", "ruleset"), "/usr/sbin/nft", needs_root=True)
+IPTABLES_RULES = HostCommand(("iptables-save",), "/usr/sbin/iptables-save", needs_root=True)
+READS = HostReads(
+    purpose="the firewall's input policy, live and saved",
+    files=(*SAVED_NFTABLES, *SAVED_IPTABLES),
+    commands=(NFT_RULESET, IPTABLES_RULES),
+)
 # A last rule that matches everything and refuses it: the chain denies by default.
 NFT_DENY_ALL = re.compile(r"(?:counter\s+)?(?:drop|reject)(?:\s+with\s+.*)?")
 IPTABLES_DENY_ALL = re.compile(r"-A INPUT -j (?:DROP|REJECT)(?:\s+--reject-with\s+\S+)?")
@@ -29,10 +37,10 @@ class FirewallFacts:
 def firewall_facts(context: TargetContext) -> FirewallFacts:
     """The input policy from nft or iptables (live), else /etc/nftables.conf or rules.v4."""
     transport = prefetch_host(context)
-    for argv, parse in ((("nft", "list", "ruleset"), parse_nft), (("iptables-save",), parse_iptables)):
-        live = live_output(transport, argv)
+    for command, parse in ((NFT_RULESET, parse_nft), (IPTABLES_RULES, parse_iptables)):
+        live = live_output(transport, command.argv)
         if live is not None:
-            facts = parse(live, " ".join(argv))
+            facts = parse(live, command.text)
             if facts.input_policy is not None:
                 return facts
     for paths, parse in ((SAVED_NFTABLES, parse_nft), (SAVED_IPTABLES, parse_iptables)):

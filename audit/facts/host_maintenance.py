@@ -13,14 +13,22 @@ from audit.facts.host_batch import (
     present_texts,
     strip_comment,
 )
+from audit.transports.reads import HostCommand, HostReads
 
-APT_SIMULATE = ("apt-get", "--simulate", "--quiet", "upgrade")
+# Not part of the host batch: it takes seconds, so only a profile that asks pays for it.
+APT_SIMULATE = HostCommand(("apt-get", "--simulate", "--quiet", "upgrade"), "/usr/bin/apt-get",
+                           batched=False)
+TIME_STATUS = HostCommand(("timedatectl", "show"), "/usr/bin/timedatectl")
 TIME_SERVICES = ("chrony.service", "chronyd.service", "systemd-timesyncd.service", "ntp.service",
                  "ntpd.service", "ntpsec.service", "openntpd.service")
 TIME_WANTS = ("/etc/systemd/system/multi-user.target.wants",
               "/etc/systemd/system/sysinit.target.wants")
 TIME_CONFIGS = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/systemd/timesyncd.conf",
                 "/etc/ntp.conf", "/etc/ntpsec/ntp.conf")
+READS = HostReads(
+    purpose="pending security updates, time synchronisation",
+    files=TIME_CONFIGS, dirs=TIME_WANTS, commands=(APT_SIMULATE, TIME_STATUS),
+)
 
 
 @dataclass(frozen=True)
@@ -32,11 +40,8 @@ class PendingUpdates:
 
 
 def pending_updates(context: TargetContext) -> PendingUpdates:
-    """`apt-get --simulate upgrade`: nothing is installed; offline this cannot be known.
-
-    Not part of the host batch: it takes seconds, so only a profile that asks pays for it.
-    """
-    output = context.transport.run(list(APT_SIMULATE))
+    """`apt-get --simulate upgrade`: nothing is installed; offline this cannot be known."""
+    output = context.transport.run(APT_SIMULATE.argv)
     return parse_apt_simulate(output.stdout)
 
 
@@ -60,7 +65,7 @@ class TimeSyncFacts:
 def time_sync_facts(context: TargetContext) -> TimeSyncFacts:
     """timedatectl's NTPSynchronized when it answers, else enabled units and their configs."""
     transport = prefetch_host(context)
-    live = live_output(transport, ("timedatectl", "show"))
+    live = live_output(transport, TIME_STATUS.argv)
     values = dict(line.partition("=")[::2] for line in (live or "").splitlines())
     if "NTPSynchronized" in values:
         return TimeSyncFacts("timedatectl show", values["NTPSynchronized"] == "yes", [], [])

@@ -21,10 +21,18 @@ from audit.facts.host_batch import (
     prefetch_host,
     strip_comment,
 )
-from audit.transports.base import Prefetch
+from audit.transports.reads import HostCommand, HostReads, Prefetch
 from audit.vocabulary import Reason
 
-LSBLK = ("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME")
+LSBLK = HostCommand(("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
+                    "/usr/bin/lsblk")
+AUDIT_RULES_LOADED = HostCommand(("auditctl", "-l"), "/usr/sbin/auditctl", needs_root=True)
+READS = HostReads(
+    purpose="mounts and encryption under the data, audit watches",
+    files=("/etc/fstab", "/etc/crypttab", "/etc/audit/audit.rules"),
+    config_dirs=("/etc/audit/rules.d",),
+    commands=(LSBLK, AUDIT_RULES_LOADED),
+)
 MAX_DATA_ENTRIES = 500
 
 
@@ -69,7 +77,7 @@ def disk_encryption_facts(context: TargetContext, params: DataPathParams) -> Enc
     mounts = [entry for entry in fstab if covers(entry[1], params.data_path)]
     mount = max(mounts, key=lambda entry: len(entry[1])) if mounts else None
     summary = [f"{name} {device} {options}" for name, device, options, _ in crypttab]
-    live = _live_crypt_layers(live_output(transport, LSBLK), mount[1] if mount else None)
+    live = _live_crypt_layers(live_output(transport, LSBLK.argv), mount[1] if mount else None)
     if live is not None and mount is not None:
         return EncryptionFacts(params.data_path, "lsblk", mount[1], mount[0], mount[3], live, summary)
     layers = []
@@ -158,7 +166,7 @@ class AuditFacts:
 def audit_facts(context: TargetContext) -> AuditFacts:
     """Watch rules loaded in the kernel when auditctl may run, else the rule files."""
     transport = prefetch_host(context)
-    live = live_output(transport, ("auditctl", "-l"))
+    live = live_output(transport, AUDIT_RULES_LOADED.argv)
     if live is not None:
         watches, disabled = parse_audit_rules(live, "auditctl -l")
         return AuditFacts("auditctl -l", watches, disabled, [])

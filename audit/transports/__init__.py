@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audit.errors import FactUnavailable
-
 from audit.transports.base import (
-    ALLOWED_COMMANDS,
     CommandOutput,
     CommandRefused,
     DirEntry,
@@ -20,7 +18,7 @@ if TYPE_CHECKING:
     from audit.facts.context import Environment
     from audit.model.inventory import Target
 
-__all__ = ["ALLOWED_COMMANDS", "CommandOutput", "CommandRefused", "DirEntry",
+__all__ = ["CommandOutput", "CommandRefused", "DirEntry",
            "FilesystemTransport", "LocalTransport", "Transport", "open_transport"]
 
 

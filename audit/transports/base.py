@@ -1,8 +1,9 @@
 """The facts interface host checks read through, whatever the host is: this machine, a
 directory holding a host's file system, or a remote host over SSH.
 
-Transports only read. Commands are limited to an allow-list of read-only invocations that
-the transport itself enforces, so no probe can talk a transport into changing a host.
+Transports only read. Commands are limited to the read-only invocations the host probes
+declare (`audit.transports.reads`), an allow-list the transport itself enforces, so no probe
+can talk a transport into changing a host.
 """
 
 from __future__ import annotations
@@ -11,34 +12,13 @@ import fnmatch
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from audit.errors import FactUnavailable
+from audit.transports.reads import Prefetch, declared_reads
 from audit.vocabulary import Reason
-
-# Read-only commands a probe may ask a host to run, exactly as listed (no other arguments).
-ALLOWED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({
-    ("sshd", "-T"),
-    ("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
-    ("nft", "list", "ruleset"),
-    ("iptables-save",),
-    ("ip6tables-save",),
-    ("auditctl", "-l"),
-    ("timedatectl", "show"),
-    ("apt-get", "--simulate", "--quiet", "upgrade"),
-})
-
-# Allow-listed commands that need root to see anything; a remote transport runs them with
-# `sudo -n` when the inventory says the account may.
-PRIVILEGED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({
-    ("sshd", "-T"),
-    ("nft", "list", "ruleset"),
-    ("iptables-save",),
-    ("ip6tables-save",),
-    ("auditctl", "-l"),
-})
 
 # Config files are small; anything larger is not what a probe is looking for.
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -63,22 +43,6 @@ class DirEntry:
     is_symlink: bool
     mode: int
     size: int
-
-
-@dataclass(frozen=True)
-class Prefetch:
-    """Facts a probe is about to read: a remote transport fetches them in one round trip.
-
-    `dirs` are listed; `config_dirs` are listed and the regular files directly inside them
-    read too (sudoers.d, sshd_config.d, audit/rules.d); `globs` are expanded and the
-    matching files read.
-    """
-
-    files: tuple[str, ...] = ()
-    dirs: tuple[str, ...] = ()
-    config_dirs: tuple[str, ...] = ()
-    globs: tuple[str, ...] = ()
-    commands: tuple[tuple[str, ...], ...] = field(default=())
 
 
 class CommandRefused(FactUnavailable):
@@ -158,7 +122,7 @@ class Transport(ABC):
     def run(self, argv: Sequence[str], sudo: bool = False) -> CommandOutput:
         """Run an allow-listed read-only command; anything else is refused here."""
         command = tuple(argv)
-        if command not in ALLOWED_COMMANDS:
+        if not declared_reads().allows(command):
             raise CommandRefused(command)
         return self._execute(command, sudo)
 

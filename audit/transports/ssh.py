@@ -4,9 +4,9 @@ Host keys are verified against the credential's known_hosts; an unknown key is r
 unless the operator set `accept_new_host_keys` (a changed key is always refused). Files,
 directory listings and allow-listed commands are fetched by one generated POSIX sh script
 per batch (`Prefetch`), whose records are base64-framed so that nothing a host holds can
-forge a record. `sudo -n` is used only for `PRIVILEGED_COMMANDS`, and for `cat` of a file
-or `ls` of a directory the account cannot read, and only when the credential says
-`sudo: true` (a sudoers line for the auditor lists exactly these commands).
+forge a record. `sudo -n` is used only for the declared commands that need root, and for
+`cat` of a file or `ls` of a directory the account cannot read, and only when the credential
+says `sudo: true` (`mis-audit sudoers` prints the lines that allow exactly these).
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ import paramiko  # type: ignore[import-untyped]
 from audit.errors import FactUnavailable
 from audit.transports.base import (
     MAX_FILE_BYTES,
-    PRIVILEGED_COMMANDS,
     CommandOutput,
     DirEntry,
-    Prefetch,
     Transport,
 )
+from audit.transports.reads import Prefetch, declared_reads
 from audit.transports.ssh_batch import (
     b64_bytes,
     b64_text,
@@ -200,7 +199,7 @@ class SshTransport(Transport):
             self._fetch(missing)
 
     def _fetch(self, request: Prefetch) -> None:
-        sudo_commands = {c for c in request.commands if c in PRIVILEGED_COMMANDS} \
+        sudo_commands = {c for c in request.commands if declared_reads().needs_root(c)} \
             if self.credential.sudo else set()
         script = batch_script(request, sudo_files=self.credential.sudo,
                               sudo_commands=sudo_commands, max_bytes=MAX_FILE_BYTES,

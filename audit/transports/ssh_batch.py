@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import shlex
 
-from audit.transports.base import DirEntry, Prefetch
+from audit.transports.base import DirEntry
+from audit.transports.reads import Prefetch
 
 # POSIX sh and coreutils only: f reads a file (sudo -n cat when allowed and needed), d lists
 # a directory (and reads its files when $2 is 1), g expands a glob, c runs a command.

@@ -21,15 +21,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.transports.base import ALLOWED_COMMANDS
+from audit.transports.reads import declared_reads
 from tests.servers.base import ServerProcess, require_binary, start_server
 
 HOSTS = Path(__file__).resolve().parent.parent / "hosts"
 RECORDED_COMMANDS = HOSTS / "commands"
-# Where Debian keeps each allow-listed command (sudoers lines name these paths).
-COMMAND_DIRS = {"auditctl": "usr/sbin", "nft": "usr/sbin", "iptables-save": "usr/sbin",
-                "ip6tables-save": "usr/sbin", "lsblk": "usr/bin", "timedatectl": "usr/bin",
-                "apt-get": "usr/bin"}
 AUDITOR = "auditor"
 AUDITOR_UID = 64163
 SHADOW_GID = 42
@@ -104,9 +100,12 @@ def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
 def stand_in_commands(variant: str, workdir: Path) -> Path:
     """A tree of usr/sbin and usr/bin holding the test host's stand-in commands."""
     root = workdir / "stand-ins"
-    for name in sorted({argv[0] for argv in ALLOWED_COMMANDS} - {"sshd"}):
+    for command in declared_reads().commands.values():
+        name = command.argv[0]
+        if name == "sshd":
+            continue
         recorded = RECORDED_COMMANDS / variant / name
-        script = root / COMMAND_DIRS[name] / name
+        script = root / command.path.lstrip("/")
         script.parent.mkdir(parents=True, exist_ok=True)
         if recorded.exists():
             # inline: the audit account cannot read the test's (root-only) work directory
