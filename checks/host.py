@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field
 
 from audit.facts.host import ListeningSocket, SshdConfig, listening_sockets, sshd_config
@@ -57,6 +59,72 @@ def ssh_password_auth(config: SshdConfig, p: Params) -> Finding:
         return failed(f"PasswordAuthentication is {value}" + (" in a Match block" if exceptions else ""),
                       observed=value, expected="no", location=where, match_blocks=exceptions)
     return passed("PasswordAuthentication is no", observed=value, expected="no", location=where)
+
+
+class IdleTimeoutParams(Params):
+    """How long an SSH session may sit unanswered or unused."""
+
+    max_idle_seconds: int = Field(900, ge=1)
+
+
+SSHD_TIME = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
+SSHD_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def sshd_seconds(value: str) -> int | None:
+    """An sshd time value ("300", "5m", "1h30m") in seconds; None when it is not one."""
+    parts = SSHD_TIME.findall(value)
+    if not parts or "".join(number + unit for number, unit in parts) != value:
+        return None
+    return sum(int(number) * SSHD_TIME_UNITS[unit.lower()] for number, unit in parts)
+
+
+def _dead_session_limit(interval: str | None, count: str | None) -> int | None:
+    """Seconds before sshd drops a client that stopped answering; None: never (an interval
+    or, since OpenSSH 8.2, a count of 0 switches it off)."""
+    seconds, answers = sshd_seconds(interval or "0"), (count or "3")
+    return seconds * int(answers) if seconds and answers.isdigit() and int(answers) else None
+
+
+def _unused_session_limit(channel_timeout: str | None) -> int | None:
+    """Seconds an open but unused session channel lives (OpenSSH 9.2 ChannelTimeout)."""
+    for rule in (channel_timeout or "").split():
+        kind, _, limit = rule.partition("=")
+        if kind in ("session", "session:*", "*"):
+            return sshd_seconds(limit) or None
+    return None
+
+
+@check(id="host.ssh_idle_timeout", title="SSH sessions left idle are closed",
+       applies_to=Role.HOST, probe=sshd_config, params=IdleTimeoutParams)
+def ssh_idle_timeout(config: SshdConfig, p: IdleTimeoutParams) -> Finding:
+    """An administrator's session left open on an unattended workstation is a logged-in
+    root shell for whoever sits down next. Set `ClientAliveInterval 300` with
+    `ClientAliveCountMax 3`, so sshd ends sessions whose client stopped answering within 15
+    minutes, and on OpenSSH 9.2 or later `ChannelTimeout session=15m`, which also ends
+    sessions that are open but unused (ClientAlive alone keeps an answering idle client)."""
+    dead = _dead_session_limit(config.value("ClientAliveInterval"),
+                               config.value("ClientAliveCountMax"))
+    unused = _unused_session_limit(config.value("ChannelTimeout"))
+    observed = {"ClientAliveInterval": config.value("ClientAliveInterval") or "0",
+                "ClientAliveCountMax": config.value("ClientAliveCountMax") or "3",
+                "ChannelTimeout": config.value("ChannelTimeout") or "none"}
+    expected = f"sessions end within {p.max_idle_seconds} s"
+    where = config.location("ClientAliveInterval") or config.source
+    exceptions = [f"{option.location} (Match {block.criteria}): ClientAliveInterval "
+                  f"{option.value}" for block, option in config.overrides("ClientAliveInterval")
+                  if _dead_session_limit(option.value, config.value("ClientAliveCountMax"))
+                  is None]
+    limits = [limit for limit in (dead, unused) if limit is not None]
+    if not limits or min(limits) > p.max_idle_seconds or exceptions:
+        shown = f"{min(limits)} s" if limits else "never"
+        return failed(f"idle SSH sessions end after {shown}" + (" (not in a Match block)"
+                      if exceptions else ""), observed=observed, expected=expected,
+                      location=where, match_blocks=exceptions)
+    how = "unused sessions" if unused is not None and unused == min(limits) else \
+        "unanswered sessions"
+    return passed(f"{how} end after {min(limits)} s", observed=observed, expected=expected,
+                  location=where)
 
 
 class PasswordAgeParams(Params):

@@ -272,6 +272,29 @@ def test_ssh_root_login_and_password_auth_see_match_blocks() -> None:
     assert host.ssh_password_auth(excepted, NoParams()).status is Status.FAIL
 
 
+def test_ssh_idle_timeout_from_client_alive_or_channel_timeout() -> None:
+    params = host.IdleTimeoutParams()
+    assert host.ssh_idle_timeout(sshd({}), params).status is Status.FAIL      # sshd: never
+    assert host.ssh_idle_timeout(sshd({"ClientAliveInterval": "300"}), params).status \
+        is Status.PASS                                                        # 300 s x 3
+    assert host.ssh_idle_timeout(sshd({"ClientAliveInterval": "10m"}), params).status \
+        is Status.FAIL                                                        # 30 minutes
+    assert host.ssh_idle_timeout(sshd({"ClientAliveInterval": "5m",
+                                       "ClientAliveCountMax": "0"}), params).status \
+        is Status.FAIL                                                        # 0: never
+    unused = host.ssh_idle_timeout(sshd({"ChannelTimeout": "session=15m"}), params)
+    assert unused.status is Status.PASS and unused.summary == "unused sessions end after 900 s"
+    assert host.ssh_idle_timeout(sshd({"ChannelTimeout": "agent-connection=5m"}), params) \
+        .status is Status.FAIL
+    assert host.sshd_seconds("1h30m") == 5400 and host.sshd_seconds("5x") is None
+    block = MatchBlock("User vendor", "sshd_config:9", {
+        "clientaliveinterval": SshdOption("0", "sshd_config:10")})
+    excepted = host.ssh_idle_timeout(sshd({"ClientAliveInterval": "300"}, [block]), params)
+    assert excepted.status is Status.FAIL
+    assert excepted.details["match_blocks"] == [
+        "sshd_config:10 (Match User vendor): ClientAliveInterval 0"]
+
+
 def test_db_listening() -> None:
     params = host.ListeningDatabaseParams()
     loopback = [ListeningSocket(5432, "127.0.0.1"), ListeningSocket(22, "0.0.0.0")]

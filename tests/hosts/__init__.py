@@ -5,7 +5,8 @@ from __future__ import annotations
 from audit.vocabulary import Status
 
 HOST_CHECKS = (
-    "host.ssh_root_login", "host.ssh_password_auth", "host.ssh_mfa", "host.password_max_age",
+    "host.ssh_root_login", "host.ssh_password_auth", "host.ssh_mfa", "host.ssh_idle_timeout",
+    "host.password_max_age",
     "host.role_separation", "hostsys.disk_encryption", "hostsys.audit_rules",
     "hostsys.firewall", "hostsys.data_permissions", "hostsys.time_sync",
     "hostdb.pg_hba_trust", "hostdb.postgres_ssl", "hostdb.mysql_secure_transport",
