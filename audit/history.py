@@ -8,6 +8,7 @@ lock), so concurrent runs neither corrupt the store nor misnumber each other's h
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from audit.history_diff import SUMMARY_LIMIT, Snapshot, diff_snapshots, snapshot
 from audit.model.results import HistorySummary, RunDigest, RunResults
@@ -31,10 +32,30 @@ _PG_LOCK_KEY = 0x6D69_7361
 
 _RUN_COLUMNS = ("id, started_at, finished_at, organisation, system, profiles, tool_version, "
                 "complete, score, threshold, verdict")
+# The largest id either engine stores (SQLite INTEGER, PostgreSQL BIGINT).
+_MAX_RUN_ID = 2**63 - 1
+_REASON_LIMIT = 300
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A password given as a URI query parameter (libpq takes `password` and `sslpassword`).
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*password=)([^&#]*)")
 
 
 class HistoryUnavailable(Exception):
-    """The store cannot be opened, read or written (the message never holds a password)."""
+    """The store cannot be opened, read or written.
+
+    `location` is redacted and `reason` is one line scrubbed of the location's secrets, so
+    both (and the message) are fit to print and to keep in results.json.
+    """
+
+    def __init__(self, location: str, reason: str) -> None:
+        # A path may hold a newline: replaced, not cut, so the location stays recognisable.
+        self.location = _CONTROL_CHARACTERS.sub("\ufffd", redact(location))
+        self.reason = _first_line(_scrub(reason, location), _REASON_LIMIT)
+        super().__init__(f"history store {self.location}: {self.reason}")
+
+
+class _UnreadableRow(Exception):
+    """A stored row that is not one this tool wrote (a hand-edited or foreign table)."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +95,65 @@ def is_database_url(location: str) -> bool:
 
 
 def redact(location: str) -> str:
-    """The location fit to print: a URL's password replaced by ***."""
+    """The location fit to print: a URL's passwords (user info, query) replaced by ***.
+
+    Parsed by hand, not by urlsplit: a malformed URL (an unclosed "[", a "/" in the password)
+    must still come out redacted, never raise.
+    """
     if not is_database_url(location):
         return location
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    scheme, rest = location.split("://", 1)
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        rest = f"{credentials.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
+
+
+def _secrets(location: str) -> list[str]:
+    """The passwords in a database URL, as written and percent-decoded."""
+    if not is_database_url(location):
+        return []
+    rest = location.split("://", 1)[1]
+    credentials, at, _ = rest.rpartition("@")
+    found = [credentials.split(":", 1)[1]] if at and ":" in credentials else []
+    found += [match.group(2) for match in _PASSWORD_PARAMETER.finditer(rest)]
+    return [secret for raw in found for secret in {raw, unquote(raw)} if secret]
+
+
+def _scrub(reason: str, location: str) -> str:
+    # libpq quotes what it could not parse, and that may be the whole URL or the password.
+    reason = reason.replace(location, redact(location))
+    for secret in sorted(_secrets(location), key=len, reverse=True):
+        reason = reason.replace(secret, "***")
+    return reason
+
+
+def _first_line(text: str, limit: int) -> str:
+    """The first non-blank line of `text` (libpq adds hints below it), control characters
+    replaced, cut to `limit`."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "unknown error")
+    line = _CONTROL_CHARACTERS.sub("\ufffd", line)
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, FileExistsError):     # mkdir(exist_ok=True) on a file
+        return f"{error.filename} exists and is not a directory"
+    if error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return str(error) or type(error).__name__
+
+
+def _sqlite_reason(error: sqlite3.Error, path: Path) -> str:
+    reason = str(error) or type(error).__name__
+    name = getattr(error, "sqlite_errorname", "")
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        reason += f" (another process held it for more than {BUSY_TIMEOUT_S:g} s)"
+    elif name in ("SQLITE_CANTOPEN", "SQLITE_READONLY") and not os.access(path.parent, os.W_OK):
+        # "unable to open database file" alone does not say that a WAL store needs to write
+        # its -wal and -shm files beside it, even to be read.
+        reason += f" ({path.parent} is not writable)"
+    return reason
 
 
 class _Engine(Protocol):
@@ -107,12 +178,17 @@ class _SQLite:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sqlite3.Cursor]:
+        location = str(self.path)
         try:
             # Findings are sensitive: a directory the store creates is its owner's alone.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except (OSError, ValueError, sqlite3.Error) as error:   # ValueError: a NUL in the path
-            raise HistoryUnavailable(f"history store {self.path}: {error}") from error
+        except OSError as error:
+            raise HistoryUnavailable(location, _os_reason(error)) from error
+        except ValueError as error:                     # a NUL in the path
+            raise HistoryUnavailable(location, str(error)) from error
+        except sqlite3.Error as error:
+            raise HistoryUnavailable(location, _sqlite_reason(error, self.path)) from error
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
             _enable_wal(connection)
@@ -125,8 +201,10 @@ class _SQLite:
                 connection.rollback()
                 raise
             connection.commit()
-        except sqlite3.Error as error:
-            raise HistoryUnavailable(f"history store {self.path}: {error}") from error
+        except sqlite3.Error as error:      # DatabaseError "file is not a database" included
+            raise HistoryUnavailable(location, _sqlite_reason(error, self.path)) from error
+        except (_UnreadableRow, OSError) as error:
+            raise HistoryUnavailable(location, str(error)) from error
         finally:
             connection.close()
 
@@ -162,8 +240,7 @@ class _Postgres:
         try:
             import psycopg  # only teams with a central history pay for the import
         except ImportError as missing:
-            raise HistoryUnavailable(f"history store {redact(self.url)}: psycopg is not "
-                                     "installed") from missing
+            raise HistoryUnavailable(self.url, "psycopg is not installed") from missing
 
         try:
             # Bounded like SQLite's busy timeout: a writer waits for the lock, not for ever.
@@ -173,9 +250,10 @@ class _Postgres:
                 if write:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
                 yield cursor
-        except psycopg.Error as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise HistoryUnavailable(f"history store {redact(self.url)}: {message}") from error
+        # psycopg.Error covers a refused login (OperationalError) and a connection dropped
+        # mid-transaction ("server closed the connection unexpectedly").
+        except (psycopg.Error, OSError, _UnreadableRow) as error:
+            raise HistoryUnavailable(self.url, str(error) or type(error).__name__) from error
 
 
 class HistoryStore:
@@ -231,10 +309,13 @@ class HistoryStore:
                 return []
             rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS} FROM mis_audit_runs "
                                          "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [_stored_run(row) for row in rows]
+            # Parsed inside the transaction, so an unreadable row is the store's error.
+            return [_stored_run(row) for row in rows]
 
     def run(self, run_id: int) -> tuple[StoredRun, Snapshot]:
         """One stored run and its results; KeyError when there is no such run."""
+        if not 0 < run_id <= _MAX_RUN_ID:      # SQLite cannot even bind a larger one
+            raise KeyError(run_id)
         with self._engine.transaction(write=False) as cursor:
             if not self._has_schema(cursor):
                 raise KeyError(run_id)
@@ -275,7 +356,10 @@ class HistoryStore:
     def _snapshot(self, cursor: Any, run_id: int) -> Snapshot:
         rows = self._execute(cursor, "SELECT control, check_id, target, status, summary FROM "
                                      "mis_audit_results WHERE run_id = ?", (run_id,)).fetchall()
-        return {(row[0], row[1], row[2]): (Status(row[3]), row[4]) for row in rows}
+        try:
+            return {(row[0], row[1], row[2]): (Status(row[3]), row[4]) for row in rows}
+        except ValueError as error:
+            raise _UnreadableRow(f"unreadable result of run #{run_id}: {error}") from error
 
 
 def _run_key(results: RunResults) -> tuple[str, str, str]:
@@ -285,11 +369,14 @@ def _run_key(results: RunResults) -> tuple[str, str, str]:
 
 
 def _stored_run(row: Sequence[Any]) -> StoredRun:
-    return StoredRun(run_id=int(row[0]), started_at=datetime.fromisoformat(row[1]),
-                     finished_at=datetime.fromisoformat(row[2]), organisation=row[3],
-                     system=row[4], profiles=row[5], tool_version=row[6],
-                     complete=bool(row[7]), score=float(row[8]), threshold=float(row[9]),
-                     verdict=Verdict(row[10]))
+    try:
+        return StoredRun(run_id=int(row[0]), started_at=datetime.fromisoformat(row[1]),
+                         finished_at=datetime.fromisoformat(row[2]), organisation=row[3],
+                         system=row[4], profiles=row[5], tool_version=row[6],
+                         complete=bool(row[7]), score=float(row[8]), threshold=float(row[9]),
+                         verdict=Verdict(row[10]))
+    except (ValueError, TypeError) as error:
+        raise _UnreadableRow(f"unreadable run #{row[0]}: {error}") from error
 
 
 def open_store(location: str | None = None) -> HistoryStore:

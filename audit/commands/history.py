@@ -23,7 +23,7 @@ from audit.history import (
     redact,
 )
 from audit.history_diff import Snapshot, diff_snapshots, snapshot
-from audit.model.results import FindingChange, RunResults
+from audit.model.results import FindingChange, HistoryError, RunResults
 from audit.run import read_results, write_results
 from audit.vocabulary import Verdict
 from reports.text import clean
@@ -159,7 +159,8 @@ def register(app: typer.Typer) -> None:
 def record_history(results: RunResults, history: str | None, directory: Path) -> RunResults:
     """Record a finished run and rewrite its results.json with the history summary embedded.
 
-    The store being unavailable only warns: a run never fails for want of its history.
+    The store being unavailable only warns, in one line: a run never fails for want of its
+    history. results.json (and so the report) then says why the run is not recorded.
     """
     location = history or default_location()
     if location == DISABLED:
@@ -169,6 +170,7 @@ def record_history(results: RunResults, history: str | None, directory: Path) ->
     except HistoryUnavailable as error:
         _err.print(f"warning: run not recorded in the history: {error}", highlight=False,
                    markup=False, soft_wrap=True)
-        return results
+        recorded = results.model_copy(update={"history_error": HistoryError(
+            location=error.location, reason=error.reason)})
     write_results(recorded, directory)
     return recorded

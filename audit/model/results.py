@@ -159,6 +159,13 @@ class HistorySummary(Strict):
     trend: list[RunDigest] = Field(default_factory=list)
 
 
+class HistoryError(Strict):
+    """Why the run is not in the history store: where it was (redacted) and what failed."""
+
+    location: str
+    reason: str
+
+
 class RunResults(Strict):
     """The whole record of one run."""
 
@@ -184,3 +191,5 @@ class RunResults(Strict):
     waivers: WaiverRecord = Field(default_factory=WaiverRecord)
     # Embedded after the run is recorded, so a report rendered from this file alone shows it.
     history: HistorySummary | None = None
+    # Set instead when the store could not record the run (the run itself still counts).
+    history_error: HistoryError | None = None
