@@ -61,7 +61,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 @pytest.fixture()
 def silent_host() -> Iterator[str]:
     """Every standard database port accepts TCP connections and never says a word."""
-    from tests.servers.postgres import silent_listeners
+    from tests.servers.hostile import silent_listeners
     with silent_listeners(SILENT_HOST, STANDARD_PORTS) as address:
         yield address
 

@@ -11,7 +11,8 @@ from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
 from tests.servers.fhir import SYNTHETIC_PATIENTS, start_fhir
-from tests.servers.mllp import ca_signed_cert, run_check_within, running, silent_listener
+from tests.servers.hostile import silent_listener
+from tests.servers.mllp import ca_signed_cert, run_check_within, running
 from tests.servers.nginx import run_check
 
 pytestmark = pytest.mark.servers

@@ -10,6 +10,7 @@ import pytest
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
+from tests.servers.hostile import silent_listener
 from tests.servers.mllp import (
     ACK,
     END_BLOCK,
@@ -17,7 +18,6 @@ from tests.servers.mllp import (
     ca_signed_cert,
     run_check_within,
     running,
-    silent_listener,
     start_mllp,
 )
 from tests.servers.nginx import run_check

@@ -39,7 +39,7 @@ def host(address: str, *services: Service) -> Target:
 @pytest.fixture()
 def postgres_on_another_port() -> Iterator[str]:
     """Something listening on 15432 that the inventory says is PostgreSQL, and on 8443."""
-    from tests.servers.postgres import silent_listeners
+    from tests.servers.hostile import silent_listeners
     with silent_listeners(OTHER_PORT_HOST, [15432, 8443]) as address:
         yield address
 

@@ -13,7 +13,8 @@ from audit.model.results import Result
 from audit.run import RunRequest, execute, prepare, results_json
 from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
-from tests.servers.mllp import run_check_within, running, silent_listener
+from tests.servers.hostile import silent_listener
+from tests.servers.mllp import run_check_within, running
 from tests.servers.nginx import run_check
 from tests.servers.orthanc import (
     ECHO_ONLY,

@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.servers.nginx import WebServer, run_check, silent_listener, site_fixture
+from tests.servers.hostile import silent_listener
+from tests.servers.nginx import WebServer, run_check, site_fixture
 
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Role, Status

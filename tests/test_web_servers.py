@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from tests.servers.base import start_server
-from tests.servers.nginx import LOGIN_BACKEND, WebServer, run_check, silent_listener, site_fixture
+from tests.servers.hostile import silent_listener
+from tests.servers.nginx import LOGIN_BACKEND, WebServer, run_check, site_fixture
 
 from audit.model.inventory import LoginProbe, Service, Target
 from audit.vocabulary import Role, Status

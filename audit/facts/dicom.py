@@ -8,21 +8,29 @@ Service kinds read from the inventory:
 
 Every query is read-only; a C-FIND asks for study UIDs only and the answers are counted,
 then dropped: no patient name or identifier is ever requested, let alone kept.
+
+A peer is never trusted with the probe's memory or time: a PDU longer than `MAX_PDU_BYTES`
+ends the association before it is read (pynetdicom would read any length the peer
+announces), and each association's socket is cut at a deadline (pynetdicom's own timeouts
+bound each wait, not a peer that drips bytes).
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.fhir import (
+    SocketDeadline,
     http_get,
     http_origin,
     open_connection,
@@ -51,6 +59,12 @@ FIND_SUCCESS = 0x0000
 FIND_PENDING = frozenset({0xFF00, 0xFF01})
 REST_PATHS = ("/system", "/patients", "/studies")
 DICOMWEB_STUDIES = "/dicom-web/studies"
+# Far above any A-ASSOCIATE-AC and the P-DATA PDUs the probe asks for (16 KB): a longer
+# one is a peer that does not speak DICOM, or one trying to exhaust the auditor's memory.
+MAX_PDU_BYTES = 1024 * 1024
+# An association is at most four waits (associate, echo, find, release), each one step.
+ASSOCIATION_STEPS = 4
+UNRECOGNISED_PDU = "Evt19"    # pynetdicom's state-machine event for an invalid PDU
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,8 @@ class AssociationAttempt:
 
     calling_ae: str
     called_ae: str
-    outcome: str                      # accepted, rejected, aborted, no answer, skipped
+    outcome: str                      # accepted, rejected, aborted, no answer, skipped,
+                                      # not dicom
     rejection_reason: str | None = None
     echo_accepted: bool | None = None
     find_outcome: str | None = None   # answered, refused (0x...), aborted, not negotiated,
@@ -108,6 +123,10 @@ def _endpoint(address: str, port: int, called_ae: str, tls: bool,
         over_tls = associate(address, port, UNKNOWN_CALLING_AE, called_ae, timeout, tls=True)
         if over_tls.outcome in ("accepted", "rejected"):
             tls, unknown_caller = True, over_tls
+    if unknown_caller.outcome == "not dicom":
+        # Refusing a stranger is not what it did: nothing about access control can be said.
+        raise FactUnavailable(Reason.REFUSED, f"{address}:{port}: the peer does not speak "
+                              f"DICOM (it sent an unrecognised or oversized PDU)")
     if unknown_caller.outcome == "no answer":
         # A silent port would only cost a second timeout to learn nothing more.
         wrong_called = AssociationAttempt(UNKNOWN_CALLING_AE, WRONG_CALLED_AE, "skipped")
@@ -147,32 +166,86 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str, timeout:
     study-level C-FIND."""
     # pynetdicom reports a failed connect as a bare abort: find out why before associating.
     open_connection(address, port, timeout).close()
-    entity = AE(ae_title=calling_ae)
-    entity.acse_timeout = entity.dimse_timeout = entity.network_timeout = timeout
-    entity.connection_timeout = timeout
-    entity.add_requested_context(VERIFICATION)
-    entity.add_requested_context(STUDY_ROOT_FIND)
-    started = time.monotonic()
-    association = entity.associate(address, port, ae_title=called_ae,
-                                   tls_args=(unverified_tls_context(), address) if tls else None)
-    try:
-        if association.is_rejected:
-            return AssociationAttempt(calling_ae, called_ae, outcome="rejected",
-                                      rejection_reason=_rejection_reason(association))
-        if not association.is_established:
-            # Ended before the ACSE timeout: the peer closed or aborted; else it stayed silent.
-            waited = time.monotonic() - started
-            return AssociationAttempt(calling_ae, called_ae,
-                                      outcome="aborted" if waited < timeout else "no answer")
-        echo = _echo(association)
-        find_outcome, count, capped = _count_studies(association, timeout)
-        return AssociationAttempt(calling_ae, called_ae, outcome="accepted", echo_accepted=echo,
-                                  find_outcome=find_outcome, study_count=count,
-                                  study_count_capped=capped)
-    finally:
-        if association.is_established:
-            association.release()
-        entity.shutdown()
+    with SocketDeadline(timeout * ASSOCIATION_STEPS) as deadline:
+        entity = _BoundedAE(deadline, ae_title=calling_ae)
+        entity.acse_timeout = entity.dimse_timeout = entity.network_timeout = timeout
+        entity.connection_timeout = timeout
+        entity.add_requested_context(VERIFICATION)
+        entity.add_requested_context(STUDY_ROOT_FIND)
+        started = time.monotonic()
+        association = entity.associate(
+            address, port, ae_title=called_ae,
+            tls_args=(unverified_tls_context(), address) if tls else None,
+            evt_handlers=[(evt.EVT_FSM_TRANSITION, entity.note_transition)])
+        try:
+            if association.is_rejected:
+                return AssociationAttempt(calling_ae, called_ae, outcome="rejected",
+                                          rejection_reason=_rejection_reason(association))
+            if not association.is_established:
+                # Ended before the ACSE timeout: the peer closed or aborted (or said something
+                # that is not DICOM); else it stayed silent.
+                waited = time.monotonic() - started
+                outcome = "not dicom" if entity.protocol_violation and not entity.spoke_tls \
+                    else "aborted" if waited < timeout else "no answer"
+                return AssociationAttempt(calling_ae, called_ae, outcome=outcome)
+            echo = _echo(association)
+            find_outcome, count, capped = _count_studies(association, timeout)
+            return AssociationAttempt(calling_ae, called_ae, outcome="accepted",
+                                      echo_accepted=echo, find_outcome=find_outcome,
+                                      study_count=count, study_count_capped=capped)
+        finally:
+            if association.is_established:
+                association.release()
+            entity.shutdown()
+
+
+class _BoundedAE(AE):
+    """An AE whose association sockets refuse oversized PDUs and are cut at `deadline`."""
+
+    def __init__(self, deadline: SocketDeadline, ae_title: str) -> None:
+        super().__init__(ae_title=ae_title)
+        self.deadline = deadline
+        self.protocol_violation = False
+        self.first_bytes = b""
+
+    @property
+    def spoke_tls(self) -> bool:
+        """Whether the peer answered with a TLS record (a DICOM TLS port, not a stranger)."""
+        return self.first_bytes[:1] in (b"\x15", b"\x16") and self.first_bytes[1:2] == b"\x03"
+
+    def note_transition(self, event: evt.Event) -> None:
+        """Remember a PDU that pynetdicom found invalid or unrecognised."""
+        if event.fsm_event == UNRECOGNISED_PDU:
+            self.protocol_violation = True
+
+    def _create_socket(self, assoc: Association, address: AddressInformation,
+                       tls_args: tuple[ssl.SSLContext, str] | None) -> AssociationSocket:
+        sock = _BoundedSocket(self, assoc, address=address)
+        sock.tls_args = tls_args
+        if sock.socket is not None:
+            self.deadline.watch(sock.socket)
+        return sock
+
+
+class _BoundedSocket(AssociationSocket):
+    """Reads a PDU only when its announced length is within MAX_PDU_BYTES; keeps the first
+    bytes the peer sent."""
+
+    def __init__(self, entity: _BoundedAE, assoc: Association,
+                 address: AddressInformation) -> None:
+        super().__init__(assoc, address=address)
+        self.entity = entity
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        """`nr_bytes` from the peer, unless that is more than any PDU the probe accepts."""
+        if nr_bytes > MAX_PDU_BYTES:
+            self.entity.protocol_violation = True
+            # pynetdicom takes an OSError here for a closed connection and aborts
+            raise OSError(f"the peer announced a PDU of {nr_bytes} bytes")
+        data = super().recv(nr_bytes)
+        if not self.entity.first_bytes:
+            self.entity.first_bytes = bytes(data[:2])
+        return data
 
 
 def _rejection_reason(association: Association) -> str | None:

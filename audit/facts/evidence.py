@@ -9,7 +9,6 @@ cannot be parsed yields no text and a reason, never an exception.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -138,9 +137,6 @@ def normalise_text(text: str) -> str:
 def _pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
-    # Malformed PDFs are expected here and reported as "no text"; pypdf's warnings about
-    # them would otherwise reach the operator's terminal.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(path)
     if reader.is_encrypted:
         raise _UnreadableDocument("the PDF is encrypted")

@@ -1,8 +1,8 @@
 """FHIR facts: how a server answers a patient search made without a token.
 
-Also the small network helpers the PACS and HL7 probes share: the per-step timeout, the
-target's services of a kind, a bounded HTTP GET that never follows redirects and never sends
-a secret.
+Also the small network helpers the PACS, HL7 and web probes share: the per-step timeout, the
+target's services of a kind, a deadline that cuts a peer's sockets, a bounded HTTP GET that
+never follows redirects and never sends a secret.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import http.client
 import json
 import socket
 import ssl
+import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import Self
 from urllib.parse import urlsplit
 
 from audit.errors import FactUnavailable
@@ -58,6 +61,55 @@ def open_connection(address: str, port: int, timeout: float) -> socket.socket:
             from error
 
 
+class SocketDeadline:
+    """Shuts down the sockets it watches once `seconds` have passed.
+
+    A socket timeout bounds each read, not an exchange: a peer that drips a byte per second
+    (headers, a handshake, a PDU) keeps every read within it for ever. Shutting the socket
+    down wakes whichever thread reads it with an end of stream. The deadline holds a
+    duplicate of each descriptor, so it cuts the right socket even after a TLS wrapper took
+    the original over, and never one that reused a closed descriptor. Use as a context
+    manager around the exchange; `expired` tells afterwards why it ended.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._duplicates: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Self:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for duplicate in self._duplicates:
+                duplicate.close()
+            self._duplicates.clear()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut `sock` at the deadline (at once when it has already passed)."""
+        with self._lock, suppress(OSError):
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            self._duplicates.append(duplicate)
+            if self.expired:
+                _shut_down(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for duplicate in self._duplicates:
+                _shut_down(duplicate)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def unverified_tls_context() -> ssl.SSLContext:
     """A client TLS context that accepts any certificate.
 
@@ -95,28 +147,40 @@ def http_get(url: str, timeout: float, accept: str = "application/json",
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FactUnavailable(Reason.NOT_FOUND, f"not an http(s) URL: {url!r}")
-    connection: http.client.HTTPConnection = (
-        http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
-                                    context=unverified_tls_context())
-        if parts.scheme == "https"
-        else http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout))
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": accept})
-        response = connection.getresponse()
-        body, truncated = _read_capped(response, max_bytes, time.monotonic() + timeout)
-        return HttpAnswer(response.status, response.getheader("Content-Type", "") or "",
-                          body, truncated)
-    except TimeoutError as error:
-        raise FactUnavailable(Reason.TIMEOUT, f"{url}: no answer within {timeout:g} s") from error
-    except ssl.SSLError as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{url}: TLS handshake failed: "
-                                                  f"{error.reason or error}") from error
-    except (OSError, http.client.HTTPException) as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{url}: {type(error).__name__}: {error}") \
-            from error
-    finally:
-        connection.close()
+    # The whole exchange (handshake, headers, body) within `timeout`, not each read.
+    with SocketDeadline(timeout) as deadline:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            raw = socket.create_connection((parts.hostname, port), timeout=timeout)
+            connection.sock = raw
+            deadline.watch(raw)
+            if parts.scheme == "https":
+                connection.sock = unverified_tls_context().wrap_socket(
+                    raw, server_hostname=parts.hostname)
+            connection.request("GET", path, headers={"User-Agent": USER_AGENT,
+                                                     "Accept": accept})
+            response = connection.getresponse()
+            body, truncated = _read_capped(response, max_bytes, time.monotonic() + timeout)
+            if deadline.expired:    # cut short: http.client takes a cut as the end of headers
+                raise TimeoutError("the exchange was cut at its deadline")
+            return HttpAnswer(response.status, response.getheader("Content-Type", "") or "",
+                              body, truncated)
+        except (OSError, http.client.HTTPException) as error:
+            if deadline.expired:
+                raise FactUnavailable(Reason.TIMEOUT, f"{url}: no complete answer within "
+                                                      f"{timeout:g} s") from error
+            if isinstance(error, TimeoutError):
+                raise FactUnavailable(Reason.TIMEOUT, f"{url}: no answer within "
+                                                      f"{timeout:g} s") from error
+            if isinstance(error, ssl.SSLError):
+                raise FactUnavailable(Reason.UNREACHABLE, f"{url}: TLS handshake failed: "
+                                                          f"{error.reason or error}") from error
+            raise FactUnavailable(Reason.UNREACHABLE, f"{url}: {type(error).__name__}: "
+                                                      f"{str(error)[:200]}") from error
+        finally:
+            connection.close()
 
 
 def _read_capped(response: http.client.HTTPResponse, max_bytes: int,

@@ -73,6 +73,9 @@ SYSTEM_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
 CONNECTIONS_PER_ENDPOINT = 10
 MAX_NETWORK_TIMEOUT = 5
 SUPPLIED_STORE = "Supplied CA file"     # sslyze's name for the custom trust store
+# OpenSSL's refusal of a handshake message over its limit (100 KiB for a certificate chain):
+# a client reads no further, so a server cannot make the probe hold megabytes.
+OVERSIZED_HANDSHAKE = "EXCESSIVE_MESSAGE_SIZE"
 
 # sslyze's bundled trust stores hold a root with a negative serial number, and cryptography
 # warns about it each time they load: noise on the user's terminal, nothing about the target.
@@ -235,8 +238,15 @@ def _expect_an_answer(endpoint: TlsEndpoint, timeout: int) -> None:
         raise FactUnavailable(Reason.TIMEOUT, f"{endpoint.label}: accepted the connection "
                               f"but did not answer a TLS hello within {timeout} s (a silent "
                               "or plaintext-only service)") from None
-    except (ssl.SSLError, ConnectionResetError):
+    except ssl.SSLError as error:
+        if error.reason == OVERSIZED_HANDSHAKE:
+            # sslyze would take this for "no TLS version supported": it is one too big to read
+            raise FactUnavailable(Reason.REFUSED, f"{endpoint.label}: the server sent a TLS "
+                                  "handshake message larger than clients accept (a "
+                                  "certificate chain of megabytes?)") from None
         return          # it answered, if only to refuse our offer: sslyze will tell more
+    except ConnectionResetError:
+        return
     except socket.gaierror:
         raise FactUnavailable(Reason.UNREACHABLE, f"{endpoint.label}: cannot resolve "
                               f"{endpoint.host}") from None

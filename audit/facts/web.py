@@ -1,6 +1,7 @@
 """Web facts: what a target's HTTP and HTTPS front ends answer, read with bounded requests.
 
-Every request has a timeout, a size cap and a deadline for the whole body; redirects are never
+Every request has a timeout, a size cap and a deadline for the whole exchange (a server that
+drips its headers or its handshake is cut there, see `SocketDeadline`); redirects are never
 followed (where they point is itself the fact); proxies and .netrc from the environment are
 ignored. Certificates are verified against the inventory's trust anchors: when that fails,
 the request is repeated unverified and the answer marked so (the TLS checks judge the
@@ -11,17 +12,25 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
+import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from pydantic import Field
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.facts.fhir import SocketDeadline
 from audit.model.inventory import LoginProbe, Target
 from audit.registry import Params
 from audit.vocabulary import Reason
@@ -65,6 +74,61 @@ class PageFacts:
     unavailable: FactUnavailable | None = None
 
 
+# The deadline of the request the current thread is making (requests gives no other way to
+# reach the sockets urllib3 opens for it).
+_current = threading.local()
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[SocketDeadline]:
+    with SocketDeadline(seconds) as deadline:
+        _current.deadline = deadline
+        try:
+            yield deadline
+        finally:
+            _current.deadline = None
+
+
+def _watch(sock: socket.socket | None) -> None:
+    deadline: SocketDeadline | None = getattr(_current, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.watch(sock)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """A connection whose socket the current request's deadline cuts."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)     # a kept-alive connection, made for an earlier request
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
+    """The same over TLS (the raw socket is watched before the handshake)."""
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections that a `SocketDeadline` can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool,
+                                                   "https": _WatchedHTTPSPool}
+
+
 class WebClient:
     """Bounded GET and POST for one target's probes."""
 
@@ -75,6 +139,8 @@ class WebClient:
         self.session = requests.Session()
         self.session.trust_env = False          # no proxy or .netrc from the environment
         self.session.headers["User-Agent"] = USER_AGENT
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, _DeadlineAdapter())
         # Origins that did not answer: asked again, they would cost a timeout each time
         self.silent: dict[str, FactUnavailable] = {}
 
@@ -101,25 +167,35 @@ class WebClient:
     def _send(self, method: str, url: str, max_bytes: int, form: dict[str, str] | None,
               verify: str | bool) -> HttpAnswer:
         started = time.monotonic()
-        try:
-            with self.session.request(method, url, data=form, allow_redirects=False,
-                                      stream=True, timeout=self.timeout,
-                                      verify=verify) as response:
-                body, truncated = _read_capped(response, max_bytes, started + self.timeout)
-                headers = {name.lower(): value[:MAX_HEADER_VALUE] for name, value
-                           in list(response.headers.items())[:MAX_HEADERS]}
-                return HttpAnswer(url, response.status_code, headers, body, truncated,
-                                  time.monotonic() - started, verify is not False)
-        except requests.exceptions.SSLError:
-            if verify is False:
-                raise FactUnavailable(Reason.REFUSED, f"{url}: TLS handshake failed") from None
-            raise
-        except requests.exceptions.Timeout:
-            raise FactUnavailable(Reason.TIMEOUT,
-                                  f"{url}: no answer within {self.timeout:g} s") from None
-        except requests.exceptions.RequestException as error:
-            raise FactUnavailable(Reason.UNREACHABLE,
-                                  f"{url}: {type(error).__name__}") from None
+        cut = FactUnavailable(Reason.TIMEOUT, f"{url}: no complete answer within "
+                                              f"{self.timeout:g} s")
+        with _deadline(self.timeout) as deadline:
+            try:
+                with self.session.request(method, url, data=form, allow_redirects=False,
+                                          stream=True, timeout=self.timeout,
+                                          verify=verify) as response:
+                    body, truncated = _read_capped(response, max_bytes, started + self.timeout)
+                    headers = {name.lower(): value[:MAX_HEADER_VALUE] for name, value
+                               in list(response.headers.items())[:MAX_HEADERS]}
+                    if deadline.expired:    # http.client takes a cut for the end of headers
+                        raise cut
+                    return HttpAnswer(url, response.status_code, headers, body, truncated,
+                                      time.monotonic() - started, verify is not False)
+            except requests.exceptions.SSLError:
+                if deadline.expired:
+                    raise cut from None
+                if verify is False:
+                    raise FactUnavailable(Reason.REFUSED,
+                                          f"{url}: TLS handshake failed") from None
+                raise
+            except requests.exceptions.Timeout:
+                raise FactUnavailable(Reason.TIMEOUT,
+                                      f"{url}: no answer within {self.timeout:g} s") from None
+            except requests.exceptions.RequestException as error:
+                if deadline.expired:
+                    raise cut from None
+                raise FactUnavailable(Reason.UNREACHABLE,
+                                      f"{url}: {type(error).__name__}") from None
 
 
 def _read_capped(response: requests.Response, max_bytes: int,

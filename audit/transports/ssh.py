@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 
 MAX_CONNECT_SECONDS = 10.0
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+# What a server may send before the session is set up (banner, key exchange, host key,
+# authentication): far above what sshd sends, and the end of a server that streams garbage.
+MAX_HANDSHAKE_BYTES = 512 * 1024
+MAX_RECV_BYTES = 64 * 1024
 FILE_STATUS = {"missing": Reason.NOT_FOUND, "denied": Reason.PERMISSION_DENIED,
                "notfile": Reason.NOT_FOUND}
 
@@ -63,6 +67,34 @@ class _AcceptNewHostKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
         with open(self.known_hosts, "a", encoding="ascii") as handle:
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class _HandshakeBoundedSocket(socket.socket):
+    """The TCP connection handed to paramiko, which reads any banner line and any packet
+    length a server announces: each read is capped, and so is the total until the session
+    is set up (`budget`, then None)."""
+
+    budget: int | None = MAX_HANDSHAKE_BYTES
+    overflowed = False
+
+    @classmethod
+    def connect_to(cls, address: str, port: int, timeout: float) -> _HandshakeBoundedSocket:
+        """A connection to address:port (raises OSError, TimeoutError as connecting does)."""
+        raw = socket.create_connection((address, port), timeout=timeout)
+        bounded = cls(raw.family, raw.type, raw.proto, fileno=raw.detach())
+        bounded.settimeout(timeout)
+        return bounded
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """At most MAX_RECV_BYTES; OSError once the server sent more than its budget."""
+        data = super().recv(min(bufsize, MAX_RECV_BYTES), flags)
+        if self.budget is not None:
+            self.budget -= len(data)
+            if self.budget < 0:
+                self.overflowed = True
+                # (errno, text): paramiko's transport thread formats a socket error so
+                raise OSError(errno.EMSGSIZE, "too much data before the session was set up")
+        return data
 
 
 class SshTransport(Transport):
@@ -120,15 +152,25 @@ class SshTransport(Transport):
             else paramiko.RejectPolicy())
         self.round_trips += 1
         started = time.monotonic()
+        sock: _HandshakeBoundedSocket | None = None
         try:
+            pkey = self._private_key()
+            sock = _HandshakeBoundedSocket.connect_to(self.address, self.credential.port,
+                                                      self.connect_timeout)
             client.connect(self.address, port=self.credential.port,
-                           username=self.credential.user, pkey=self._private_key(),
+                           username=self.credential.user, pkey=pkey,
                            allow_agent=self.key_file is None, look_for_keys=False,
                            timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
-                           auth_timeout=self.connect_timeout, channel_timeout=self.connect_timeout)
+                           auth_timeout=self.connect_timeout, channel_timeout=self.connect_timeout,
+                           sock=sock)
         except Exception as error:
             client.close()
-            raise self._connect_failure(error, time.monotonic() - started) from error
+            overflowed = sock is not None and sock.overflowed
+            if sock is not None:
+                sock.close()
+            raise self._connect_failure(error, time.monotonic() - started, overflowed) \
+                from error
+        sock.budget = None      # set up: channels may carry far more than a handshake
         return client
 
     def _private_key(self) -> paramiko.PKey | None:
@@ -143,8 +185,13 @@ class SshTransport(Transport):
             raise FactUnavailable(Reason.REFUSED, f"key file {self.key_file} cannot be "
                                   f"loaded: {type(error).__name__}") from error
 
-    def _connect_failure(self, error: Exception, elapsed: float) -> FactUnavailable:
+    def _connect_failure(self, error: Exception, elapsed: float,
+                         overflowed: bool = False) -> FactUnavailable:
         where = f"{self.address}:{self.credential.port}"
+        if overflowed:
+            return FactUnavailable(Reason.REFUSED, f"{where}: the server sent more than "
+                                   f"{MAX_HANDSHAKE_BYTES // 1024} KiB before the SSH session "
+                                   "was set up (not an SSH server, or a hostile one)")
         if isinstance(error, paramiko.BadHostKeyException):
             return FactUnavailable(Reason.REFUSED, f"{where}: the host key CHANGED (it does not "
                                    f"match {self.known_hosts}); refusing to connect")

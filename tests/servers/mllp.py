@@ -8,7 +8,6 @@ silent until a complete MLLP frame (0x0B ... 0x1C 0x0D) arrives, then answers an
 from __future__ import annotations
 
 import argparse
-import socket
 import socketserver
 import ssl
 import sys
@@ -22,6 +21,7 @@ from audit.model.inventory import Target
 from audit.model.results import Result
 from audit.registry import default_registry
 from tests.servers.base import ServerProcess, start_server
+from tests.servers.hostile import silent_listener  # noqa: F401 (bench/pacs_checks.py)
 from tests.servers.nginx import run_check
 from tests.servers.pki import CertFiles, make_ca, make_server_cert
 
@@ -116,15 +116,6 @@ def ca_signed_cert(directory: Path, stem: str, address: str) -> CertFiles:
     """A server certificate for `address` from a fresh test CA."""
     _, ca_cert, ca_key = make_ca(directory)
     return make_server_cert(directory, stem, [address], ca=(ca_cert, ca_key))
-
-
-@contextmanager
-def silent_listener(address: str) -> Iterator[int]:
-    """A port on `address` whose connections the kernel accepts and nobody ever answers."""
-    with socket.socket() as listener:
-        listener.bind((address, 0))
-        listener.listen(128)  # room for every connection a benchmark makes
-        yield listener.getsockname()[1]
 
 
 def run_check_within(check_id: str, target: Target, timeout: float) -> Result:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -209,28 +206,6 @@ def run_check(check_id: str, target: Target, ca_file: Path | None = None,
     result = evaluate(item, TargetContext(target, environment))
     json.dumps(result.model_dump(mode="json"))      # evidence must serialise as it is
     return result
-
-
-@contextmanager
-def silent_listener(address: str) -> Iterator[int]:
-    """A port that accepts TCP connections and never says a word (yields the port)."""
-    listener = socket.create_server((address, 0))
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for connection in accepted:
-            connection.close()
 
 
 def site_fixture(variant: Variant, address: str) -> Any:

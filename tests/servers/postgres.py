@@ -13,14 +13,11 @@ so that each address is one realistic database host. Register them in a test mod
 from __future__ import annotations
 
 import atexit
-import selectors
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -28,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import pytest
 
 from .base import ServerProcess, chown_tree, require_binary, start_server
+from .hostile import silent_listeners  # noqa: F401 (bench/network_checks.py)
 from .pki import CertFiles, make_ca, make_server_cert
 
 Variant = Literal["weak", "hardened"]
@@ -197,39 +195,6 @@ def fresh_data_directory(kind: str, initialise: Callable[[Path], None], data: Pa
             _TEMPLATES[kind] = template
     shutil.copytree(_TEMPLATES[kind], data, symlinks=True)
     chown_tree(data, user)
-
-
-@contextmanager
-def silent_listeners(address: str, ports: Iterable[int]) -> Iterator[str]:
-    """Ports on `address` that accept every TCP connection and never send a byte: a hung
-    server. Connections are accepted (and held) so the backlog never fills."""
-    selector = selectors.DefaultSelector()
-    held: list[socket.socket] = []
-    stop = threading.Event()
-    for port in ports:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, port))
-        listener.listen(64)
-        selector.register(listener, selectors.EVENT_READ)
-        held.append(listener)
-
-    def accept_forever() -> None:
-        while not stop.is_set():
-            for key, _ in selector.select(timeout=0.1):
-                connection, _ = key.fileobj.accept()  # type: ignore[union-attr]
-                held.append(connection)
-
-    acceptor = threading.Thread(target=accept_forever, daemon=True, name="silent-listeners")
-    acceptor.start()
-    try:
-        yield address
-    finally:
-        stop.set()
-        acceptor.join(timeout=2)
-        for held_socket in held:
-            held_socket.close()
-        selector.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ IIN that lost its leading zero is still found.
 from __future__ import annotations
 
 import json
-import logging
 import zipfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
@@ -168,9 +167,6 @@ def read_docx(stream: BinaryIO, scanner: TextScanner) -> None:
 def read_pdf(stream: BinaryIO, scanner: TextScanner) -> bool:
     """The text of every page; False when the PDF is encrypted and no empty password opens it."""
     from pypdf import PdfReader
-
-    # pypdf's warnings may quote a broken document's content: no log may hold personal data.
-    logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
     reader = PdfReader(stream)
     if reader.is_encrypted and not reader.decrypt(""):
