@@ -21,7 +21,9 @@ from audit.commands import COMMAND_MODULES
 from audit.commands.history import record_history
 from audit.errors import InputError
 from audit.inventory import load_inventory, load_waivers
+from audit.logs import debug_log, quiet_logging
 from audit.model.results import RunResults
+from audit.outputs import OutputError, new_private_directory, private_directory, write_atomically
 from audit.profiles import load_profiles
 from audit.progress import ProgressObserver
 from audit.registry import default_registry, params_schema
@@ -42,6 +44,7 @@ class Exit(IntEnum):
     READY = 0
     NOT_READY = 1
     INVALID = 2
+    NOT_WRITTEN = 4     # an output could not be written (a full disk, permissions)
     INTERRUPTED = 130
 
 
@@ -64,26 +67,53 @@ def _formats(value: str) -> list[str]:
     return names
 
 
+def _fail_output(error: OutputError) -> NoReturn:
+    # One line naming the path, no traceback: cron mails it as it is.
+    err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(Exit.NOT_WRITTEN)
+
+
 def _fresh_run_directory() -> Path:
+    """Create a new run directory (0700) under ./mis-audit-runs, named by the time."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = Path("mis-audit-runs") / stamp
     candidate, suffix = base, 1
-    while candidate.exists():
+    while not new_private_directory(candidate):
         suffix += 1
         candidate = base.with_name(f"{stamp}-{suffix}")
     return candidate
 
 
+def _run_directory(output: Path | None) -> Path:
+    # Made before anything is contacted: an unwritable -o fails in a second, not after the audit.
+    try:
+        return private_directory(output) if output else _fresh_run_directory()
+    except OutputError as error:
+        _fail_output(error)
+
+
 def _render(results: RunResults, formats: list[str], lang: Lang, directory: Path) -> list[Path]:
+    """Write each rendered format into `directory`; raises OutputError naming the file."""
     written = []
     for name in formats:
         renderer = RENDERERS[name]
         if name == "json":
             continue   # results.json is always written first, by the run itself
-        path = directory / renderer.file_name
-        path.write_text(renderer.render(results, lang), encoding="utf-8")
-        written.append(path)
+        written.append(write_atomically(directory / renderer.file_name,
+                                        renderer.render(results, lang)))
     return written
+
+
+def _write_outputs(results: RunResults, history: str | None, formats: list[str], lang: Lang,
+                   directory: Path) -> RunResults:
+    """results.json, the history (which rewrites it), then the reports; exit 4 on a failure."""
+    try:
+        write_results(results, directory)
+        results = record_history(results, history, directory)
+        _render(results, formats, lang, directory)
+    except OutputError as error:
+        _fail_output(error)
+    return results
 
 
 def _interrupt_on_sigterm() -> None:
@@ -104,7 +134,7 @@ def run(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds each check may take.")] = 30.0,
     fail_under: Annotated[float | None, typer.Option("--fail-under", min=0, max=100, help="Exit 0 when the score reaches this, whatever the verdict.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary (for cron).")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results; log every library to mis-audit.log in the run directory.")] = False,
     history: Annotated[str | None, typer.Option("--history", help="History store: a SQLite file, a postgresql:// URL, or 'off' (default: $MIS_AUDIT_HISTORY, else a per-user file).")] = None,
 ) -> None:
     """Audit the targets against the profile(s); write results.json and the reports."""
@@ -121,16 +151,17 @@ def run(
     for waiver in prepared.waivers.expired:
         err.print(f"warning: waiver for {waiver.control} ({waiver.target}) expired on "
                   f"{waiver.expires.isoformat()} and is ignored", highlight=False)
-    directory = output or _fresh_run_directory()
+    directory = _run_directory(output)
+    quiet_logging()         # again: every library is loaded by now
+    if debug:
+        debug_log(directory)
     observer = ProgressObserver(err) if not quiet and err.is_terminal else None
     try:
         results = execute(prepared, observer)
     finally:
         if observer:
             observer.close()
-    write_results(results, directory)
-    results = record_history(results, history, directory)
-    _render(results, formats, lang, directory)
+    results = _write_outputs(results, history, formats, lang, directory)
     if not quiet:
         _print_summary(results, directory, formats)
     if not results.complete:
@@ -221,11 +252,16 @@ def report(
         results = read_results(results_file)
     except FileNotFoundError:
         _usage(f"{results_file}: file not found")
+    except OSError as error:        # a directory, no permission
+        _usage(f"{results_file}: cannot read: {error.strerror or error}")
     except (ValidationError, ValueError) as error:
         _usage(f"{results_file}: not a mis-audit results.json ({str(error).splitlines()[0]})")
-    directory = output or results_file.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in _render(results, formats, lang, directory):
+    try:
+        # A new -o directory is 0700; an existing one (the run's own) keeps its mode.
+        written = _render(results, formats, lang, private_directory(output or results_file.parent))
+    except OutputError as error:
+        _fail_output(error)
+    for path in written:
         out.print(f"wrote {path}", highlight=False, markup=False)
 
 
@@ -245,6 +281,7 @@ _register_command_modules()
 
 def main() -> None:
     """Console-script entry point."""
+    quiet_logging()     # no library prints a log line or a thread's traceback on the terminal
     _interrupt_on_sigterm()
     app(prog_name="mis-audit")
 

@@ -19,6 +19,7 @@ from audit.inventory import (
 )
 from audit.model.inventory import Target
 from audit.model.results import RunResults, ScopeRecord, TargetRecord, Tool
+from audit.outputs import private_directory, write_atomically
 from audit.plan import ORGANISATION_TARGET, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
 from audit.registry import Registry, default_registry
@@ -129,13 +130,11 @@ def results_json(results: RunResults) -> str:
 
 
 def write_results(results: RunResults, directory: Path) -> Path:
-    """Write results.json (atomically: a reader never sees half a record)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / RESULTS_FILE
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(results_json(results), encoding="utf-8")
-    temporary.replace(path)
-    return path
+    """Write results.json durably and 0600 (a reader never sees half a record).
+
+    A missing directory is created 0700; raises OutputError naming the path.
+    """
+    return write_atomically(private_directory(directory) / RESULTS_FILE, results_json(results))
 
 
 def read_results(path: Path) -> RunResults:
