@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
+from rich.text import Text
 
 from audit import __version__
 from audit.commands import COMMAND_MODULES
@@ -50,12 +51,14 @@ class Exit(IntEnum):
 
 def _fail_input(error: InputError) -> NoReturn:
     for problem in error.problems:
-        err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+        # the message quotes the user's file: text, never rich markup
+        err.print(Text.assemble(("error:", "red"), f" {problem}"), highlight=False,
+                  soft_wrap=True)
     raise typer.Exit(Exit.INVALID)
 
 
 def _usage(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True)
     raise typer.Exit(Exit.INVALID)
 
 
@@ -150,7 +153,7 @@ def run(
         raise typer.Exit(Exit.INTERRUPTED) from None
     for waiver in prepared.waivers.expired:
         err.print(f"warning: waiver for {waiver.control} ({waiver.target}) expired on "
-                  f"{waiver.expires.isoformat()} and is ignored", highlight=False)
+                  f"{waiver.expires.isoformat()} and is ignored", highlight=False, markup=False)
     directory = _run_directory(output)
     quiet_logging()         # again: every library is loaded by now
     if debug:

@@ -71,13 +71,21 @@ def _cross_check(inventory: Inventory, document: Document, base_dir: Path) -> li
             if service.credential and service.credential not in inventory.credentials:
                 problems.append(document.problem((*at, "services", service_index, "credential"),
                                                  f"no credential named {service.credential!r}"))
-        if target.host_transport == "offline" and target.root:
-            root = Path(target.root).expanduser()
-            if not (root if root.is_absolute() else base_dir / root).is_dir():
-                problems.append(document.problem((*at, "root"),
-                                                 f"offline root {target.root!r} is not a directory"))
+        if target.host_transport == "offline" and target.root \
+                and not _is_directory(target.root, base_dir):
+            problems.append(document.problem((*at, "root"),
+                                             f"offline root {target.root!r} is not a directory"))
         problems.extend(_scope_problems(target, inventory.scope, document, at))
     return problems
+
+
+def _is_directory(root: str, base_dir: Path) -> bool:
+    """Whether an offline root names a directory; a name that cannot name one does not."""
+    try:
+        path = Path(root).expanduser()
+        return (path if path.is_absolute() else base_dir / path).is_dir()
+    except (OSError, RuntimeError, ValueError):   # too long, `~nobody`, a NUL
+        return False
 
 
 def _scope_problems(target: Target, scope: Scope, document: Document,

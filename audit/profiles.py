@@ -26,7 +26,7 @@ from audit.model.profile import (
 from audit.model.results import DisabledControl, ProfileRecord
 from audit.registry import CheckSpec, Params, Registry
 from audit.vocabulary import DEFAULT_WEIGHTS, Lang, LocalizedText, Severity
-from audit.yamlfile import Document, load_document, parse_document
+from audit.yamlfile import Document, parse_bytes, read_input
 
 DEFAULT_THRESHOLD = 80.0
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -135,7 +135,7 @@ def control_library() -> ControlLibraryIndex:
         name = f"profiles/{LIBRARY_DIRECTORY}/{resource.name}"
         raw = resource.read_bytes()
         hashes[name] = hashlib.sha256(raw).hexdigest()
-        document = parse_document(raw.decode("utf-8"), name)
+        document = parse_bytes(raw, name)
         for index, control in enumerate(document.validate(ControlLibrary).controls):
             if control.id in controls:
                 problems.append(document.problem(("controls", index, "id"),
@@ -152,30 +152,44 @@ def _is_path(reference: str) -> bool:
     return "/" in reference or reference.endswith(PROFILE_SUFFIXES)
 
 
+def _profile_path(reference: str, relative_to: Path | None) -> Path:
+    """The file a path reference names."""
+    try:
+        path = Path(reference).expanduser()
+    except RuntimeError:        # `~user` of no such user, or no home directory
+        raise InputError.at(reference, "cannot expand '~': no such user or home "
+                                       "directory") from None
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    return path
+
+
 def _read_profile(reference: str, relative_to: Path | None) -> tuple[Document, str, bytes]:
     """The document of a profile given by id or path, its display source and raw bytes."""
     if _is_path(reference):
-        path = Path(reference).expanduser()
-        if relative_to is not None and not path.is_absolute():
-            path = relative_to / path
-        document = load_document(path)
-        return document, str(path), path.read_bytes()
+        path = _profile_path(reference, relative_to)
+        raw = read_input(path, str(path))     # read once: the bytes parsed are the bytes hashed
+        return parse_bytes(raw, str(path)), str(path), raw
     resource = files("profiles").joinpath(f"{reference}.yaml")
-    if not resource.is_file():
+    try:
+        found = resource.is_file()
+    except OSError:             # a name too long for the file system names no profile
+        found = False
+    if not found:
         known = ", ".join(builtin_profile_ids())
         raise InputError.at(reference, f"no built-in profile {reference!r} (known: {known})")
     raw = resource.read_bytes()
-    return parse_document(raw.decode("utf-8"), f"profiles/{reference}.yaml"), \
-        f"builtin:{reference}", raw
+    return parse_bytes(raw, f"profiles/{reference}.yaml"), f"builtin:{reference}", raw
 
 
 def _canonical(reference: str, relative_to: Path | None) -> str:
     if not _is_path(reference):
         return f"builtin:{reference}"
-    path = Path(reference).expanduser()
-    if relative_to is not None and not path.is_absolute():
-        path = relative_to / path
-    return str(path.resolve())
+    path = _profile_path(reference, relative_to)
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):     # a symlink loop: reading the file will say so
+        return str(path.absolute())
 
 
 def load_profiles(references: list[str], registry: Registry) -> ResolvedProfile:
@@ -215,7 +229,10 @@ def _profile_id(reference: str) -> str:
 
 def _merge_chain(reference: str, relative_to: Path | None, merged: _Merged,
                  stack: list[str], where: Problem | None = None) -> Profile:
-    key = _canonical(reference, relative_to)
+    try:
+        key = _canonical(reference, relative_to)
+    except InputError as error:
+        raise _on_extends_line(error, reference, where) from None
     if key in stack:
         cycle = " -> ".join([*stack[stack.index(key):], key])
         location = where or Problem(reference, None, None, "")
@@ -224,10 +241,7 @@ def _merge_chain(reference: str, relative_to: Path | None, merged: _Merged,
     try:
         document, source, raw = _read_profile(reference, relative_to)
     except InputError as error:
-        if where is None:
-            raise
-        raise InputError([Problem(where.file, where.line, where.column,
-                                  f"extends {reference!r}: {error.problems[0].message}")]) from None
+        raise _on_extends_line(error, reference, where) from None
     profile = document.validate(Profile)
     base_dir = Path(source).parent if not source.startswith("builtin:") else None
     for index, parent in enumerate(profile.extends):
@@ -238,6 +252,15 @@ def _merge_chain(reference: str, relative_to: Path | None, merged: _Merged,
                                         version=profile.version,
                                         sha256=hashlib.sha256(raw).hexdigest(), source=source))
     return profile
+
+
+def _on_extends_line(error: InputError, reference: str, where: Problem | None) -> InputError:
+    """A problem with a whole parent file (not found, not a profile id) placed on the
+    `extends` line that names it; a problem on a line of the parent stays there."""
+    if where is None or error.problems[0].line is not None:
+        return error
+    return InputError([Problem(where.file, where.line, where.column,
+                               f"extends {reference!r}: {error.problems[0].message}")])
 
 
 def _apply(profile: Profile, document: Document, merged: _Merged) -> None:

@@ -153,7 +153,7 @@ class Profile(Strict):
     description: LocalizedText | None = None
     extends: list[str] = Field(default_factory=list)
     threshold: float | None = Field(default=None, ge=0, le=100)
-    weights: dict[Severity, Annotated[int, Field(ge=0)]] | None = None
+    weights: dict[Severity, Annotated[int, Field(ge=0, le=1000)]] | None = None
     controls: list[ControlEntry] = Field(default_factory=list)
     disable: list[Disable] = Field(default_factory=list)
     tailor: dict[ControlId, Tailoring] = Field(default_factory=dict)
