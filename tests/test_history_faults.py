@@ -38,7 +38,7 @@ from audit.schemas import SCHEMA_DIRECTORY
 from audit.vocabulary import Lang
 from reports.html import render_html
 from tests.servers.base import chown_tree, require_binary, start_server
-from tests.servers.postgres import POSTGRES_BIN
+from tests.servers.postgres import POSTGRES_BIN, wait_until_accepting
 
 WARNING = "warning: run not recorded in the history: history store "
 ERROR = "error: history store "
@@ -307,19 +307,6 @@ def test_the_report_says_why_the_run_is_not_in_the_history() -> None:
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _wait_until_accepting(url: str, timeout: float = 30) -> None:
-    # The port opens before recovery ends ("the database system is starting up").
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def postgres_base() -> Iterator[str]:
     """A PostgreSQL 15 asking a password (scram-sha-256) on 127.73.0.10:5432; its base URL."""
@@ -348,7 +335,7 @@ def postgres_base() -> Iterator[str]:
         raise
     base = f"postgresql://audit:{PG_PASSWORD}@{PG_ADDRESS}:{PG_PORT}"
     try:
-        _wait_until_accepting(f"{base}/postgres")
+        wait_until_accepting(f"{base}/postgres")
         yield base
     finally:
         server.stop()

@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from tests.servers.base import chown_tree, require_binary, start_server
+from tests.servers.postgres import POSTGRES_BIN, wait_until_accepting
 from test_history import WRITER
 from test_report_samples import sample_results
 from test_sarif import VALIDATOR as SARIF_VALIDATOR
@@ -27,24 +28,10 @@ from audit.vocabulary import Status
 
 pytestmark = pytest.mark.servers
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 ADDRESS = "127.64.0.10"
 NOTHING_LISTENS = "127.64.0.11"
 PORT = 5432
 TESTS = Path(__file__).parent
-
-
-def _wait_until_accepting(url: str, timeout: float = 30) -> None:
-    # The port opens before recovery ends ("the database system is starting up").
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +52,7 @@ def postgres_server() -> Iterator[str]:
         ADDRESS, PORT, workdir, user="postgres")
     base = f"postgresql://audit@{ADDRESS}:{PORT}"
     try:
-        _wait_until_accepting(f"{base}/postgres")
+        wait_until_accepting(f"{base}/postgres")
         yield base
     finally:
         server.stop()

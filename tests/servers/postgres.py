@@ -17,11 +17,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import psycopg
 import pytest
 
 from .base import ServerProcess, chown_tree, require_binary, start_server
@@ -53,6 +55,20 @@ class DatabaseCA:
 
     ca_file: Path
     certs: dict[str, CertFiles]
+
+
+def wait_until_accepting(url: str, timeout: float = 30) -> None:
+    """Block until PostgreSQL at `url` takes logins: its port opens before recovery ends
+    ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def make_database_ca(directory: Path) -> DatabaseCA:
