@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from audit.errors import FactUnavailable
-from audit.facts.context import TargetContext
+from audit.facts.context import ProbeCrash, ProbeError, TargetContext
 from audit.model.results import ErrorInfo, Evidence, Result
 from audit.plan import PlanItem
-from audit.registry import Finding
+from audit.registry import Finding, could_not_tell
 from audit.vocabulary import Reason, Status
 
 MAX_TEXT = 2000         # longest string kept from anything a target sent back
@@ -86,18 +86,23 @@ def evaluate(item: PlanItem, context: TargetContext, debug: bool = False) -> Res
         facts = context.gather(spec.probe, params if spec.probe_takes_params else None)
         finding: Finding = spec.evaluate(facts, params)
     except FactUnavailable as unavailable:
-        status = Status.NOT_APPLICABLE if unavailable.reason is Reason.UNSUPPORTED else Status.ERROR
-        return _result(item, status, unavailable.message, started,
-                       error=ErrorInfo(type=unavailable.reason.value, message=bounded(unavailable.message)))
-    except Exception as crash:  # a broken check must not lose the run
-        message = f"{type(crash).__name__}: {crash}"
-        if debug:
-            message += "\n" + traceback.format_exc()
-        return _result(item, Status.ERROR, f"the check failed: {type(crash).__name__}", started,
-                       error=ErrorInfo(type=Reason.CHECK_FAILED.value, message=bounded(message)))
+        finding = could_not_tell(unavailable.unavailable)
+    except ProbeError as broken:  # a broken probe must not lose the run
+        return _crashed(item, broken.crash, started, debug)
+    except Exception as crash:  # noqa: BLE001 (nor a broken check)
+        return _crashed(item, ProbeCrash(type(crash).__name__, str(crash),
+                                         traceback.format_exc()), started, debug)
     evidence = Evidence(observed=bounded(finding.observed), expected=bounded(finding.expected),
                         details=bounded(finding.details))
-    return _result(item, finding.status, finding.summary, started, evidence)
+    reason = ErrorInfo(type=finding.reason.value, message=bounded(finding.summary)) \
+        if finding.reason is not None else None
+    return _result(item, finding.status, finding.summary, started, evidence, reason)
+
+
+def _crashed(item: PlanItem, crash: ProbeCrash, started: float, debug: bool) -> Result:
+    message = f"{crash.kind}: {crash.message}" + (f"\n{crash.trace}" if debug else "")
+    return _result(item, Status.ERROR, f"the check failed: {crash.kind}", started,
+                   error=ErrorInfo(type=Reason.CHECK_FAILED.value, message=bounded(message)))
 
 
 def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: int,

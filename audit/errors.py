@@ -40,6 +40,22 @@ class InputError(Exception):
         return cls([Problem(str(file), line, column, message)])
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """A fact that could not be gathered, as a value: why, and a one-line message.
+
+    This is what caches hold and threads share; code that stops on it raises a fresh
+    `FactUnavailable` from it (`error()`), never an exception object made elsewhere.
+    """
+
+    reason: Reason
+    message: str
+
+    def error(self) -> FactUnavailable:
+        """A new exception carrying this value, for the caller's own stack."""
+        return FactUnavailable(self.reason, self.message)
+
+
 class FactUnavailable(Exception):
     """A probe could not gather a fact; the engine records the reason as an `error` result."""
 
@@ -47,3 +63,8 @@ class FactUnavailable(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+    @property
+    def unavailable(self) -> Unavailable:
+        """The value behind the exception, to keep or hand to another thread."""
+        return Unavailable(self.reason, self.message)

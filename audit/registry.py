@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.vocabulary import Role, Status
+from audit.errors import Unavailable
+from audit.vocabulary import Reason, Role, Status
 
 SPEC_ATTRIBUTE = "__check_spec__"
 ENTRY_POINT_GROUP = "mis_audit.checks"
@@ -45,6 +46,7 @@ class Finding(BaseModel):
     observed: Any = None
     expected: Any = None
     details: dict[str, Any] = Field(default_factory=dict)
+    reason: Reason | None = None        # why the check could not tell (error, not_applicable)
 
 
 def passed(summary: str, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
@@ -68,6 +70,14 @@ def manual(summary: str, observed: Any = None, expected: Any = None, **details: 
 def not_applicable(summary: str, **details: Any) -> Finding:
     """The requirement does not concern this target."""
     return Finding(status=Status.NOT_APPLICABLE, summary=summary, details=details)
+
+
+def could_not_tell(unavailable: Unavailable, **details: Any) -> Finding:
+    """The facts a check needed are missing: `error` with the reason, or `not_applicable`
+    when the transport cannot observe them at all (an offline image has no live sockets)."""
+    status = Status.NOT_APPLICABLE if unavailable.reason is Reason.UNSUPPORTED else Status.ERROR
+    return Finding(status=status, summary=unavailable.message, details=details,
+                   reason=unavailable.reason)
 
 
 P = TypeVar("P", bound=Params)

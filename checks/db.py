@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
-from audit.errors import FactUnavailable
+from audit.errors import Unavailable
 from audit.facts.databases import PROBERS, DatabaseFacts, EndpointFacts, database_access
 from audit.facts.ports import canonical_service
-from audit.registry import Finding, Params, check, failed, passed
+from audit.registry import Finding, Params, check, could_not_tell, failed, passed
 from audit.vocabulary import Reason, Role
 
 
@@ -55,10 +55,12 @@ def _judge(facts: DatabaseFacts, p: DatabaseServicesParams, question: Question) 
                       address=facts.address, endpoints=evidence)
     unknown = [e for e in judged if answers[_name(e)] is None]
     if unknown:
-        # No verdict from partial facts: the engine records this as `error` with the reason.
-        raise FactUnavailable(unknown[0].problem or Reason.CHECK_FAILED,
-                              "could not tell for " + "; ".join(
-                                  f"{_name(e)}: {e.note or 'no answer'}" for e in unknown))
+        # No verdict from partial facts: `error` with the reason, and what was seen.
+        return could_not_tell(Unavailable(unknown[0].problem or Reason.CHECK_FAILED,
+                                          "could not tell for " + "; ".join(
+                                              f"{_name(e)}: {e.note or 'no answer'}"
+                                              for e in unknown)),
+                              address=facts.address, endpoints=evidence)
     if not judged:
         return passed(f"no database service reachable at {facts.address}", observed=[],
                       expected=question.expected, address=facts.address, endpoints=evidence)

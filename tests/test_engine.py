@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
+from engine_checks import PROBE_CALLS, registry_with_test_checks
 
+from audit.errors import FactUnavailable, Unavailable
+from audit.facts.context import Environment, ProbeError, TargetContext
+from audit.model.inventory import Scope, Target
 from audit.model.results import RunResults
 from audit.run import RunRequest, execute, prepare
-from audit.vocabulary import Status
-from engine_checks import PROBE_CALLS, registry_with_test_checks
+from audit.vocabulary import Reason, Role, Status
 
 PROFILE = """
 id: engine-test
@@ -161,3 +165,30 @@ controls:
     assert by_check["testing.hangs"].error is not None
     assert by_check["testing.hangs"].error.message == "the check did not finish within 0.3 s"
     assert by_check["testing.budget"].evidence.observed == 600     # probes see their own budget
+
+
+def test_a_failed_fact_is_cached_as_a_value_and_raised_anew_for_each_check() -> None:
+    calls: list[str] = []
+
+    def unreachable(context: TargetContext) -> str:
+        calls.append("probe")
+        raise FactUnavailable(Reason.UNREACHABLE, "no route")
+
+    def broken(context: TargetContext) -> str:
+        raise ValueError("a bug in a probe")
+
+    context = TargetContext(Target(name="t", roles=[Role.HOST], transport="local"),
+                            Environment(base_dir=Path("/"), today=date(2026, 1, 1), scope=Scope()))
+    raised = []
+    for _ in range(2):
+        with pytest.raises(FactUnavailable) as caught:
+            context.gather(unreachable)
+        raised.append(caught.value)
+    assert calls == ["probe"], "gathered once"
+    assert raised[0] is not raised[1], "no exception object is shared between callers"
+    assert raised[0].unavailable == raised[1].unavailable == Unavailable(Reason.UNREACHABLE,
+                                                                         "no route")
+    with pytest.raises(ProbeError) as crashed:
+        context.gather(broken)
+    assert crashed.value.crash.kind == "ValueError" and "a bug" in crashed.value.crash.message
+    assert "Traceback" in crashed.value.crash.trace

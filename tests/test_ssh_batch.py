@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from audit.errors import FactUnavailable
+from audit.errors import Unavailable
 from audit.model.inventory import SshCredential
 from audit.transports.base import Prefetch
 from audit.transports.ssh import SshTransport
@@ -41,9 +41,9 @@ def test_files_dirs_globs_and_commands_come_back_framed(tmp_path: Path) -> None:
         ["a b.conf", "new\nline"]
     assert transport.glob(f"{tmp_path}/conf.d/*.conf") == [f"{tmp_path}/conf.d/a b.conf"]
     missing = transport.read_files([str(tmp_path / "missing")])[str(tmp_path / "missing")]
-    assert isinstance(missing, FactUnavailable) and missing.reason is Reason.NOT_FOUND
+    assert isinstance(missing, Unavailable) and missing.reason is Reason.NOT_FOUND
     directory = transport.read_files([str(tmp_path / "conf.d")])[str(tmp_path / "conf.d")]
-    assert isinstance(directory, FactUnavailable)
+    assert isinstance(directory, Unavailable)
     assert transport._commands[("no-such-command-here",)].reason is Reason.NOT_FOUND  # type: ignore[union-attr]
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
+from audit.facts.budget import Budget
 from audit.model.inventory import Credential, EvidenceDocument, Scope, Target
 from audit.registry import Params
 from audit.transports.base import Transport
@@ -41,14 +43,32 @@ class Environment:
 TransportFactory = Callable[[Target, Environment], Transport]
 
 
+@dataclass(frozen=True)
+class ProbeCrash:
+    """A probe that raised something other than FactUnavailable (a bug), kept as text."""
+
+    kind: str            # the exception's type name
+    message: str
+    trace: str
+
+
+class ProbeError(Exception):
+    """Raised anew, for each check that asks, from a probe's cached crash."""
+
+    def __init__(self, crash: ProbeCrash) -> None:
+        super().__init__(crash.message)
+        self.crash = crash
+
+
 class _Slot:
-    """One cached fact: gathered by the first caller, awaited by the others."""
+    """One cached fact: gathered by the first caller, awaited by the others. Facts and
+    failures are kept as values; no exception object is shared between threads."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.done = False
         self.value: Any = None
-        self.error: BaseException | None = None
+        self.failure: Unavailable | ProbeCrash | None = None
 
 
 @dataclass
@@ -70,15 +90,22 @@ class TargetContext:
         self.environment = environment
         self._transport_factory = transport_factory
         self._shared = _Shared()
+        self._budget: Budget | None = None
 
     def with_timeout(self, seconds: float) -> TargetContext:
-        """The same target (same transport, same facts) for a check with its own time budget:
-        probes size their waits from `environment.timeout`."""
-        if seconds == self.environment.timeout:
-            return self
+        """The same target (same transport, same facts) for one check and its time budget,
+        which starts when a probe first asks for it."""
         view = copy.copy(self)
         view.environment = replace(self.environment, timeout=seconds)
+        view._budget = None
         return view
+
+    @property
+    def budget(self) -> Budget:
+        """The check's time: probes take their steps and deadlines from it."""
+        if self._budget is None:
+            self._budget = Budget(self.environment.timeout)
+        return self._budget
 
     @property
     def transport(self) -> Transport:
@@ -100,13 +127,12 @@ class TargetContext:
             slot = self._shared.slots.setdefault(key, _Slot())
         with slot.lock:
             if not slot.done:
-                try:
-                    slot.value = probe(self) if params is None else probe(self, params)
-                except Exception as error:  # cached too: a broken fact is broken for all
-                    slot.error = error
+                slot.value, slot.failure = _run_probe(self, probe, params)
                 slot.done = True
-        if slot.error is not None:
-            raise slot.error
+        if isinstance(slot.failure, Unavailable):
+            raise slot.failure.error()
+        if isinstance(slot.failure, ProbeCrash):
+            raise ProbeError(slot.failure)
         return slot.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -116,3 +142,14 @@ class TargetContext:
             if shared.transport is not None:
                 shared.transport.close()
                 shared.transport = None
+
+
+def _run_probe(context: TargetContext, probe: Callable[..., Any], params: Params | None
+               ) -> tuple[Any, Unavailable | ProbeCrash | None]:
+    """The probe's facts, or why there are none: a broken fact is broken for every check."""
+    try:
+        return (probe(context) if params is None else probe(context, params)), None
+    except FactUnavailable as error:
+        return None, error.unavailable
+    except Exception as error:  # noqa: BLE001 (a bug in a probe becomes each check's error)
+        return None, ProbeCrash(type(error).__name__, str(error), traceback.format_exc())

@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from audit.errors import FactUnavailable
+from audit.facts.budget import Budget
 from audit.facts.context import Environment, TargetContext
 from audit.facts.ports import canonical_service, scan_seconds, scan_tcp_ports, target_address
 from audit.model.inventory import BasicCredential
@@ -37,11 +38,9 @@ from audit.vocabulary import Reason
 
 STANDARD_PORTS: dict[int, str] = {5432: "postgresql", 3306: "mysql", 6379: "redis",
                                   11211: "memcached"}
-MAX_CONNECT_SECONDS = 5.0
-MIN_CONNECT_SECONDS = 1.0
 # At most three connections per endpoint, endpoints in parallel, after a scan of at most half
 # the check's time: each connection gets a slice small enough to end within the check's time.
-CONNECT_SHARE_OF_TIMEOUT = 1 / 8
+CONNECT_SHARE, MIN_CONNECT_SECONDS, MAX_CONNECT_SECONDS = 1 / 8, 1.0, 5.0
 MAX_TEXT = 120
 # What proves access: server version, database or key counts, whether TLS carried the session.
 Proof = dict[str, str | int | bool]
@@ -320,10 +319,9 @@ PROBERS: dict[str, Callable[[Endpoint], EndpointFacts]] = {
 }
 
 
-def connect_seconds(environment: Environment) -> float:
+def connect_seconds(budget: Budget) -> float:
     """Each connection's timeout: a slice of the check's time, between 1 and 5 seconds."""
-    share = environment.timeout * CONNECT_SHARE_OF_TIMEOUT
-    return min(MAX_CONNECT_SECONDS, max(MIN_CONNECT_SECONDS, share))
+    return budget.step(CONNECT_SHARE, MIN_CONNECT_SECONDS, MAX_CONNECT_SECONDS)
 
 
 def service_login(environment: Environment, credential: str | None) -> Login | None:
@@ -352,14 +350,14 @@ def database_endpoints(context: TargetContext) -> list[Endpoint]:
     """The target's declared database services, plus the standard ports found open."""
     address = target_address(context)
     environment = context.environment
-    timeout = connect_seconds(environment)
+    timeout = connect_seconds(context.budget)
     declared = [Endpoint(canonical_service(service.kind), address, service.port, timeout,
                          service_login(environment, service.credential))
                 for service in context.target.services
                 if canonical_service(service.kind) in PROBERS]
     taken = {endpoint.port for endpoint in declared}
     scan = scan_tcp_ports(address, [port for port in STANDARD_PORTS if port not in taken],
-                          scan_seconds(environment))
+                          scan_seconds(context.budget))
     return declared + [Endpoint(STANDARD_PORTS[port], address, port, timeout)
                        for port in scan.open]
 

@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import live_output, prefetch_host
 from audit.transports.base import Transport
@@ -218,7 +218,7 @@ def listening_sockets(context: TargetContext) -> list[ListeningSocket]:
     sockets: set[ListeningSocket] = set()
     readable = 0
     for content in tables.values():
-        if isinstance(content, FactUnavailable):
+        if isinstance(content, Unavailable):
             continue
         readable += 1
         sockets.update(parse_proc_net_tcp(content.decode("ascii", errors="replace")))

@@ -8,7 +8,7 @@ served from the transport's cache.
 
 from __future__ import annotations
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.transports.base import Transport
 from audit.transports.reads import declared_reads
@@ -40,10 +40,10 @@ def present_texts(transport: Transport, paths: list[str]) -> dict[str, str]:
     """The texts of those of `paths` that exist, in order (other failures are raised)."""
     found = {}
     for path, content in transport.read_files(paths).items():
-        if isinstance(content, FactUnavailable):
+        if isinstance(content, Unavailable):
             if content.reason is Reason.NOT_FOUND:
                 continue
-            raise content
+            raise content.error()
         found[path] = content.decode("utf-8", errors="replace")
     return found
 

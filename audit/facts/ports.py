@@ -16,7 +16,8 @@ from xml.etree import ElementTree
 import nmap  # type: ignore[import-untyped]
 
 from audit.errors import FactUnavailable
-from audit.facts.context import Environment, TargetContext
+from audit.facts.budget import Budget
+from audit.facts.context import TargetContext
 from audit.vocabulary import Reason
 
 MAX_PORTS = 1024
@@ -36,9 +37,9 @@ class PortScan:
     nmap_names: dict[int, str]
 
 
-def scan_seconds(environment: Environment) -> int:
-    """How long one scan may take: a share of the per-check timeout."""
-    return max(MIN_SCAN_SECONDS, int(environment.timeout * SCAN_SHARE_OF_TIMEOUT))
+def scan_seconds(budget: Budget) -> int:
+    """How long one scan may take (whole seconds, as nmap takes it): a share of the check's."""
+    return int(budget.step(SCAN_SHARE_OF_TIMEOUT, MIN_SCAN_SECONDS, None))
 
 
 def target_address(context: TargetContext) -> str:
@@ -153,5 +154,5 @@ def service_ports(context: TargetContext, params: PortTable) -> ServicePorts:
     services.update({service.port: canonical_service(service.kind)
                      for service in context.target.services
                      if canonical_service(service.kind) in kinds})
-    scan = scan_tcp_ports(target_address(context), services, scan_seconds(context.environment))
+    scan = scan_tcp_ports(target_address(context), services, scan_seconds(context.budget))
     return ServicePorts(scan, services)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.transports.reads import Prefetch, declared_reads
 from audit.vocabulary import Reason
 
@@ -62,7 +62,7 @@ class Transport(ABC):
         """A one-line description for the report's method section (never a secret)."""
 
     @abstractmethod
-    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | FactUnavailable]:
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | Unavailable]:
         """Read several files in one go; each path maps to its content or why it could not."""
 
     @abstractmethod
@@ -105,8 +105,8 @@ class Transport(ABC):
     def read_file(self, path: str) -> bytes:
         """One file's content; raises FactUnavailable."""
         content = self.read_files([path])[path]
-        if isinstance(content, FactUnavailable):
-            raise content
+        if isinstance(content, Unavailable):
+            raise content.error()
         return content
 
     def open_binary(self, path: str) -> BinaryIO:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.transports.base import MAX_FILE_BYTES, CommandOutput, DirEntry, Transport
 from audit.vocabulary import Reason
 
@@ -20,14 +20,14 @@ MAX_SYMLINK_HOPS = 40
 COMMAND_TIMEOUT_SECONDS = 20.0
 
 
-def _unavailable_from_os_error(path: str, error: OSError) -> FactUnavailable:
+def _unavailable_from_os_error(path: str, error: OSError) -> Unavailable:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return FactUnavailable(Reason.PERMISSION_DENIED, f"{path}: permission denied")
+        return Unavailable(Reason.PERMISSION_DENIED, f"{path}: permission denied")
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
-        return FactUnavailable(Reason.NOT_FOUND, f"{path}: no such file")
+        return Unavailable(Reason.NOT_FOUND, f"{path}: no such file")
     if error.errno == errno.ELOOP:
-        return FactUnavailable(Reason.NOT_FOUND, f"{path}: too many levels of symbolic links")
-    return FactUnavailable(Reason.UNREACHABLE, f"{path}: {error.strerror}")
+        return Unavailable(Reason.NOT_FOUND, f"{path}: too many levels of symbolic links")
+    return Unavailable(Reason.UNREACHABLE, f"{path}: {error.strerror}")
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -74,14 +74,14 @@ class FilesystemTransport(Transport):
             resolved.append(part)
         return self.root.joinpath(*resolved)
 
-    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | FactUnavailable]:
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | Unavailable]:
         return {path: self._read_one(path) for path in paths}
 
-    def _read_one(self, path: str) -> bytes | FactUnavailable:
+    def _read_one(self, path: str) -> bytes | Unavailable:
         try:
             local = self.host_path(path)
             if local.stat().st_size > MAX_FILE_BYTES:
-                return FactUnavailable(Reason.REFUSED, f"{path}: larger than {MAX_FILE_BYTES} bytes")
+                return Unavailable(Reason.REFUSED, f"{path}: larger than {MAX_FILE_BYTES} bytes")
             with open(local, "rb") as handle:
                 return handle.read(MAX_FILE_BYTES)
         except OSError as error:
@@ -93,7 +93,7 @@ class FilesystemTransport(Transport):
         try:
             descriptor = os.open(self.host_path(path), os.O_RDONLY | os.O_NONBLOCK)
         except OSError as error:
-            raise _unavailable_from_os_error(path, error) from error
+            raise _unavailable_from_os_error(path, error).error() from error
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             os.close(descriptor)
             raise FactUnavailable(Reason.REFUSED, f"{path}: not a regular file")
@@ -110,7 +110,7 @@ class FilesystemTransport(Transport):
                                         mode=stat.S_IMODE(info.st_mode), size=info.st_size))
             return entries
         except OSError as error:
-            raise _unavailable_from_os_error(path, error) from error
+            raise _unavailable_from_os_error(path, error).error() from error
 
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
         raise FactUnavailable(Reason.UNSUPPORTED,

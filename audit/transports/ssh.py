@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import paramiko  # type: ignore[import-untyped]
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.transports.base import (
     MAX_FILE_BYTES,
     CommandOutput,
@@ -113,13 +113,14 @@ class SshTransport(Transport):
         self.command_timeout = timeout
         self.round_trips = 0
         self._client: paramiko.SSHClient | None = None
-        self._failure: FactUnavailable | None = None
+        self._failure: Unavailable | None = None
         self._lock = threading.Lock()
         self._batch_lock = threading.Lock()
-        self._files: dict[str, bytes | FactUnavailable] = {}
-        self._dirs: dict[str, list[DirEntry] | FactUnavailable] = {}
-        self._globs: dict[str, list[str] | FactUnavailable] = {}
-        self._commands: dict[tuple[str, ...], CommandOutput | FactUnavailable] = {}
+        # answers and failures are kept as values: every caller raises its own exception
+        self._files: dict[str, bytes | Unavailable] = {}
+        self._dirs: dict[str, list[DirEntry] | Unavailable] = {}
+        self._globs: dict[str, list[str] | Unavailable] = {}
+        self._commands: dict[tuple[str, ...], CommandOutput | Unavailable] = {}
 
     def describe(self) -> str:
         return (f"ssh {self.credential.user}@{self.address}:{self.credential.port}"
@@ -130,12 +131,12 @@ class SshTransport(Transport):
     def _connection(self) -> paramiko.SSHClient:
         with self._lock:
             if self._failure is not None:
-                raise self._failure
+                raise self._failure.error()
             if self._client is None:
                 try:
                     self._client = self._connect()
                 except FactUnavailable as failure:
-                    self._failure = failure   # one timeout per host, not one per check
+                    self._failure = failure.unavailable   # one timeout per host, not per check
                     raise
             return self._client
 
@@ -300,10 +301,10 @@ class SshTransport(Transport):
             kind, key, status, payload = fields[0], b64_text(fields[1]), fields[2], \
                 b64_bytes(fields[3] if len(fields) > 3 else "")
             if kind == "F":
-                self._files[key] = payload if status == "ok" else FactUnavailable(
+                self._files[key] = payload if status == "ok" else Unavailable(
                     FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
             elif kind == "D":
-                self._dirs[key] = dir_entries(payload) if status == "ok" else FactUnavailable(
+                self._dirs[key] = dir_entries(payload) if status == "ok" else Unavailable(
                     FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
             elif kind == "G":
                 self._globs[key] = sorted(p for p in payload.decode("utf-8", "replace")
@@ -316,10 +317,10 @@ class SshTransport(Transport):
         argv = tuple(key.split("\0"))
         code = int(status) if status.lstrip("-").isdigit() else -1
         if code == 127:
-            self._commands[argv] = FactUnavailable(Reason.NOT_FOUND, f"{argv[0]}: not installed")
+            self._commands[argv] = Unavailable(Reason.NOT_FOUND, f"{argv[0]}: not installed")
         elif code == 124:
-            self._commands[argv] = FactUnavailable(Reason.TIMEOUT, f"{argv[0]}: no answer "
-                                                   f"within {self.command_timeout:g} s")
+            self._commands[argv] = Unavailable(Reason.TIMEOUT, f"{argv[0]}: no answer "
+                                               f"within {self.command_timeout:g} s")
         else:
             self._commands[argv] = CommandOutput(argv=argv, exit_code=code,
                                                  stdout=payload.decode("utf-8", "replace"),
@@ -327,8 +328,8 @@ class SshTransport(Transport):
 
     def _mark_unanswered(self, request: Prefetch, failure: FactUnavailable | None = None) -> None:
         # A script cut short (dropped connection, timeout) must not pass for "no such file".
-        lost = failure or FactUnavailable(Reason.UNREACHABLE,
-                                          f"{self.address}: no answer for this item")
+        lost = failure.unavailable if failure else Unavailable(
+            Reason.UNREACHABLE, f"{self.address}: no answer for this item")
         for path in request.files:
             self._files.setdefault(path, lost)
         for path in (*request.dirs, *request.config_dirs):
@@ -340,7 +341,7 @@ class SshTransport(Transport):
 
     # --- the Transport interface --------------------------------------------------------
 
-    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | FactUnavailable]:
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | Unavailable]:
         self.prefetch(Prefetch(files=tuple(paths)))
         return {path: self._files[path] for path in paths}
 
@@ -415,9 +416,9 @@ class _SftpFile(io.RawIOBase):
 T = TypeVar("T")
 
 
-def _or_raise(cached: T | FactUnavailable) -> T:
-    if isinstance(cached, FactUnavailable):
-        raise cached
+def _or_raise(cached: T | Unavailable) -> T:
+    if isinstance(cached, Unavailable):
+        raise cached.error()
     return cached
 
 

@@ -62,7 +62,7 @@ def personal_data_files(context: TargetContext, bounds: ScanBounds) -> PersonalD
     # A file share named only by its paths is a directory this machine reads (a mount).
     transport = context.transport if context.target.host_transport else LocalTransport()
     # Stop in time to report what was found rather than be cut off by the engine's timeout.
-    deadline = time.monotonic() + context.environment.timeout * SHARE_OF_CHECK_TIMEOUT
+    deadline = context.budget.phase_deadline(SHARE_OF_CHECK_TIMEOUT)
     return scan_paths(transport, roots, bounds, deadline)
 
 
