@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from runs import run_audit, statuses
 
 from audit.facts.context import Environment, TargetContext
 from audit.facts.databases import STANDARD_PORTS, DatabaseFacts, EndpointFacts, database_access
 from audit.model.inventory import BasicCredential, Scope, Service, Target
 from audit.model.results import Result, RunResults
-from audit.run import RunRequest, execute, prepare, results_json
+from audit.run import results_json
 from audit.vocabulary import Role, Status
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins, so that pytest rewrites their asserts
@@ -119,6 +120,7 @@ def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
     import psycopg
     import pymysql
     import redis
+
     from tests.servers.mariadb import start_mariadb
     from tests.servers.postgres import HARDENED_DB_HOST, HARDENED_PASSWORD, start_postgres
     from tests.servers.redis_server import start_redis
@@ -224,14 +226,10 @@ def result_of(results: RunResults, check: str, target: str) -> Result:
 
 def test_a_run_through_the_engine(weak_host: str, hardened_host: str, silent_host: str,
                                   tmp_path: Path) -> None:
-    (tmp_path / "profile.yaml").write_text(PROFILE)
-    (tmp_path / "inventory.yaml").write_text(INVENTORY.format(
-        password_env=PASSWORD_ENV, weak=weak_host, hardened=hardened_host, silent=silent_host))
-    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                         inventory=tmp_path / "inventory.yaml", timeout=8.0)
-    results = execute(prepare(request))
-    statuses = {(r.check, r.target): r.status for r in results.results}
-    assert statuses == {
+    results = run_audit(tmp_path, PROFILE, INVENTORY.format(
+        password_env=PASSWORD_ENV, weak=weak_host, hardened=hardened_host, silent=silent_host),
+        timeout=8.0)
+    assert statuses(results) == {
         ("net.db_ports_reachable", "db-weak"): Status.FAIL,
         ("net.db_ports_reachable", "db-hardened"): Status.FAIL,   # reachable, but locked
         ("net.db_ports_reachable", "db-silent"): Status.FAIL,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from engine_checks import PROBE_CALLS, registry_with_test_checks
+from runs import run_audit
 
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import Environment, ProbeError, TargetContext
@@ -57,13 +58,9 @@ targets:
 
 
 def run_engine_profile(tmp_path: Path, timeout: float) -> tuple[RunResults, float]:
-    (tmp_path / "profile.yaml").write_text(PROFILE)
-    (tmp_path / "inventory.yaml").write_text(INVENTORY)
-    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                         inventory=tmp_path / "inventory.yaml", jobs=4, timeout=timeout)
-    prepared = prepare(request, registry=registry_with_test_checks())
+    registry = registry_with_test_checks()
     started = time.monotonic()
-    results = execute(prepared)
+    results = run_audit(tmp_path, PROFILE, INVENTORY, registry=registry, jobs=4, timeout=timeout)
     return results, time.monotonic() - started
 
 

@@ -5,23 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from hosts import EXPECTED, HOST_CHECKS, LIVE_CHECKS, profile_text
+from runs import by_target, run_audit
+
+from audit.model.results import Result
+from audit.vocabulary import Status
 from tests.servers.sshd import host_tree
 
-from audit.run import RunRequest, execute, prepare
-from audit.vocabulary import Status
 
-
-def _run(tmp_path: Path) -> dict[tuple[str, str], object]:
+def _run(tmp_path: Path) -> dict[tuple[str, str], Result]:
     for variant in ("weak", "hardened"):
         host_tree(variant, tmp_path / variant)
-    (tmp_path / "profile.yaml").write_text(profile_text())
-    (tmp_path / "inventory.yaml").write_text(
-        "organisation: Offline clinic\ntargets:\n"
-        "  - {name: weak, roles: [host], root: weak}\n"
-        "  - {name: hardened, roles: [host], root: hardened}\n")
-    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                                  inventory=tmp_path / "inventory.yaml"))
-    return {(r.target, r.check): r for r in execute(prepared).results}
+    return by_target(run_audit(tmp_path, profile_text(),
+                               "organisation: Offline clinic\ntargets:\n"
+                               "  - {name: weak, roles: [host], root: weak}\n"
+                               "  - {name: hardened, roles: [host], root: hardened}\n"))
 
 
 def test_weak_tree_fails_and_hardened_tree_passes_every_host_check(tmp_path: Path) -> None:
@@ -71,9 +68,7 @@ def test_no_secret_from_a_host_reaches_the_results(tmp_path: Path) -> None:
 
 
 def test_this_machine_over_the_local_transport_gives_verdicts(tmp_path: Path) -> None:
-    (tmp_path / "profile.yaml").write_text(profile_text(HOST_CHECKS))
-    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")]))  # no inventory
-    results = execute(prepared).results
+    results = run_audit(tmp_path, profile_text(HOST_CHECKS)).results       # no inventory
     assert len(results) == len(HOST_CHECKS)
     crashed = [(r.check, r.error.message) for r in results
                if r.error is not None and r.error.type == "check_failed"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from host_trees import HARDENED, WEAK, make_host
+from runs import run_audit, statuses
 
 from audit.errors import FactUnavailable, Unavailable
-from audit.run import RunRequest, execute, prepare
 from audit.transports import CommandRefused, FilesystemTransport
 from audit.vocabulary import Reason, Status
 
@@ -87,15 +87,10 @@ controls:
 def test_offline_run_weak_fails_hardened_passes(tmp_path: Path) -> None:
     make_host(tmp_path / "weak", WEAK)
     make_host(tmp_path / "hardened", HARDENED)
-    (tmp_path / "profile.yaml").write_text(PROFILE)
-    (tmp_path / "inventory.yaml").write_text(
-        "organisation: Offline clinic\ntargets:\n"
-        "  - {name: weak, roles: [host], root: weak}\n"
-        "  - {name: hardened, roles: [host], root: hardened}\n")
-    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                                  inventory=tmp_path / "inventory.yaml"))
-    results = execute(prepared)
-    status = {(r.check, r.target): r.status for r in results.results}
+    results = run_audit(tmp_path, PROFILE, "organisation: Offline clinic\ntargets:\n"
+                        "  - {name: weak, roles: [host], root: weak}\n"
+                        "  - {name: hardened, roles: [host], root: hardened}\n")
+    status = statuses(results)
     assert status == {
         ("host.ssh_root_login", "weak"): Status.FAIL,
         ("host.ssh_root_login", "hardened"): Status.PASS,

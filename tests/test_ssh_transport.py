@@ -22,11 +22,11 @@ from hosts import (
     MACHINE_LIVE_CHECKS,
     profile_text,
 )
+from runs import by_target, run_audit
 
 from audit.errors import FactUnavailable
 from audit.model.inventory import SshCredential
 from audit.model.results import Result
-from audit.run import RunRequest, execute, prepare
 from audit.transports import CommandRefused
 from audit.transports.base import MAX_FILE_BYTES
 from audit.transports.reads import declared_reads
@@ -84,8 +84,7 @@ def _inventory(tmp_path: Path, weak: SshHost, hardened: SshHost, sudo: bool,
 def _run(tmp_path: Path, weak: SshHost, hardened: SshHost, sudo: bool = True,
          checks: tuple[str, ...] = HOST_CHECKS + LIVE_CHECKS) -> dict[tuple[str, str], Result]:
     inventory = _inventory(tmp_path, weak, hardened, sudo, checks)
-    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")], inventory=inventory))
-    return {(r.target, r.check): r for r in execute(prepared).results}
+    return by_target(run_audit(tmp_path, profile_text(checks), inventory.read_text()))
 
 
 def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
@@ -220,16 +219,12 @@ def test_a_host_that_never_speaks_costs_one_timeout(tmp_path: Path,
     known.write_text("")
     key = tmp_path / "key"
     keygen(key)
-    (tmp_path / "profile.yaml").write_text(profile_text())
-    (tmp_path / "inventory.yaml").write_text(
-        "organisation: Silent\nscope: {networks: [127.63.0.0/16]}\n"
-        f"credentials:\n  k: {{type: ssh, user: auditor, key_file: {key}, known_hosts: {known},"
-        f" port: {port}}}\ntargets:\n  - {{name: silent, address: {address}, roles: [host],"
-        " ssh: k}\n")
+    inventory = ("organisation: Silent\nscope: {networks: [127.63.0.0/16]}\n"
+                 f"credentials:\n  k: {{type: ssh, user: auditor, key_file: {key}, "
+                 f"known_hosts: {known}, port: {port}}}\ntargets:\n"
+                 f"  - {{name: silent, address: {address}, roles: [host], ssh: k}}\n")
     started = time.monotonic()
-    results = execute(prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                                         inventory=tmp_path / "inventory.yaml", timeout=2.0,
-                                         jobs=8))).results
+    results = run_audit(tmp_path, profile_text(), inventory, timeout=2.0, jobs=8).results
     elapsed = time.monotonic() - started
     assert elapsed < 4.5, elapsed
     assert {r.status for r in results} == {Status.ERROR}

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from runs import run_audit
 
 from audit.errors import InputError
 from audit.inventory import load_waivers
@@ -174,25 +175,19 @@ def test_bad_waivers_name_the_line(tmp_path: Path, text: str, line: int, message
 def test_a_run_shows_waived_results_and_reports_every_waiver(tmp_path: Path) -> None:
     """End to end: an old evidence document fails, a waiver turns it into `waived`, an
     expired and an unmatched waiver are both reported in the record."""
-    from audit.run import RunRequest, execute, prepare
 
     (tmp_path / "irp.txt").write_text("isolation, forensics, breach", encoding="utf-8")
-    (tmp_path / "profile.yaml").write_text(
+    results = run_audit(
+        tmp_path,
         'id: p\ntitle: P\nversion: "1"\ncontrols:\n'
         "  - {use: ir.plan, severity: high}\n  - {use: staff.training, severity: low}\n",
-        encoding="utf-8")
-    (tmp_path / "inventory.yaml").write_text(
         "organisation: Clinic\nevidence:\n"
-        "  incident_response_plan: {file: irp.txt, date: 2024-01-01}\n", encoding="utf-8")
-    (tmp_path / "waivers.yaml").write_text(
+        "  incident_response_plan: {file: irp.txt, date: 2024-01-01}\n",
         "- {control: ir.plan, target: organisation, reason: r, approved_by: a, "
         "expires: 2026-12-31}\n"
         "- {control: staff.training, reason: r, approved_by: a, expires: 2026-01-01}\n"
         "- {control: auth.mfa, reason: r, approved_by: a, expires: 2026-12-31}\n",
-        encoding="utf-8")
-    request = RunRequest(profiles=[str(tmp_path / "profile.yaml")],
-                         inventory=tmp_path / "inventory.yaml", waivers=tmp_path / "waivers.yaml")
-    results = execute(prepare(request, today=TODAY))
+        today=TODAY)
     by_control = {r.control: r for r in results.results}
     assert by_control["ir.plan"].status is Status.WAIVED
     assert "days old" in by_control["ir.plan"].summary       # the failure stays visible
