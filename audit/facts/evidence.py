@@ -1,22 +1,23 @@
 """Evidence documents named by the inventory: existence, date, size, SHA-256 and text.
 
-The text of PDF, DOCX and plain-text documents is read so that a check can confirm the
-sections a control expects (an incident response plan that mentions isolation). Documents
-are untrusted input: parsing is bounded in size, pages and characters, and a document that
-cannot be parsed yields no text and a reason, never an exception.
+The text of PDF, DOCX and plain-text documents is read (by `audit.facts.documents`, the
+reader the personal-data scanner uses too) so that a check can confirm the sections a control
+expects (an incident response plan that mentions isolation). Documents are untrusted input:
+parsing is bounded in size, pages and characters, and a document that cannot be parsed
+yields no text and a reason, never an exception.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
 from audit.errors import FactUnavailable
+from audit.facts import documents
 from audit.facts.context import TargetContext
 from audit.vocabulary import Reason
 
@@ -26,6 +27,8 @@ MAX_UNPACKED_BYTES = 256 * 1024 * 1024       # a DOCX is a zip: refuse zip bombs
 MAX_PDF_PAGES = 500
 MAX_TEXT_CHARS = 2_000_000
 TEXT_SUFFIXES = (".txt", ".md")
+LIMITS = documents.DocumentLimits(max_pages=MAX_PDF_PAGES, max_chars=MAX_TEXT_CHARS,
+                                  max_unpacked_bytes=MAX_UNPACKED_BYTES)
 
 
 class NamesADocument(Protocol):
@@ -116,17 +119,12 @@ def document_text(path: Path, size: int) -> DocumentText:
                                   f"(PDF, DOCX, TXT and MD are read)")
     try:
         raw = reader(path)
-    except _UnreadableDocument as error:
-        return DocumentText(None, str(error))
-    # Any parser error on a malformed file means "no text", with the error's type as reason.
-    except Exception as error:  # noqa: BLE001 - the document is untrusted input
-        return DocumentText(None, f"{suffix[1:].upper()} could not be parsed "
-                                  f"({type(error).__name__})")
+    except documents.DocumentUnreadable as unreadable:
+        if unreadable.reason is documents.Unreadable.MALFORMED:
+            return DocumentText(None, f"{suffix[1:].upper()} could not be parsed "
+                                      f"({unreadable.parser_error})")
+        return DocumentText(None, str(unreadable))
     return DocumentText(normalise_text(raw))
-
-
-class _UnreadableDocument(Exception):
-    """A document that is well-formed but whose text we will not or cannot read."""
 
 
 def normalise_text(text: str) -> str:
@@ -135,37 +133,12 @@ def normalise_text(text: str) -> str:
 
 
 def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-
-    reader = PdfReader(path)
-    if reader.is_encrypted:
-        raise _UnreadableDocument("the PDF is encrypted")
-    parts: list[str] = []
-    length = 0
-    for page in reader.pages[:MAX_PDF_PAGES]:
-        text = page.extract_text() or ""
-        parts.append(text)
-        length += len(text)
-        if length >= MAX_TEXT_CHARS:
-            break
-    return "\n".join(parts)
+    return "\n".join(documents.pdf_pages(path, LIMITS))
 
 
 def _docx_text(path: Path) -> str:
-    from docx import Document
-
-    with zipfile.ZipFile(path) as archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise _UnreadableDocument("the DOCX unpacks to more than "
-                                  f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MiB, not read")
-    document = Document(str(path))
-    lines = [paragraph.text for paragraph in document.paragraphs]
-    for table in document.tables:
-        lines.extend(cell.text for row in table.rows for cell in row.cells)
-    return "\n".join(lines)
+    return "\n".join(documents.docx_paragraphs(path, LIMITS))
 
 
 def _plain_text(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return handle.read(MAX_TEXT_CHARS * 4).decode("utf-8", errors="replace")
+    return b"".join(documents.text_chunks(path, LIMITS)).decode("utf-8", errors="replace")

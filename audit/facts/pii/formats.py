@@ -9,6 +9,8 @@ import struct
 from enum import StrEnum
 from typing import BinaryIO
 
+from audit.facts.documents import UTF16_BOMS
+
 # Enough of a file's start to tell its format.
 HEAD_BYTES = 64 * 1024
 
@@ -38,7 +40,6 @@ class FileFormat(StrEnum):
 # Formats whose text the scanner reads as a stream of lines.
 TEXT_FORMATS = frozenset({FileFormat.TEXT, FileFormat.CSV, FileFormat.TSV, FileFormat.XML})
 
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 ARMORED_PGP = b"-----BEGIN PGP MESSAGE-----"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 LUKS_MAGIC = b"LUKS\xba\xbe"
@@ -92,11 +93,6 @@ def _text_kind(head: bytes) -> FileFormat:
         if len(lines) >= 2 and len(counts) == 1 and counts != {0}:
             return found
     return FileFormat.TEXT
-
-
-def is_utf16(head: bytes) -> bool:
-    """Whether a text file is UTF-16 (Excel's "Unicode text" export)."""
-    return head.startswith(UTF16_BOMS)
 
 
 def encrypted_ole2(head: bytes) -> bool:

@@ -1,8 +1,10 @@
 """Readers that hand a document's text to a `TextScanner`, one per format.
 
-Each reader takes a seekable binary stream. Text is streamed in chunks; spreadsheets are read
-row by row (openpyxl read-only mode), numeric cells going through `scan_number` so that an
-IIN that lost its leading zero is still found.
+Each reader takes a seekable binary stream. PDF, DOCX and text files are read by
+`audit.facts.documents`, the reader the evidence probe uses too: text is streamed in chunks,
+PDF pages and DOCX paragraphs one by one. Spreadsheets are read row by row (openpyxl
+read-only mode), numeric cells going through `scan_number` so that an IIN that lost its
+leading zero is still found.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 from xml.etree import ElementTree
 
-from audit.facts.pii.text import TextScanner, Utf16Decoder
+from audit.facts import documents
+from audit.facts.pii.text import TextScanner
 
-CHUNK_BYTES = 8 * 1024 * 1024
 # JSON up to this size is parsed (escaped text decoded); larger JSON is scanned as text.
 JSON_PARSE_LIMIT = 32 * 1024 * 1024
 # Strings of a spreadsheet or document are scanned in batches of about this many bytes.
@@ -26,13 +28,6 @@ ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 ODF_PARAGRAPHS = frozenset({f"{ODF_TEXT}p", f"{ODF_TEXT}h"})
 ODF_NUMERIC_TYPES = frozenset({"float", "percentage", "currency"})
-
-
-class Digest(Protocol):
-    """A hashlib object."""
-
-    def update(self, data: bytes, /) -> None:
-        """Hash more bytes."""
 
 
 class TextBatch:
@@ -57,17 +52,19 @@ class TextBatch:
             self._parts, self._size = [], 0
 
 
-def read_text(stream: BinaryIO, scanner: TextScanner, utf16: bool = False,
-              digest: Digest | None = None) -> None:
-    """A text file, streamed in chunks: memory stays flat whatever its size. `digest` is
-    fed the raw bytes too, so a large file is read once, not once more to be hashed."""
-    decode = Utf16Decoder() if utf16 else None
-    while chunk := stream.read(CHUNK_BYTES):
-        if digest is not None:
-            digest.update(chunk)
-        scanner.feed(decode(chunk) if decode else chunk)
-    if decode:
-        scanner.feed(decode(b"", final=True))
+def _limits(scanner: TextScanner) -> documents.DocumentLimits:
+    # Every page and every character: a leak on page 501 is still a leak. The scan's deadline
+    # is what bounds the time a document may take.
+    return documents.DocumentLimits(deadline=scanner.deadline)
+
+
+def read_text(stream: BinaryIO, scanner: TextScanner,
+              digest: documents.Digest | None = None) -> None:
+    """A text file (UTF-8, or UTF-16 with a byte-order mark), streamed in chunks: memory stays
+    flat whatever its size. `digest` is fed the raw bytes too, so a large file is read once,
+    not once more to be hashed."""
+    for chunk in documents.text_chunks(stream, _limits(scanner), digest):
+        scanner.feed(chunk)
     scanner.finish()
 
 
@@ -80,7 +77,7 @@ def read_raw_strings(stream: BinaryIO, scanner: TextScanner) -> None:
     """Strings inside a binary file (legacy Office): 8-bit text as it is, UTF-16 text through
     its even and odd bytes, where `0\x006\x00...` becomes `06...`."""
     previous = b""
-    while chunk := stream.read(CHUNK_BYTES):
+    while chunk := stream.read(documents.CHUNK_BYTES):
         window = previous + chunk
         for view in (window, window[0::2], window[1::2]):
             scanner.scan(view)
@@ -146,34 +143,24 @@ def _cell(value: object, scanner: TextScanner, batch: TextBatch) -> None:
 
 
 def read_docx(stream: BinaryIO, scanner: TextScanner) -> None:
-    """Paragraphs, tables (nested ones too), headers and footers of a Word document."""
-    from docx import Document
-
-    document = Document(stream)
+    """Paragraphs, tables (nested ones too), headers and footers of a Word document (its
+    package was judged by `refuse_bomb` before)."""
     batch = TextBatch(scanner)
-    containers: list[Any] = [document]
-    for section in document.sections:
-        containers += [section.header, section.footer]
-    while containers:
-        container = containers.pop()
-        for paragraph in container.paragraphs:
-            batch.add(paragraph.text)
-        for table in container.tables:
-            for row in table.rows:
-                containers.extend(row.cells)
+    for paragraph in documents.docx_paragraphs(stream, _limits(scanner)):
+        batch.add(paragraph)
     batch.flush()
 
 
 def read_pdf(stream: BinaryIO, scanner: TextScanner) -> bool:
     """The text of every page; False when the PDF is encrypted and no empty password opens it."""
-    from pypdf import PdfReader
-
-    reader = PdfReader(stream)
-    if reader.is_encrypted and not reader.decrypt(""):
-        return False
     batch = TextBatch(scanner)
-    for page in reader.pages:
-        batch.add(page.extract_text() or "")
+    try:
+        for page in documents.pdf_pages(stream, _limits(scanner)):
+            batch.add(page)
+    except documents.DocumentUnreadable as unreadable:
+        if unreadable.reason is documents.Unreadable.ENCRYPTED:
+            return False
+        raise
     batch.flush()
     return True
 

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
+from audit.facts.documents import DeadlinePassed, DocumentUnreadable
 from audit.facts.pii import readers
 from audit.facts.pii.archive import ZipLimits, package_format, refuse_bomb, walk_members
 from audit.facts.pii.detectors import DETECTORS, NATIONAL_IDS, Detector
@@ -25,11 +26,10 @@ from audit.facts.pii.formats import (
     TEXT_FORMATS,
     FileFormat,
     encrypted_ole2,
-    is_utf16,
     seven_zip_encrypted,
     sniff,
 )
-from audit.facts.pii.text import ScanDeadline, TextScanner
+from audit.facts.pii.text import TextScanner
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{6,}")
@@ -141,10 +141,12 @@ def _scan_into(name: str, stream: BinaryIO, size: int, state: _Scan, depth: int)
         if file_format is FileFormat.ZIP:
             return _scan_zip(stream, state, depth)
         _READERS[file_format](stream, size, state, depth)
-    except ScanDeadline as stop:
+    except DeadlinePassed as stop:
         if depth:
             raise             # recorded once, for the file, not once per archive member
         state.errors.append(f"{redact_name(name)}: {stop}")
+    except DocumentUnreadable as unreadable:     # a PDF, DOCX or text file: the parser's words
+        state.errors.append(f"{redact_name(name)}: unreadable {file_format}: {unreadable}")
     except Exception as error:   # noqa: BLE001 - a hostile file can make any parser raise
         # anything (pypdf, openpyxl, python-docx, zlib, expat each have their own errors);
         # it is a detail of this file, never a lost scan.
@@ -154,10 +156,8 @@ def _scan_into(name: str, stream: BinaryIO, size: int, state: _Scan, depth: int)
 
 
 def _read_text(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
-    utf16 = is_utf16(stream.read(2))
-    stream.seek(0)
     digest = hashlib.sha256()
-    readers.read_text(stream, state.scanner, utf16, digest)
+    readers.read_text(stream, state.scanner, digest)
     if depth == 0:       # read whole from the start: the file's own hash (not a member's)
         state.sha256 = digest.hexdigest()
     state.read_in_clear += 1

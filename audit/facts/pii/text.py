@@ -8,15 +8,14 @@ plain values that leave this module are masked samples.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import re
 import secrets
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from audit.facts.documents import check_deadline
 from audit.facts.pii.detectors import DETECTORS, Detector, Kind, mask
 
 MAX_SAMPLES = 3
@@ -128,10 +127,6 @@ class Tally:
         return {kind: len(t.hashes) for kind, t in sorted(self.kinds.items())}
 
 
-class ScanDeadline(Exception):
-    """The time given to the scan ran out; what was found so far stands."""
-
-
 class TextScanner:
     """Feeds text to the detectors and keeps what they found in a `Tally`."""
 
@@ -178,8 +173,7 @@ class TextScanner:
 
     def scan(self, text: bytes) -> None:
         """Scan one complete piece of text (a paragraph, a cell, a chunk cut at a line end)."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ScanDeadline("time limit reached: the rest of the file was not scanned")
+        check_deadline(self.deadline)      # DeadlinePassed, as the document readers raise
         found: defaultdict[Kind, list[bytes]] = defaultdict(list)
         classifier_for = self._classifiers.get
         for run in self._digit_runs.findall(text):   # the hot loop: names bound locally
@@ -249,14 +243,3 @@ def _first_claim(detectors: tuple[Detector, ...]) -> Callable[[bytes], Kind | No
 
 def _last_line_end(buffer: bytes) -> int:
     return max(buffer.rfind(b"\n"), buffer.rfind(b"\r"))
-
-
-class Utf16Decoder:
-    """Re-encodes a UTF-16 stream (Excel's "Unicode text") as UTF-8, piece by piece."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
-
-    def __call__(self, chunk: bytes, final: bool = False) -> bytes:
-        """The UTF-8 bytes of the next piece."""
-        return self._decoder.decode(chunk, final).encode("utf-8")
