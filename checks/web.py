@@ -1,13 +1,14 @@
-"""The web front end: HTTPS enforced, HSTS, no public exports, brute-force defence, no versions."""
+"""The web front end: HTTPS enforced, HSTS, security headers, no public exports, brute-force
+defence, no versions."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from audit.errors import FactUnavailable
+from audit.errors import Unavailable
 from audit.facts.web import (
     LoginFacts,
     LoginParams,
@@ -20,7 +21,7 @@ from audit.facts.web import (
     plain_http_answers,
 )
 from audit.facts.web_exports import ExportFacts, ExportParams, public_exports
-from audit.registry import Finding, Params, check, failed, passed
+from audit.registry import Finding, Params, check, could_not_tell, failed, passed
 from audit.vocabulary import Reason, Role
 
 ONE_YEAR = 31536000
@@ -56,7 +57,9 @@ def https_redirect(pages: list[PageFacts], p: RedirectParams) -> Finding:
     silent = [page.unavailable for page in pages
               if page.unavailable and page.unavailable.reason is not Reason.UNREACHABLE]
     if silent:
-        raise FactUnavailable(silent[0].reason, "; ".join(item.message for item in silent))
+        return could_not_tell(Unavailable(silent[0].reason,
+                                          "; ".join(item.message for item in silent)),
+                              answers=observed)
     answered = sum(page.answer is not None for page in pages)
     summary = (f"all {answered} plain-HTTP requests redirected to https" if answered
                else "nothing listens for plain HTTP")
@@ -135,6 +138,117 @@ def version_disclosure(pages: list[PageFacts], p: VersionDisclosureParams) -> Fi
                   expected="no version in " + ", ".join(p.headers))
 
 
+class HeaderAlternative(Params):
+    """One way to meet a requirement: a response header (or one directive of it, for a
+    policy header such as Content-Security-Policy) whose value fully matches one of
+    `accepted` (regular expressions, case-insensitive)."""
+
+    header: str
+    directive: str | None = None
+    accepted: list[str] = Field(min_length=1)
+
+    @field_validator("accepted")
+    @classmethod
+    def _patterns_compile(cls, accepted: list[str]) -> list[str]:
+        for pattern in accepted:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"accepted value {pattern!r} is not a regular expression: "
+                                 f"{error}") from None
+        return accepted
+
+    def value_in(self, headers: dict[str, str]) -> str | None:
+        """The header's value (or the directive's source list) in an answer, None if absent."""
+        value = headers.get(self.header.lower())
+        if value is None or self.directive is None:
+            return value
+        for directive in value.split(";"):
+            name, _, sources = directive.strip().partition(" ")
+            if name.lower() == self.directive.lower():
+                return sources.strip()
+        return None
+
+    def met_by(self, headers: dict[str, str]) -> bool:
+        """Whether an answer's headers meet this alternative."""
+        value = self.value_in(headers)
+        return value is not None and any(re.fullmatch(pattern, value.strip(), re.IGNORECASE)
+                                         for pattern in self.accepted)
+
+
+class HeaderRequirement(Params):
+    """A protection every page must have, met by any one of its alternatives."""
+
+    name: str
+    any_of: list[HeaderAlternative] = Field(min_length=1)
+
+
+def _default_header_requirements() -> list[HeaderRequirement]:
+    return [
+        HeaderRequirement(name="MIME-sniffing protection", any_of=[
+            HeaderAlternative(header="x-content-type-options", accepted=["nosniff"])]),
+        HeaderRequirement(name="clickjacking protection", any_of=[
+            HeaderAlternative(header="x-frame-options", accepted=["deny", "sameorigin"]),
+            # any source list but a wildcard, which lets every site frame the page
+            HeaderAlternative(header="content-security-policy", directive="frame-ancestors",
+                              accepted=[r"[^*]+"])]),
+    ]
+
+
+class SecurityHeadersParams(Params):
+    """The protections every page the front end serves must carry, as a table: a profile may
+    add a requirement or narrow the accepted values."""
+
+    requirements: list[HeaderRequirement] = Field(
+        default_factory=_default_header_requirements, min_length=1)
+
+
+def _header_evidence(url: str, headers: dict[str, str],
+                     p: SecurityHeadersParams) -> tuple[dict[str, Any], list[str]]:
+    seen = {alternative.header.lower(): headers.get(alternative.header.lower())
+            for requirement in p.requirements for alternative in requirement.any_of}
+    missing = [requirement.name for requirement in p.requirements
+               if not any(alternative.met_by(headers) for alternative in requirement.any_of)]
+    return {"url": url, "headers": seen, "missing": missing}, missing
+
+
+@check(id="web.security_headers", title="Pages forbid MIME sniffing and framing by other sites",
+       applies_to=Role.WEB, probe=front_pages, params=SecurityHeadersParams)
+def security_headers(pages: list[PageFacts], p: SecurityHeadersParams) -> Finding:
+    """A page that another site may frame can be overlaid with a decoy, so that a clinician's
+    clicks sign, prescribe or export for the attacker (clickjacking); a browser that guesses
+    media types may run an uploaded document as a script. Send `X-Content-Type-Options:
+    nosniff` and `X-Frame-Options: DENY` (or SAMEORIGIN), or a Content-Security-Policy with
+    `frame-ancestors 'none'` (or 'self'), on every page (nginx: `add_header ... always;`)."""
+    expected = {requirement.name: [
+        f"{alternative.header}{' ' + alternative.directive if alternative.directive else ''}: "
+        + " | ".join(alternative.accepted) for alternative in requirement.any_of]
+        for requirement in p.requirements}
+    served = [(page.url, page.answer) for page in pages
+              if page.answer and 200 <= page.answer.status < 300]
+    observed: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for url, answer in served:
+        evidence, missing = _header_evidence(url, answer.headers, p)
+        observed.append(evidence)
+        problems.extend(f"{url}: no {name}" for name in missing)
+    if problems:
+        return failed("; ".join(problems), observed=observed, expected=expected)
+    unread = [page.unavailable for page in pages
+              if page.unavailable and page.unavailable.reason is not Reason.UNREACHABLE]
+    if unread:      # partial coverage never passes alone
+        return could_not_tell(Unavailable(unread[0].reason,
+                                          "; ".join(item.message for item in unread)),
+                              pages=observed)
+    if not served:
+        return could_not_tell(Unavailable(Reason.NOT_FOUND, "no site root answered with a "
+                                          "page (2xx) whose headers could be judged"),
+                              answers=[{"url": page.url, "status": page.answer.status}
+                                       for page in pages if page.answer])
+    return passed(f"{', '.join(r.name for r in p.requirements)} on {len(served)} page(s)",
+                  observed=observed, expected=expected)
+
+
 def _download_evidence(facts: ExportFacts) -> list[dict[str, Any]]:
     return [{"url": item.url, "content_type": item.content_type, "bytes_read": item.size,
              "truncated": item.truncated, "data_file": item.data_file,
@@ -164,8 +278,9 @@ def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
                       + ", ".join(item.url for item in leaking),
                       observed=observed, expected=expected, **evidence)
     if not facts.complete:
-        raise FactUnavailable(Reason.TIMEOUT, f"the search stopped at its time budget after "
-                              f"{facts.requests} URLs, none leaking so far")
+        return could_not_tell(Unavailable(Reason.TIMEOUT, f"the search stopped at its time "
+                                          f"budget after {facts.requests} URLs, none leaking "
+                                          "so far"), **evidence)
     return passed(f"no public data file found ({facts.requests} URLs asked)",
                   observed=observed, expected=expected, **evidence)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.facts.fhir import FhirFacts, FhirSearchAnswer, HttpAnswer, bundle_counts
+from audit.facts.fhir import FhirFacts, FhirSearchAnswer, bundle_counts
+from audit.facts.net import HttpAnswer
 from audit.registry import NoParams
 from audit.vocabulary import Status
 from checks.fhir import Access, http_access, unauthenticated_search
@@ -54,8 +55,13 @@ def test_bundle_counts(document: object, counts: tuple[bool, int | None, int | N
 
 
 def test_a_cut_body_is_not_parsed() -> None:
-    assert HttpAnswer(200, "application/json", b'{"resourceType": "Bun', True).json() is None
-    assert HttpAnswer(200, "application/json", b"<html>", False).json() is None
+    def answer(body: bytes, truncated: bool) -> HttpAnswer:
+        return HttpAnswer("http://h/Patient", 200, {"content-type": "application/json"}, body,
+                          truncated, 0.01, False)
+
+    assert answer(b'{"resourceType": "Bun', True).json() is None
+    assert answer(b"<html>", False).json() is None
+    assert answer(b'{"resourceType": "Bundle"}', False).json() == {"resourceType": "Bundle"}
 
 
 @pytest.mark.parametrize(("status", "access"), [

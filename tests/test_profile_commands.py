@@ -19,7 +19,7 @@ def test_list_shows_the_three_profiles_with_control_counts() -> None:
     assert outcome.exit_code == 0, outcome.output
     cells = [line.split("│") for line in outcome.output.splitlines() if line.startswith("│")]
     rows = {cell[1].strip(): cell[3].strip() for cell in cells if cell[1].strip()}
-    assert rows == {"gdpr-health": "28", "hipaa-security": "25", "kz-mis-baseline": "41"}
+    assert rows == {"gdpr-health": "29", "hipaa-security": "25", "kz-mis-baseline": "41"}
 
 
 def test_show_prints_references_with_their_kind() -> None:

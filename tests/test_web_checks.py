@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
+from audit.facts.net import HttpAnswer
 from audit.facts.web import (
-    HttpAnswer,
     LoginAttempt,
     LoginFacts,
     LoginParams,
@@ -30,11 +30,13 @@ from audit.model.inventory import LoginProbe, Service, Target
 from audit.vocabulary import Reason, Role, Status
 from checks.web import (
     HstsParams,
+    SecurityHeadersParams,
     VersionDisclosureParams,
     hsts,
     https_redirect,
     login_bruteforce,
     public_exports_check,
+    security_headers,
     version_disclosure,
 )
 
@@ -46,7 +48,7 @@ def page(url: str, status: int = 200, body: bytes = b"", **headers: str) -> Page
 
 
 def down(url: str, reason: Reason = Reason.UNREACHABLE) -> PageFacts:
-    return PageFacts(url, unavailable=FactUnavailable(reason, f"{url}: {reason}"))
+    return PageFacts(url, unavailable=Unavailable(reason, f"{url}: {reason}"))
 
 
 def test_permanent_redirects_to_https_pass() -> None:
@@ -68,8 +70,67 @@ def test_anything_else_fails(answer: PageFacts, problem: str) -> None:
 
 def test_closed_plain_http_passes_but_silence_is_an_error() -> None:
     assert https_redirect([down("http://h/")], RedirectParams()).status is Status.PASS
-    with pytest.raises(FactUnavailable):
-        https_redirect([down("http://h/", Reason.TIMEOUT)], RedirectParams())
+    silent = https_redirect([down("http://h/", Reason.TIMEOUT)], RedirectParams())
+    assert silent.status is Status.ERROR and silent.reason is Reason.TIMEOUT
+
+
+PROTECTED = {"x_content_type_options": "nosniff", "x_frame_options": "DENY"}
+
+
+@pytest.mark.parametrize("headers", [
+    PROTECTED,
+    {"x_content_type_options": "NoSniff", "x_frame_options": "sameorigin"},
+    {"x_content_type_options": "nosniff",
+     "content_security_policy": "default-src 'self'; frame-ancestors 'none'"},
+    {"x_content_type_options": "nosniff", "content_security_policy": "frame-ancestors 'self'"},
+])
+def test_security_headers_pass(headers: dict[str, str]) -> None:
+    pages = [page("https://h/", **headers), page("http://h/", 301, location="https://h/")]
+    finding = security_headers(pages, SecurityHeadersParams())
+    assert finding.status is Status.PASS, finding.summary
+    assert [item["url"] for item in finding.observed] == ["https://h/"]   # a redirect: no page
+
+
+@pytest.mark.parametrize(("headers", "problem"), [
+    ({}, "https://h/: no MIME-sniffing protection; https://h/: no clickjacking protection"),
+    ({"x_frame_options": "DENY"}, "https://h/: no MIME-sniffing protection"),
+    ({"x_content_type_options": "nosniff"}, "https://h/: no clickjacking protection"),
+    ({"x_content_type_options": "nosniff", "x_frame_options": "ALLOW-FROM https://a/"},
+     "https://h/: no clickjacking protection"),
+    ({"x_content_type_options": "nosniff", "content_security_policy": "frame-ancestors *"},
+     "https://h/: no clickjacking protection"),
+    ({"x_content_type_options": "nosniff", "content_security_policy": "default-src 'self'"},
+     "https://h/: no clickjacking protection"),
+])
+def test_security_headers_fail(headers: dict[str, str], problem: str) -> None:
+    finding = security_headers([page("https://h/", **headers)], SecurityHeadersParams())
+    assert (finding.status, finding.summary) == (Status.FAIL, problem)
+
+
+def test_security_headers_judge_every_page_and_never_pass_on_partial_coverage() -> None:
+    plain = security_headers([page("https://h/", **PROTECTED), page("http://h/")],
+                             SecurityHeadersParams())
+    assert plain.status is Status.FAIL and plain.summary.startswith("http://h/: no MIME")
+    partial = security_headers([page("https://h/", **PROTECTED),
+                                down("http://h/", Reason.TIMEOUT)], SecurityHeadersParams())
+    assert partial.status is Status.ERROR and partial.reason is Reason.TIMEOUT
+    closed = security_headers([page("https://h/", **PROTECTED), down("http://h/")],
+                              SecurityHeadersParams())
+    assert closed.status is Status.PASS       # nothing listens there: nothing to protect
+    nothing = security_headers([page("https://h/", 404)], SecurityHeadersParams())
+    assert nothing.status is Status.ERROR and nothing.reason is Reason.NOT_FOUND
+
+
+def test_security_headers_are_a_table_a_profile_may_change() -> None:
+    frame_only = SecurityHeadersParams(requirements=[{
+        "name": "frames", "any_of": [{"header": "X-Frame-Options", "accepted": ["deny"]}]}])
+    assert security_headers([page("https://h/", x_frame_options="DENY")],
+                            frame_only).status is Status.PASS
+    with pytest.raises(ValidationError):
+        SecurityHeadersParams(requirements=[{"name": "x", "any_of": [
+            {"header": "x-frame-options", "accepted": ["(unclosed"]}]}])
+    with pytest.raises(ValidationError):
+        SecurityHeadersParams(requirements=[{"name": "x", "any_of": []}])
 
 
 def test_hsts() -> None:
@@ -129,9 +190,8 @@ def test_leak_evidence_is_masked() -> None:
 
 
 def test_an_interrupted_search_cannot_pass() -> None:
-    with pytest.raises(FactUnavailable) as raised:
-        public_exports_check(ExportFacts([], [TEXT], 90, complete=False), ExportParams())
-    assert raised.value.reason is Reason.TIMEOUT
+    cut = public_exports_check(ExportFacts([], [TEXT], 90, complete=False), ExportParams())
+    assert cut.status is Status.ERROR and cut.reason is Reason.TIMEOUT
     leaking = public_exports_check(ExportFacts([], [CSV], 90, complete=False), ExportParams())
     assert leaking.status is Status.FAIL
 

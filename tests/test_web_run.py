@@ -14,7 +14,8 @@ from tests.servers.nginx import WebServer, site_fixture
 WEAK_ADDRESS = "127.61.6.10"
 HARDENED_ADDRESS = "127.61.6.11"
 CHECKS = ["tls.protocol_versions", "tls.certificate", "web.https_redirect", "web.hsts",
-          "web.public_exports", "web.login_bruteforce", "web.version_disclosure"]
+          "web.public_exports", "web.login_bruteforce", "web.version_disclosure",
+          "web.security_headers"]
 PROFILE = "\n".join([
     "id: tls-web-test", "title: TLS and web", 'version: "1"', "threshold: 80", "controls:",
     *[f"  - {{id: C{i}, title: {check_id}, severity: high, checks: [{{check: {check_id}}}]}}"

@@ -66,6 +66,29 @@ def test_version_disclosure(weak_site: WebServer, hardened_site: WebServer) -> N
 
 
 @pytest.mark.servers
+def test_security_headers(weak_site: WebServer, hardened_site: WebServer) -> None:
+    good = run_check("web.security_headers", site_target(hardened_site), hardened_site.ca_file)
+    assert good.status is Status.PASS, good
+    assert good.evidence.observed == [{
+        "url": f"https://{HARDENED_ADDRESS}:443/",
+        "headers": {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
+                    "content-security-policy": None},
+        "missing": []}]
+    bad = run_check("web.security_headers", site_target(weak_site), weak_site.ca_file)
+    assert bad.status is Status.FAIL, bad
+    assert bad.summary == (f"https://{WEAK_ADDRESS}:443/: no MIME-sniffing protection; "
+                           f"https://{WEAK_ADDRESS}:443/: no clickjacking protection")
+    # A profile may ask for more: a CSP frame-ancestors the hardened site does not send
+    stricter = run_check("web.security_headers", site_target(hardened_site),
+                         hardened_site.ca_file, requirements=[
+                             {"name": "CSP frame-ancestors", "any_of": [
+                                 {"header": "content-security-policy",
+                                  "directive": "frame-ancestors", "accepted": ["'none'"]}]}])
+    assert stricter.status is Status.FAIL
+    assert stricter.evidence.observed[0]["missing"] == ["CSP frame-ancestors"]
+
+
+@pytest.mark.servers
 def test_public_exports(weak_site: WebServer, hardened_site: WebServer) -> None:
     good = run_check("web.public_exports", site_target(hardened_site), hardened_site.ca_file)
     assert good.status is Status.PASS, good

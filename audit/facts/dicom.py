@@ -29,14 +29,14 @@ from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.fhir import (
+from audit.facts.net import (
+    HttpClient,
     SocketDeadline,
-    http_get,
+    access_probe_client,
     http_origin,
     open_connection,
     services_of_kind,
-    step_timeout,
-    unverified_tls_context,
+    unverified_context,
 )
 from audit.facts.ports import target_address
 from audit.model.inventory import Service
@@ -62,6 +62,8 @@ DICOMWEB_STUDIES = "/dicom-web/studies"
 # Far above any A-ASSOCIATE-AC and the P-DATA PDUs the probe asks for (16 KB): a longer
 # one is a peer that does not speak DICOM, or one trying to exhaust the auditor's memory.
 MAX_PDU_BYTES = 1024 * 1024
+# A PACS HTTP answer is read up to this (a list of 1001 study ids fits many times over).
+MAX_HTTP_BYTES = 1024 * 1024
 # An association is at most four waits (associate, echo, find, release), each one step.
 ASSOCIATION_STEPS = 4
 UNRECOGNISED_PDU = "Evt19"    # pynetdicom's state-machine event for an invalid PDU
@@ -110,7 +112,7 @@ class DicomFacts:
 def dicom_associations(context: TargetContext) -> DicomFacts:
     """Associate with each DICOM port as an unknown AE, then with a wrong called AE title."""
     address = target_address(context)
-    timeout = step_timeout(context)
+    timeout = context.budget.step()
     return DicomFacts(address, [_endpoint(address, port, called, tls, timeout)
                                 for port, called, tls in _dicom_ports(context, address, timeout)])
 
@@ -175,7 +177,7 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str, timeout:
         started = time.monotonic()
         association = entity.associate(
             address, port, ae_title=called_ae,
-            tls_args=(unverified_tls_context(), address) if tls else None,
+            tls_args=(unverified_context(), address) if tls else None,
             evt_handlers=[(evt.EVT_FSM_TRANSITION, entity.note_transition)])
         try:
             if association.is_rejected:
@@ -308,14 +310,14 @@ class PacsHttpFacts:
 def pacs_http_anonymous(context: TargetContext) -> PacsHttpFacts:
     """GET the Orthanc REST paths and the DICOMweb study search without credentials."""
     base = pacs_http_base(context)
-    timeout = step_timeout(context)
     # Lists are asked for one more than is counted: enough to say "more than", never more.
     limit = f"limit={MAX_STUDIES_COUNTED + 1}"
-    rest = [_anonymous_count(base, path, path if path == "/system" else f"{path}?since=0&{limit}",
-                             timeout)
-            for path in REST_PATHS]
-    dicomweb = _anonymous_count(base, DICOMWEB_STUDIES, f"{DICOMWEB_STUDIES}?{limit}", timeout,
-                                accept="application/dicom+json")
+    with access_probe_client(context) as client:
+        rest = [_anonymous_count(client, base, path,
+                                 path if path == "/system" else f"{path}?since=0&{limit}")
+                for path in REST_PATHS]
+        dicomweb = _anonymous_count(client, base, DICOMWEB_STUDIES,
+                                    f"{DICOMWEB_STUDIES}?{limit}", accept="application/dicom+json")
     return PacsHttpFacts(base, rest, dicomweb)
 
 
@@ -326,9 +328,9 @@ def pacs_http_base(context: TargetContext) -> str:
     return http_origin(target_address(context), declared[0] if declared else default)
 
 
-def _anonymous_count(base: str, path: str, request: str, timeout: float,
+def _anonymous_count(client: HttpClient, base: str, path: str, request: str,
                      accept: str = "application/json") -> HttpExposure:
-    answer = http_get(base + request, timeout, accept=accept)
+    answer = client.get(base + request, MAX_HTTP_BYTES, accept=accept)
     document = answer.json()
     count = len(document) if answer.status == 200 and isinstance(document, list) else None
     if answer.status == 204:  # DICOMweb's "no match": answered, nothing to list

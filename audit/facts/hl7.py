@@ -15,12 +15,7 @@ import time
 from dataclasses import dataclass
 
 from audit.facts.context import TargetContext
-from audit.facts.fhir import (
-    open_connection,
-    services_of_kind,
-    step_timeout,
-    unverified_tls_context,
-)
+from audit.facts.net import open_connection, services_of_kind, unverified_context
 from audit.facts.ports import target_address
 
 HL7_SERVICE_KIND = "hl7"
@@ -55,7 +50,7 @@ TLS_ANSWER_WAIT = 2.0
 def mllp_transport(context: TargetContext) -> Hl7Facts:
     """Probe every MLLP port of the target for TLS."""
     address = target_address(context)
-    timeout = step_timeout(context)
+    timeout = context.budget.step()
     services = services_of_kind(context, HL7_SERVICE_KIND)
     ports = [(service.port, service.tls) for service in services] or [(DEFAULT_MLLP_PORT, None)]
     return Hl7Facts(address, [_probe_port(address, port, declared, timeout)
@@ -94,7 +89,7 @@ def client_hello(server_name: str) -> bytes:
     """The bytes of a TLS ClientHello, produced by the ssl module without any socket."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     hostname = None if _is_ip_address(server_name) else server_name
-    tls = unverified_tls_context().wrap_bio(incoming, outgoing, server_hostname=hostname)
+    tls = unverified_context().wrap_bio(incoming, outgoing, server_hostname=hostname)
     try:
         tls.do_handshake()
     except ssl.SSLWantReadError:

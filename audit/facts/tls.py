@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
-import ssl
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocat
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.facts.net import expect_tls_answer, trust_anchor_file
 from audit.model.inventory import Target
 from audit.vocabulary import Reason
 
@@ -69,13 +68,9 @@ STARTTLS_KINDS: dict[str, ProtocolWithOpportunisticTlsEnum] = {
     "pgsql": ProtocolWithOpportunisticTlsEnum.POSTGRES,
 }
 DIRECT_TLS_KINDS = frozenset({"https"})
-SYSTEM_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
 CONNECTIONS_PER_ENDPOINT = 10
 MAX_NETWORK_TIMEOUT = 5
 SUPPLIED_STORE = "Supplied CA file"     # sslyze's name for the custom trust store
-# OpenSSL's refusal of a handshake message over its limit (100 KiB for a certificate chain):
-# a client reads no further, so a server cannot make the probe hold megabytes.
-OVERSIZED_HANDSHAKE = "EXCESSIVE_MESSAGE_SIZE"
 
 # sslyze's bundled trust stores hold a root with a negative serial number, and cryptography
 # warns about it each time they load: noise on the user's terminal, nothing about the target.
@@ -175,10 +170,9 @@ def tls_facts(context: TargetContext) -> TlsFacts:
     if not endpoints:
         raise FactUnavailable(Reason.UNSUPPORTED, f"target {context.target.name!r} has no TLS "
                               "endpoint (no TLS service, PostgreSQL service or https URL)")
-    timeout = max(1, min(MAX_NETWORK_TIMEOUT, int(context.environment.timeout // 4)))
-    trust_file = context.environment.ca_file or SYSTEM_CA_FILE
-    if not trust_file.is_file():
-        raise FactUnavailable(Reason.NOT_FOUND, f"trust anchors {trust_file} not found")
+    # sslyze takes whole seconds: a step of the check's budget, at most MAX_NETWORK_TIMEOUT
+    timeout = int(context.budget.step(high=MAX_NETWORK_TIMEOUT))
+    trust_file = trust_anchor_file(context.environment.ca_file)
     scanned_at = dt.datetime.now(dt.UTC)
     return TlsFacts(tuple(scan_endpoints(endpoints, trust_file, timeout)), scanned_at)
 
@@ -210,7 +204,9 @@ def _scan_request(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> Serv
     if starttls is None:
         # sslyze probes a silent direct-TLS listener version by version, each up to the
         # timeout; one handshake of our own first keeps a silent endpoint to one timeout.
-        _expect_an_answer(endpoint, timeout)
+        # (it also refuses a handshake message of megabytes, which sslyze would take for
+        # "no TLS version supported").
+        expect_tls_answer(endpoint.host, endpoint.port, timeout, endpoint.label)
     try:
         location = ServerNetworkLocation(endpoint.host, endpoint.port)
     except ServerHostnameCouldNotBeResolved:
@@ -223,36 +219,6 @@ def _scan_request(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> Serv
         certificate_info=CertificateInfoExtraArgument(custom_ca_file=trust_file))
     return ServerScanRequest(server_location=location, network_configuration=configuration,
                              scan_commands=set(SCAN_COMMANDS), scan_commands_extra_arguments=extra)
-
-
-def _expect_an_answer(endpoint: TlsEndpoint, timeout: int) -> None:
-    """Raise unless the endpoint accepts a connection and answers a ClientHello in time."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=endpoint.host):
-            return
-    except TimeoutError:
-        raise FactUnavailable(Reason.TIMEOUT, f"{endpoint.label}: accepted the connection "
-                              f"but did not answer a TLS hello within {timeout} s (a silent "
-                              "or plaintext-only service)") from None
-    except ssl.SSLError as error:
-        if error.reason == OVERSIZED_HANDSHAKE:
-            # sslyze would take this for "no TLS version supported": it is one too big to read
-            raise FactUnavailable(Reason.REFUSED, f"{endpoint.label}: the server sent a TLS "
-                                  "handshake message larger than clients accept (a "
-                                  "certificate chain of megabytes?)") from None
-        return          # it answered, if only to refuse our offer: sslyze will tell more
-    except ConnectionResetError:
-        return
-    except socket.gaierror:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{endpoint.label}: cannot resolve "
-                              f"{endpoint.host}") from None
-    except OSError as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{endpoint.label}: "
-                              f"{error.strerror or error}") from None
 
 
 def _endpoint_scan(endpoint: TlsEndpoint, result: ServerScanResult) -> EndpointScan:

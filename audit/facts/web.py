@@ -1,68 +1,28 @@
 """Web facts: what a target's HTTP and HTTPS front ends answer, read with bounded requests.
 
-Every request has a timeout, a size cap and a deadline for the whole exchange (a server that
-drips its headers or its handshake is cut there, see `SocketDeadline`); redirects are never
-followed (where they point is itself the fact); proxies and .netrc from the environment are
-ignored. Certificates are verified against the inventory's trust anchors: when that fails,
-the request is repeated unverified and the answer marked so (the TLS checks judge the
-certificate; the web checks still see what the server says).
+Every request goes through the network layer's `HttpClient` (audit.facts.net): a byte cap
+and a deadline for the whole exchange, redirects never followed (where they point is itself
+the fact), no proxy. Certificates are verified against the inventory's trust anchors: when
+that fails, the request is repeated unverified and the answer marked so (the TLS checks judge
+the certificate; the web checks still see what the server says).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import socket
-import threading
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-import urllib3
 from pydantic import Field
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InsecureRequestWarning
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
-from audit.facts.fhir import SocketDeadline
+from audit.facts.net import PAGE_BYTES, HttpAnswer, HttpClient, http_client, url_host
 from audit.model.inventory import LoginProbe, Target
 from audit.registry import Params
 from audit.vocabulary import Reason
-
-USER_AGENT = "mis-audit (security posture audit; read-only)"
-PAGE_BYTES = 64 * 1024
-MAX_HEADERS = 64
-MAX_HEADER_VALUE = 500
-MAX_REQUEST_TIMEOUT = 10.0
-
-# An unverified request is deliberate and recorded (`HttpAnswer.verified`); urllib3's warning
-# about it would only repeat that on stderr, once per request. (A filter, not
-# catch_warnings: that one is not thread-safe and probes run in parallel.)
-warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """One response, as far as it was read: status, headers (lower-case names), capped body."""
-
-    url: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    truncated: bool
-    elapsed: float
-    verified: bool
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-case."""
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 @dataclass(frozen=True)
@@ -71,144 +31,7 @@ class PageFacts:
 
     url: str
     answer: HttpAnswer | None = None
-    unavailable: FactUnavailable | None = None
-
-
-# The deadline of the request the current thread is making (requests gives no other way to
-# reach the sockets urllib3 opens for it).
-_current = threading.local()
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[SocketDeadline]:
-    with SocketDeadline(seconds) as deadline:
-        _current.deadline = deadline
-        try:
-            yield deadline
-        finally:
-            _current.deadline = None
-
-
-def _watch(sock: socket.socket | None) -> None:
-    deadline: SocketDeadline | None = getattr(_current, "deadline", None)
-    if deadline is not None and sock is not None:
-        deadline.watch(sock)
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """A connection whose socket the current request's deadline cuts."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock)     # a kept-alive connection, made for an earlier request
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
-    """The same over TLS (the raw socket is watched before the handshake)."""
-
-
-class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """requests' adapter with connections that a `SocketDeadline` can cut."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool,
-                                                   "https": _WatchedHTTPSPool}
-
-
-class WebClient:
-    """Bounded GET and POST for one target's probes."""
-
-    def __init__(self, context: TargetContext) -> None:
-        environment = context.environment
-        self.timeout = max(1.0, min(MAX_REQUEST_TIMEOUT, environment.timeout / 4))
-        self.verify: str | bool = str(environment.ca_file) if environment.ca_file else True
-        self.session = requests.Session()
-        self.session.trust_env = False          # no proxy or .netrc from the environment
-        self.session.headers["User-Agent"] = USER_AGENT
-        for scheme in ("http://", "https://"):
-            self.session.mount(scheme, _DeadlineAdapter())
-        # Origins that did not answer: asked again, they would cost a timeout each time
-        self.silent: dict[str, FactUnavailable] = {}
-
-    def get(self, url: str, max_bytes: int = PAGE_BYTES) -> HttpAnswer:
-        """GET without following redirects; raises FactUnavailable when nothing answered."""
-        return self.request("GET", url, max_bytes)
-
-    def request(self, method: str, url: str, max_bytes: int = PAGE_BYTES,
-                form: dict[str, str] | None = None) -> HttpAnswer:
-        """One request, verified first and unverified when only the certificate failed."""
-        origin = urlunsplit((*urlsplit(url)[:2], "", "", ""))
-        if origin in self.silent:
-            earlier = self.silent[origin]
-            raise FactUnavailable(earlier.reason, f"{url}: skipped, {earlier.message}")
-        try:
-            try:
-                return self._send(method, url, max_bytes, form, self.verify)
-            except requests.exceptions.SSLError:
-                return self._send(method, url, max_bytes, form, False)
-        except FactUnavailable as unavailable:
-            self.silent[origin] = unavailable
-            raise
-
-    def _send(self, method: str, url: str, max_bytes: int, form: dict[str, str] | None,
-              verify: str | bool) -> HttpAnswer:
-        started = time.monotonic()
-        cut = FactUnavailable(Reason.TIMEOUT, f"{url}: no complete answer within "
-                                              f"{self.timeout:g} s")
-        with _deadline(self.timeout) as deadline:
-            try:
-                with self.session.request(method, url, data=form, allow_redirects=False,
-                                          stream=True, timeout=self.timeout,
-                                          verify=verify) as response:
-                    body, truncated = _read_capped(response, max_bytes, started + self.timeout)
-                    headers = {name.lower(): value[:MAX_HEADER_VALUE] for name, value
-                               in list(response.headers.items())[:MAX_HEADERS]}
-                    if deadline.expired:    # http.client takes a cut for the end of headers
-                        raise cut
-                    return HttpAnswer(url, response.status_code, headers, body, truncated,
-                                      time.monotonic() - started, verify is not False)
-            except requests.exceptions.SSLError:
-                if deadline.expired:
-                    raise cut from None
-                if verify is False:
-                    raise FactUnavailable(Reason.REFUSED,
-                                          f"{url}: TLS handshake failed") from None
-                raise
-            except requests.exceptions.Timeout:
-                raise FactUnavailable(Reason.TIMEOUT,
-                                      f"{url}: no answer within {self.timeout:g} s") from None
-            except requests.exceptions.RequestException as error:
-                if deadline.expired:
-                    raise cut from None
-                raise FactUnavailable(Reason.UNREACHABLE,
-                                      f"{url}: {type(error).__name__}") from None
-
-
-def _read_capped(response: requests.Response, max_bytes: int,
-                 deadline: float) -> tuple[bytes, bool]:
-    """At most max_bytes of the body, and never past the deadline (a server may drip)."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=16384):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= max_bytes or time.monotonic() > deadline:
-            return b"".join(chunks)[:max_bytes], True
-    return b"".join(chunks), False
+    unavailable: Unavailable | None = None
 
 
 def web_base_urls(target: Target) -> list[str]:
@@ -219,7 +42,7 @@ def web_base_urls(target: Target) -> list[str]:
         parts = urlsplit(url)
         found[urlunsplit((parts.scheme.lower(), parts.netloc, "/", "", ""))] = None
     if target.address:
-        host = f"[{target.address}]" if ":" in target.address else target.address
+        host = url_host(target.address)
         for service in target.services:
             kind = service.kind.lower()
             scheme = "https" if service.tls or kind == "https" else "http" if kind == "http" \
@@ -234,14 +57,14 @@ def web_base_urls(target: Target) -> list[str]:
     return list(found)
 
 
-def read_pages(client: WebClient, urls: list[str], max_bytes: int = PAGE_BYTES) -> list[PageFacts]:
+def read_pages(client: HttpClient, urls: list[str], max_bytes: int = PAGE_BYTES) -> list[PageFacts]:
     """GET each URL; one that does not answer is a fact, not a lost probe."""
     pages = []
     for url in urls:
         try:
             pages.append(PageFacts(url, answer=client.get(url, max_bytes)))
         except FactUnavailable as unavailable:
-            pages.append(PageFacts(url, unavailable=unavailable))
+            pages.append(PageFacts(url, unavailable=unavailable.unavailable))
     return pages
 
 
@@ -256,7 +79,8 @@ def require_an_answer(pages: list[PageFacts]) -> list[PageFacts]:
 
 def front_pages(context: TargetContext) -> list[PageFacts]:
     """The answer of every site root of the target (HTTP and HTTPS)."""
-    return require_an_answer(read_pages(WebClient(context), web_base_urls(context.target)))
+    with http_client(context) as client:
+        return require_an_answer(read_pages(client, web_base_urls(context.target)))
 
 
 class RedirectParams(Params):
@@ -275,15 +99,15 @@ def plain_http_urls(target: Target, paths: list[str]) -> list[str]:
     for base in web_base_urls(target):
         parts = urlsplit(base)
         host = parts.hostname or ""
-        netloc = parts.netloc if parts.scheme == "http" else \
-            (f"[{host}]" if ":" in host else host)
+        netloc = parts.netloc if parts.scheme == "http" else url_host(host)
         roots[f"http://{netloc}"] = None
     return [f"{root}/{path.lstrip('/')}" for root in roots for path in paths]
 
 
 def plain_http_answers(context: TargetContext, params: RedirectParams) -> list[PageFacts]:
     """What each path answers over plain HTTP (a closed port is a fact: nothing in clear)."""
-    return read_pages(WebClient(context), plain_http_urls(context.target, params.paths))
+    with http_client(context) as client:
+        return read_pages(client, plain_http_urls(context.target, params.paths))
 
 
 HSTS_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
@@ -349,17 +173,17 @@ def login_attempts(context: TargetContext, params: LoginParams) -> LoginFacts:
     if login is None:
         raise FactUnavailable(Reason.UNSUPPORTED, "the brute-force probe is opt-in: the "
                               "inventory gives this target no 'login' test account")
-    client = WebClient(context)
     allowed = min(login.max_attempts, params.max_attempts)
     attempts: list[LoginAttempt] = []
-    for number in range(1, allowed + 1):
-        attempts.append(_attempt(client, login, number, params, first=not attempts))
-        if defence_seen(attempts, params):
-            break
+    with http_client(context) as client:
+        for number in range(1, allowed + 1):
+            attempts.append(_attempt(client, login, number, params, first=not attempts))
+            if defence_seen(attempts, params):
+                break
     return LoginFacts(login.url, login.username, allowed, attempts)
 
 
-def _attempt(client: WebClient, login: LoginProbe, number: int, params: LoginParams,
+def _attempt(client: HttpClient, login: LoginProbe, number: int, params: LoginParams,
              first: bool) -> LoginAttempt:
     # A fresh random wrong password each time: the account's real password is never needed.
     form = {login.username_field: login.username,

@@ -18,8 +18,9 @@ from pydantic import Field
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.facts.net import HttpAnswer, HttpClient, http_client, origin_of
 from audit.facts.pii import redact_name, scan_bytes
-from audit.facts.web import HttpAnswer, WebClient, web_base_urls
+from audit.facts.web import web_base_urls
 from audit.registry import Params
 from audit.vocabulary import Reason
 
@@ -41,6 +42,8 @@ DATA_CONTENT_TYPES = frozenset({
 })
 # How directory listings announce themselves: nginx and Apache, IIS, Python's http.server.
 LISTING_MARKERS = (b"<title>index of ", b"[to parent directory]", b"<title>directory listing for")
+# The share of the check's time the search may take
+SEARCH_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -134,33 +137,33 @@ def is_data_file(answer: HttpAnswer, extensions: list[str]) -> bool:
 
 def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
     """Ask every site root for the export paths, walk the listings found, keep the files."""
-    client = WebClient(context)
-    origins = list(dict.fromkeys(urlunsplit((*urlsplit(base)[:2], "", "", ""))
-                                 for base in web_base_urls(context.target)))
+    origins = list(dict.fromkeys(origin_of(base) for base in web_base_urls(context.target)))
     queue = deque(f"{origin}/{path.lstrip('/')}" for origin in origins
                   for path in ["/", *params.paths])
     seen = set(queue)
     links_left = params.max_links
     facts = _Search()
-    # Leave the engine's per-check timeout some room to judge what was found
-    deadline = time.monotonic() + context.environment.timeout * 0.7
-    while queue:
-        if time.monotonic() > deadline:
-            facts.complete = False
-            break
-        url = queue.popleft()
-        answer = facts.fetch(client, url, params.max_bytes)
-        if answer is None or answer.status != 200:
-            continue
-        if is_listing(answer):
-            facts.listings.append(redact_name(url))
-            for link in listing_links(url, answer.body)[:links_left]:
-                if link not in seen:
-                    seen.add(link)
-                    queue.append(link)
-                    links_left -= 1
-        elif answer.content_type != "text/html" and not url.endswith("/"):
-            facts.keep(answer, params)
+    # Leave the check's time some room to judge what was found
+    deadline = context.budget.phase_deadline(SEARCH_SHARE)
+    # One client: one kept-alive connection per origin for every path and link asked
+    with http_client(context) as client:
+        while queue:
+            if time.monotonic() > deadline:
+                facts.complete = False
+                break
+            url = queue.popleft()
+            answer = facts.fetch(client, url, params.max_bytes)
+            if answer is None or answer.status != 200:
+                continue
+            if is_listing(answer):
+                facts.listings.append(redact_name(url))
+                for link in listing_links(url, answer.body)[:links_left]:
+                    if link not in seen:
+                        seen.add(link)
+                        queue.append(link)
+                        links_left -= 1
+            elif answer.content_type != "text/html" and not url.endswith("/"):
+                facts.keep(answer, params)
     return facts.result()
 
 
@@ -172,7 +175,7 @@ class _Search:
     unanswered: int = 0
     complete: bool = True
 
-    def fetch(self, client: WebClient, url: str, max_bytes: int) -> HttpAnswer | None:
+    def fetch(self, client: HttpClient, url: str, max_bytes: int) -> HttpAnswer | None:
         self.requests += 1
         try:
             return client.get(url, max_bytes)

@@ -4,7 +4,8 @@ weak:     plain HTTP served as is (no redirect), TLS 1.0-1.2 with an expired sel
           certificate, no HSTS, `server_tokens on`, autoindex with a public `exports/` directory
           holding a CSV of fake patients, a login backend without lockout.
 hardened: HTTP answers 301 to https, TLS 1.2-1.3 with a certificate from the test CA, HSTS for a
-          year, `server_tokens off`, no exports, a login backend answering 429 after N failures.
+          year, `X-Content-Type-Options: nosniff` and `X-Frame-Options: DENY`, `server_tokens
+          off`, no exports, a login backend answering 429 after N failures.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ HARDENED_SERVERS = """
         listen {address}:{https_port} ssl;
         ssl_protocols TLSv1.2 TLSv1.3;
         add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+        add_header X-Content-Type-Options "nosniff" always;
+        add_header X-Frame-Options "DENY" always;
         root {work}/www;
         location = /login {{ proxy_pass http://{address}:{backend_port}; }}
     }}
