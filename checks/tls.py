@@ -8,35 +8,34 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from audit.errors import FactUnavailable
+from audit.errors import Unavailable
 from audit.facts.tls import PROTOCOL_NAMES, CertificateFacts, EndpointScan, TlsFacts, tls_facts
-from audit.registry import Finding, Params, check, failed, passed
+from audit.registry import Finding, Params, check, could_not_tell, failed, passed
 from audit.vocabulary import Reason, Role
 
 TLS_ROLES = (Role.WEB, Role.DB, Role.PACS, Role.FHIR, Role.HL7)
 ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
-def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str]],
+def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str] | Unavailable],
            describe: Callable[[EndpointScan], dict[str, Any]], expected: Any,
            what: str) -> Finding:
-    """Fail on any endpoint with problems; raise when some could not be judged and none failed.
+    """Fail on any endpoint with problems; could not tell when some could not be judged and
+    none failed.
 
-    An endpoint that could not be scanned (or `problems_of` could not judge: it raises) never
+    An endpoint that could not be scanned (or that `problems_of` could not judge) never
     counts as passing: with no failure elsewhere the result is an error naming it.
     """
     observed: list[dict[str, Any]] = []
     failing: list[str] = []
-    unscanned: list[FactUnavailable] = []
+    unscanned: list[Unavailable] = []
     for scan in facts.endpoints:
         label = scan.endpoint.label
-        try:
-            if scan.unavailable is not None:
-                raise scan.unavailable
-            problems = problems_of(scan) if scan.tls_offered else ["does not offer TLS"]
-        except FactUnavailable as unavailable:
-            unscanned.append(unavailable)
-            observed.append({"endpoint": label, "error": unavailable.message})
+        problems = scan.unavailable or (problems_of(scan) if scan.tls_offered
+                                        else ["does not offer TLS"])
+        if isinstance(problems, Unavailable):
+            unscanned.append(problems)
+            observed.append({"endpoint": label, "error": problems.message})
             continue
         observed.append({"endpoint": label, **describe(scan), "problems": problems,
                          **({"refusal": scan.refusal} if scan.refusal else {})})
@@ -45,8 +44,9 @@ def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str]],
         return failed("; ".join(failing), observed=observed, expected=expected,
                       scanned_at=facts.scanned_at.isoformat())
     if unscanned:
-        raise FactUnavailable(unscanned[0].reason,
-                              "; ".join(item.message for item in unscanned))
+        return could_not_tell(Unavailable(unscanned[0].reason,
+                                          "; ".join(item.message for item in unscanned)),
+                              observed=observed, scanned_at=facts.scanned_at.isoformat())
     return passed(f"{what} on {len(observed)} endpoint(s)", observed=observed, expected=expected,
                   scanned_at=facts.scanned_at.isoformat())
 
@@ -67,14 +67,14 @@ def protocol_versions(facts: TlsFacts, p: ProtocolVersionParams) -> Finding:
     `ssl_min_protocol_version = 'TLSv1.2'`)."""
     too_old = set(PROTOCOL_NAMES[:PROTOCOL_NAMES.index(p.minimum)])
 
-    def problems(scan: EndpointScan) -> list[str]:
+    def problems(scan: EndpointScan) -> list[str] | Unavailable:
         old = [name for name in scan.accepted if name in too_old]
         if old:
             return [f"accepts {', '.join(old)}"]
         untested = {name: error for name, error in scan.errors.items() if name in too_old}
         if untested:
-            raise FactUnavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: could not test "
-                                  + "; ".join(f"{k}: {v}" for k, v in untested.items()))
+            return Unavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: could not test "
+                               + "; ".join(f"{k}: {v}" for k, v in untested.items()))
         return [] if scan.accepted else ["accepted no protocol version"]
 
     return _judge(facts, problems, lambda scan: {"accepted": scan.accepted},
@@ -141,10 +141,10 @@ def certificate(facts: TlsFacts, p: CertificateParams) -> Finding:
     certificates from the organisation's CA (or a public one) naming every host name and
     address clients use, with RSA keys of 2048 bits or more (or EC P-256), and renew them
     before they expire."""
-    def problems(scan: EndpointScan) -> list[str]:
+    def problems(scan: EndpointScan) -> list[str] | Unavailable:
         if "certificate" in scan.errors:
-            raise FactUnavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: certificate not "
-                                  f"read: {scan.errors['certificate']}")
+            return Unavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: certificate not "
+                               f"read: {scan.errors['certificate']}")
         return certificate_problems(scan.certificate, p, facts.scanned_at)
 
     return _judge(facts, problems,

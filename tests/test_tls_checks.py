@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from audit.errors import FactUnavailable
+from audit.errors import Unavailable
 from audit.facts.tls import (
     CertificateFacts,
     EndpointScan,
@@ -80,10 +80,9 @@ def test_endpoint_refusing_tls_fails() -> None:
 
 def test_unscanned_endpoint_is_an_error_unless_another_fails() -> None:
     down = EndpointScan(TlsEndpoint("10.0.0.7", 443, "https"),
-                        unavailable=FactUnavailable(Reason.TIMEOUT, "no TLS answer within 2 s"))
-    with pytest.raises(FactUnavailable) as raised:
-        protocol_versions(facts(scan(), down), ProtocolVersionParams())
-    assert raised.value.reason is Reason.TIMEOUT
+                        unavailable=Unavailable(Reason.TIMEOUT, "no TLS answer within 2 s"))
+    finding = protocol_versions(facts(scan(), down), ProtocolVersionParams())
+    assert finding.status is Status.ERROR and finding.reason is Reason.TIMEOUT
     weak = scan({**MODERN, "TLSv1.0": True})
     assert protocol_versions(facts(weak, down), ProtocolVersionParams()).status is Status.FAIL
 
@@ -93,9 +92,8 @@ def test_a_scan_command_that_failed_cannot_pass() -> None:
                            errors={"TLSv1.0": "connection reset", "certificate": "timed out"})
     for check_function, params in [(protocol_versions, ProtocolVersionParams()),
                                    (certificate, CertificateParams())]:
-        with pytest.raises(FactUnavailable) as raised:
-            check_function(facts(partial), params)  # type: ignore[operator]
-        assert raised.value.reason is Reason.UNREACHABLE
+        finding = check_function(facts(partial), params)  # type: ignore[operator]
+        assert finding.status is Status.ERROR and finding.reason is Reason.UNREACHABLE
     # an untested version the minimum allows anyway does not matter
     assert protocol_versions(facts(partial), ProtocolVersionParams(minimum="TLSv1.0")).status \
         is Status.PASS

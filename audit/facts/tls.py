@@ -43,7 +43,7 @@ from sslyze.scanner.scan_command_attempt import ScanCommandAttemptStatusEnum
 from sslyze.scanner.scanner import Scanner
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
-from audit.errors import FactUnavailable
+from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import expect_tls_answer, trust_anchor_file
 from audit.model.inventory import Target
@@ -125,7 +125,7 @@ class EndpointScan:
     tls_offered: bool = True
     protocols: dict[str, bool | None] | None = None
     certificate: CertificateFacts | None = None
-    unavailable: FactUnavailable | None = None
+    unavailable: Unavailable | None = None
     refusal: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -186,7 +186,7 @@ def scan_endpoints(endpoints: list[TlsEndpoint], trust_file: Path,
         try:
             request = _scan_request(endpoint, trust_file, timeout)
         except FactUnavailable as unavailable:
-            scans[endpoint] = EndpointScan(endpoint, unavailable=unavailable)
+            scans[endpoint] = EndpointScan(endpoint, unavailable=unavailable.unavailable)
             continue
         requests[str(request.uuid)] = (endpoint, request)
     if requests:
@@ -252,7 +252,7 @@ def _connectivity_failure(endpoint: TlsEndpoint, result: ServerScanResult) -> En
         return EndpointScan(endpoint, tls_offered=False, refusal=message)
     timed_out = error_type is not None and issubclass(error_type, (ConnectionToServerTimedOut,
                                                                    TlsHandshakeTimedOut))
-    return EndpointScan(endpoint, unavailable=FactUnavailable(
+    return EndpointScan(endpoint, unavailable=Unavailable(
         Reason.TIMEOUT if timed_out else Reason.UNREACHABLE, message))
 
 
