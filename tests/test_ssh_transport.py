@@ -132,6 +132,31 @@ def test_without_sudo_protected_files_are_errors_not_passes(
         "/etc/ssh/sshd_config:3"
 
 
+def test_a_missing_file_in_an_unreadable_directory_is_absent_with_sudo_and_unknown_without(
+        hardened: SshHost) -> None:
+    # /etc/audit is 0750 on the hardened host and holds rules.d but no audit.rules
+    with_sudo, without = transport(hardened), transport(hardened, sudo=False)
+    try:
+        with pytest.raises(FactUnavailable) as absent:
+            with_sudo.read_file("/etc/audit/audit.rules")
+        assert absent.value.reason is Reason.NOT_FOUND, absent.value.message
+        with pytest.raises(FactUnavailable) as unknown:
+            without.read_file("/etc/audit/audit.rules")
+        assert unknown.value.reason is Reason.PERMISSION_DENIED
+        assert "its directory is not readable" in unknown.value.message
+        assert b"mis-data" in with_sudo.read_file("/etc/audit/rules.d/mis.rules")
+        assert [entry.name for entry in with_sudo.list_dir("/etc/audit/rules.d")] == ["mis.rules"]
+        with pytest.raises(FactUnavailable) as listing:
+            without.list_dir("/etc/audit/rules.d")
+        assert listing.value.reason is Reason.PERMISSION_DENIED
+        with pytest.raises(FactUnavailable) as gone:
+            with_sudo.list_dir("/etc/audit/nothing.d")
+        assert gone.value.reason is Reason.NOT_FOUND
+    finally:
+        with_sudo.close()
+        without.close()
+
+
 def test_a_whole_review_takes_few_round_trips(hardened: SshHost) -> None:
     remote = transport(hardened)
     remote.prefetch(declared_reads().prefetch())

@@ -52,7 +52,7 @@ MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_HANDSHAKE_BYTES = 512 * 1024
 MAX_RECV_BYTES = 64 * 1024
 FILE_STATUS = {"missing": Reason.NOT_FOUND, "denied": Reason.PERMISSION_DENIED,
-               "notfile": Reason.NOT_FOUND}
+               "hidden": Reason.PERMISSION_DENIED, "notfile": Reason.NOT_FOUND}
 
 
 class _AcceptNewHostKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]

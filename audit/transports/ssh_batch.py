@@ -18,17 +18,27 @@ SCRIPT_FUNCTIONS = r"""
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 LC_ALL=C; export LC_ALL
 b() { printf '%s' "$1" | base64 -w0; }
+# why a path that cannot be seen is not there: missing, or hidden when the nearest ancestor
+# that can be seen may not be searched (then its absence cannot be told)
+w() {
+  a="${1%/*}"
+  while [ -n "$a" ] && ! [ -e "$a" ]; do a="${a%/*}"; done
+  if [ -n "$a" ] && ! [ -x "$a" ]; then echo hidden; else echo missing; fi
+}
 f() {
   k=$(b "$1")
   if [ -d "$1" ]; then echo "F $k notfile"; return; fi
   if [ -f "$1" ] && [ -r "$1" ]; then
     printf 'F %s ok ' "$k"; head -c "$M" -- "$1" 2>/dev/null | base64 -w0; echo; return
   fi
-  p="${1%/*}/"; st=missing
-  if [ -e "$1" ] || [ -L "$1" ] || { [ -e "$p" ] && ! [ -x "$p" ]; }; then st=denied; fi
-  if [ "$st" = denied ] && [ "$S" = 1 ] && sudo -n cat -- "$1" >/dev/null 2>&1 </dev/null; then
-    printf 'F %s ok ' "$k"; sudo -n cat -- "$1" 2>/dev/null </dev/null | head -c "$M" | base64 -w0
-    echo; return
+  if [ -e "$1" ] || [ -L "$1" ]; then st=denied; else st=$(w "$1"); fi
+  if [ "$st" != missing ] && [ "$S" = 1 ]; then
+    e=$(sudo -n cat -- "$1" 2>&1 >/dev/null </dev/null)
+    if [ $? = 0 ]; then
+      printf 'F %s ok ' "$k"; sudo -n cat -- "$1" 2>/dev/null </dev/null | head -c "$M" | base64 -w0
+      echo; return
+    fi
+    case "$e" in *"No such file"*) st=missing;; esac
   fi
   echo "F $k $st"
 }
@@ -41,7 +51,8 @@ d() {
     if [ "$2" = 1 ]; then
       for e in "$1"/* "$1"/.[!.]*; do [ -f "$e" ] && f "$e"; done | head -n 400
     fi
-  elif [ -d "$1" ] && [ "$S" = 1 ] && sudo -n ls -1A -- "$1" >/dev/null 2>&1 </dev/null; then
+  elif [ "$S" = 1 ] && { [ -d "$1" ] || [ "$(w "$1")" = hidden ]; } \
+       && sudo -n ls -1A -- "$1" >/dev/null 2>&1 </dev/null; then
     printf 'D %s ok ' "$k"
     sudo -n ls -1A -- "$1" 2>/dev/null </dev/null | head -n 400 \
       | while IFS= read -r n; do printf '? 0 0 %s\0' "$n"; done | base64 -w0
@@ -52,7 +63,11 @@ d() {
     fi
   elif [ -e "$1" ] && ! [ -d "$1" ]; then echo "D $k notfile"
   elif [ -e "$1" ]; then echo "D $k denied"
-  else echo "D $k missing"; fi
+  elif [ "$S" = 1 ] && [ "$(w "$1")" = hidden ]; then
+    # sudo could not list it: say missing only when it said so
+    case "$(sudo -n ls -1A -- "$1" 2>&1 >/dev/null </dev/null)" in
+      *"No such file"*) echo "D $k missing";; *) echo "D $k hidden";; esac
+  else echo "D $k $(w "$1")"; fi
 }
 g() {
   k=$(b "$1"); shift
@@ -115,6 +130,8 @@ def b64_bytes(text: str) -> bytes:
 def describe_status(status: str) -> str:
     """A file record's status in words."""
     return {"missing": "no such file", "denied": "permission denied",
+            "hidden": "could not read: its directory is not readable to the audit account "
+                      "(and sudo did not read it), so whether it exists cannot be told",
             "notfile": "not a regular file"}.get(status, status)
 
 

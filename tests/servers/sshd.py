@@ -38,7 +38,9 @@ MANAGED = ("ssh/sshd_config.d", "sudoers.d", "crypttab", "fstab", "audit", "nfta
 MODES = {
     "weak": {"srv/mis": 0o755, "srv/mis/data": 0o755, "srv/mis/data/patient-0001.txt": 0o644},
     "hardened": {"srv/mis": 0o750, "srv/mis/data": 0o750,
-                 "srv/mis/data/patient-0001.txt": 0o640},
+                 "srv/mis/data/patient-0001.txt": 0o640,
+                 # as Debian's auditd leaves it: the audit account cannot look inside
+                 "etc/audit": 0o750, "etc/audit/rules.d": 0o750},
 }
 
 
@@ -110,7 +112,9 @@ def stand_in_commands(variant: str, workdir: Path) -> Path:
         if recorded.exists():
             # inline: the audit account cannot read the test's (root-only) work directory
             body = (f"# {name} as it answered on the {variant} test host\n"
-                    f"cat <<'RECORDED'\n{recorded.read_text()}RECORDED\n")
+                    + (f"[ \"$(id -u)\" = 0 ] || {{ echo '{name}: must be root' >&2; exit 1; }}\n"
+                       if command.needs_root else "")
+                    + f"cat <<'RECORDED'\n{recorded.read_text()}RECORDED\n")
         else:
             body = f"echo '{name}: command not found' >&2\nexit 127\n"
         script.write_text("#!/bin/sh\n" + body)
