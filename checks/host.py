@@ -201,6 +201,20 @@ class MfaParams(Params):
 
     otp_modules: list[str] = Field(default_factory=lambda: list(OTP_MODULES))
     allow_nullok: bool = False
+    # users a Match block may let in with one factor (a break-glass account, by decision);
+    # the audit's own SSH account is recognised without being listed
+    exempt_users: list[str] = Field(default_factory=list)
+
+
+def match_users(criteria: str) -> list[str] | None:
+    """The users a Match block is limited to (criteria are ANDed, so a `User` list bounds
+    it); None when it may apply to others (no User criterion, a pattern or a negation)."""
+    words = criteria.split()
+    pairs = dict(zip((w.lower() for w in words[0::2]), words[1::2], strict=False))
+    names = pairs.get("user", "").split(",") if "user" in pairs else []
+    if not names or any(char in name for name in names for char in "*?!"):
+        return None
+    return names
 
 
 def _method_lists(value: str) -> list[list[str]]:
@@ -246,9 +260,19 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
                 "otp_modules": enforced, "bypassable_otp": weak, "source": config.source}
     problems = [f"one factor is enough: AuthenticationMethods {item}"
                 for item in _single_factor(methods)]
-    problems += [f"{option.location} (Match {block.criteria}): AuthenticationMethods "
-                 f"{option.value}" for block, option in config.overrides("AuthenticationMethods")
-                 if _single_factor(option.value)]
+    exempt = {*p.exempt_users, *([facts.audit_account] if facts.audit_account else [])}
+    exemptions = []
+    for block, option in config.overrides("AuthenticationMethods"):
+        if not _single_factor(option.value):
+            continue
+        line = f"{option.location} (Match {block.criteria}): AuthenticationMethods {option.value}"
+        users = match_users(block.criteria)
+        if users and set(users) <= exempt:
+            who = "the audit's own account" if users == [facts.audit_account] else "exempt"
+            exemptions.append(f"{line} ({who})")
+        else:
+            problems.append(line)
+    observed["exemptions"] = exemptions
     if kbd != "yes":
         problems.append(f"KbdInteractiveAuthentication is {kbd}")
     if use_pam != "yes":
@@ -270,9 +294,13 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
 class RoleSeparationParams(Params):
     """Who may hold unrestricted sudo, and which groups are ordinary (clinical) users.
 
+    Admin groups are the declared `admin_groups` and any group with one of the
+    `admin_group_words` in a part of its name (`it-admins`, `his-root-admins`, `sysadmins`).
     `unrestricted_commands` are the sudo commands that amount to a root shell."""
 
     admin_groups: list[str] = Field(default_factory=lambda: ["sudo", "wheel", "admin"])
+    admin_group_words: list[str] = Field(default_factory=lambda: ["admin", "wheel", "sudo",
+                                                                  "root"])
     clinical_groups: list[str] = Field(default_factory=lambda: [
         "users", "clinicians", "doctors", "nurses", "reception", "registry", "mis-users"])
     exempt_users: list[str] = Field(default_factory=lambda: ["root"])
@@ -288,9 +316,23 @@ def _unrestricted(commands: tuple[str, ...], p: RoleSeparationParams) -> bool:
     return bool(allowed & set(p.unrestricted_commands))
 
 
+def is_admin_group(group: str, p: RoleSeparationParams) -> bool:
+    """Declared, or named as one: a word of the list in a part of the name (never clinical)."""
+    if group in p.clinical_groups:
+        return False
+    parts = re.split(r"[-_.]", group.lower())
+    return group in p.admin_groups or any(word in part for part in parts
+                                          for word in p.admin_group_words)
+
+
+def _admin_groups(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
+    return sorted({*(g for g in p.admin_groups if g in facts.groups),
+                   *(g for g in facts.groups if is_admin_group(g, p))})
+
+
 def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
     clinical = {user for group in p.clinical_groups for user in facts.groups.get(group, [])}
-    admins = {user for group in p.admin_groups for user in facts.groups.get(group, [])}
+    admins = {user for group in _admin_groups(facts, p) for user in facts.groups.get(group, [])}
     problems = []
     for grant in facts.grants:
         if not _unrestricted(grant.commands, p):
@@ -303,9 +345,13 @@ def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
                 problems.append(f"every user gets unrestricted sudo ({where})")
             elif principal.startswith("%"):
                 group = principal[1:]
-                if group in p.clinical_groups or group not in p.admin_groups:
-                    problems.append(f"group {group} is not an admin group yet gets "
+                if group in p.clinical_groups:
+                    problems.append(f"group {group} holds ordinary (clinical) users yet gets "
                                     f"unrestricted sudo ({where})")
+                elif not is_admin_group(group, p):
+                    problems.append(f"group {group} is not an admin group yet gets "
+                                    f"unrestricted sudo ({where}); if it is one, list it in "
+                                    "the check's admin_groups parameter")
             elif principal in clinical or principal not in admins:
                 problems.append(f"user {principal} gets unrestricted sudo outside the admin "
                                 f"groups ({where})")
@@ -323,13 +369,14 @@ def role_separation(facts: SudoersFacts, p: RoleSeparationParams) -> Finding:
     the administrator's password again. Fix the sudoers lines named in the evidence."""
     problems = _grant_problems(facts, p)
     clinical_groups = {group for group in p.clinical_groups if group in facts.groups}
-    for group in p.admin_groups:
+    admin_groups = _admin_groups(facts, p)
+    for group in admin_groups:
         for user in facts.groups.get(group, []):
             shared = sorted(g for g in clinical_groups if user in facts.groups[g])
             if shared and user not in p.exempt_users:
                 problems.append(f"admin {user} (group {group}) is also an ordinary user "
                                 f"(group {', '.join(shared)})")
-    admin_members = {g: facts.groups.get(g, []) for g in p.admin_groups if g in facts.groups}
+    admin_members = {g: facts.groups.get(g, []) for g in admin_groups}
     observed = {"unrestricted": [f"{g.location}: {g.text}" for g in facts.grants
                                  if _unrestricted(g.commands, p)],
                 "admin_groups": admin_members}

@@ -77,6 +77,32 @@ def test_ssh_mfa_fails_on_a_match_block_with_one_factor() -> None:
     assert "sshd_config:21 (Match User vendor)" in finding.details["problems"][0]
 
 
+def key_only(criteria: str) -> MatchBlock:
+    """A Match block letting its connections in with a key alone."""
+    return MatchBlock(criteria, "sshd_config:30",
+                      {"authenticationmethods": SshdOption("publickey", "sshd_config:31")})
+
+
+def test_the_audit_accounts_own_exemption_is_shown_not_failed() -> None:
+    facts = SshMfaFacts(sshd(MFA_ON, [key_only("User auditor")]), [OTP], audit_account="auditor")
+    finding = host.ssh_mfa(facts, host.MfaParams())
+    assert finding.status is Status.PASS, finding.summary
+    assert finding.observed["exemptions"] == [(
+        "sshd_config:31 (Match User auditor): AuthenticationMethods publickey "
+        "(the audit's own account)")]
+    # offline, or audited as another account, the same block is an exemption no one decided
+    assert host.ssh_mfa(SshMfaFacts(sshd(MFA_ON, [key_only("User auditor")]), [OTP]),
+                        host.MfaParams()).status is Status.FAIL
+    for criteria in ("User auditor,nurse_k", "User audit*", "Group auditors",
+                     "Address 10.0.0.0/8"):
+        blocked = SshMfaFacts(sshd(MFA_ON, [key_only(criteria)]), [OTP], audit_account="auditor")
+        assert host.ssh_mfa(blocked, host.MfaParams()).status is Status.FAIL, criteria
+    # an exemption the profile lists (a break-glass account) is shown too
+    narrowed = SshMfaFacts(sshd(MFA_ON, [key_only("User breakglass Address 10.0.0.5")]), [OTP])
+    listed = host.ssh_mfa(narrowed, host.MfaParams(exempt_users=["breakglass"]))
+    assert listed.status is Status.PASS and listed.observed["exemptions"][0].endswith("(exempt)")
+
+
 def policy(days: str, shadow: list[ShadowEntry] | None) -> PasswordPolicy:
     """login.defs with PASS_MAX_DAYS and an optional shadow."""
     return PasswordPolicy(LoginDefs({"PASS_MAX_DAYS": days}, {}), shadow)
@@ -122,6 +148,27 @@ def test_role_separation(grants: list[SudoGrant], groups: dict[str, list[str]],
                          status: Status) -> None:
     finding = host.role_separation(SudoersFacts(grants, groups, []), host.RoleSeparationParams())
     assert finding.status is status, finding.summary
+
+
+def test_admin_groups_are_recognised_by_name_or_declaration() -> None:
+    groups = {"it-admins": ["ops"], "his-root-admins": ["dba"], "clinicians": ["doctor"],
+              "backup-ops": ["tape"]}
+    params = host.RoleSeparationParams()
+    for group in ("it-admins", "his-root-admins"):
+        finding = host.role_separation(SudoersFacts([grant((f"%{group}",), ("ALL",))], groups,
+                                                    []), params)
+        assert finding.status is Status.PASS, finding.summary
+        assert group in finding.observed["admin_groups"]
+    clinical = host.role_separation(SudoersFacts([grant(("%clinicians",), ("ALL",))], groups,
+                                                 []), params)
+    assert clinical.status is Status.FAIL and "clinicians holds ordinary" in clinical.summary
+    neither = host.role_separation(SudoersFacts([grant(("%backup-ops",), ("ALL",))], groups, []),
+                                   params)
+    assert neither.status is Status.FAIL and "list it in the check's admin_groups" in \
+        neither.summary
+    declared = host.RoleSeparationParams(admin_groups=["backup-ops"])
+    assert host.role_separation(SudoersFacts([grant(("%backup-ops",), ("ALL",))], groups, []),
+                                declared).status is Status.PASS
 
 
 def test_sudoers_grants_expand_aliases_and_tags() -> None:

@@ -107,6 +107,8 @@ def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
         observed = results[("hardened-ssh", check)].evidence.observed
         assert source in json.dumps(observed), (check, observed)
     # sshd -T ran on the remote host (through sudo), the files gave the Match blocks
+    assert "it-admins" in results[("hardened-ssh", "host.role_separation")].evidence.observed[
+        "admin_groups"], "a group named as an admin group is one"
     root_login = results[("hardened-ssh", "host.ssh_root_login")]
     assert root_login.evidence.details["location"] == "sshd -T"
     mfa = results[("weak-ssh", "host.ssh_mfa")].evidence.details["problems"]
@@ -117,6 +119,25 @@ def test_checks_read_the_remote_host_over_ssh_and_agree_with_offline(
         ["dr_ivanova: 99999", "nurse_k: never"]
     dumped = "".join(result.model_dump_json() for result in results.values())
     assert "fixture-redis-secret-4711" not in dumped and "notarealhash" not in dumped
+
+
+@pytest.mark.parametrize(("user", "status"), [("auditor", Status.PASS),
+                                              ("dr_ivanova", Status.FAIL)])
+def test_a_key_only_match_block_is_the_audit_accounts_exemption_or_a_failure(
+        tmp_path: Path, weak: SshHost, hardened: SshHost, user: str, status: Status) -> None:
+    config = hardened.server.workdir / "remote-etc" / "ssh" / "sshd_config"
+    original = config.read_text()
+    config.write_text(original + f"Match User {user}\n    AuthenticationMethods publickey\n")
+    try:
+        mfa = _run(tmp_path, weak, hardened, checks=("host.ssh_mfa",))[
+            ("hardened-ssh", "host.ssh_mfa")]
+    finally:
+        config.write_text(original)
+    assert mfa.status is status, mfa.summary
+    if status is Status.PASS:
+        assert "(the audit's own account)" in mfa.evidence.observed["exemptions"][0]
+    else:
+        assert f"Match User {user}" in mfa.summary
 
 
 def test_without_sudo_protected_files_are_errors_not_passes(
@@ -162,7 +183,7 @@ def test_a_whole_review_takes_few_round_trips(hardened: SshHost) -> None:
     remote.prefetch(declared_reads().prefetch())
     assert remote.round_trips == 2          # connect, one batch
     assert b"PermitRootLogin no" in remote.read_file("/etc/ssh/sshd_config")
-    assert [e.name for e in remote.list_dir("/etc/sudoers.d")] == ["auditor", "clinic"]
+    assert [e.name for e in remote.list_dir("/etc/sudoers.d")] == ["auditor", "clinic", "it-admins"]
     assert remote.run(["sshd", "-T"]).exit_code == 0
     assert remote.round_trips == 2          # all of it served from the batch
     remote.close()

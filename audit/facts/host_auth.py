@@ -14,6 +14,7 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host import LoginDefs, SshdConfig, login_defs, sshd_config
 from audit.facts.host_batch import dir_files, optional_text, prefetch_host, strip_comment
+from audit.model.inventory import SshCredential
 from audit.transports.base import Transport
 from audit.transports.reads import HostReads
 from audit.vocabulary import Reason
@@ -44,18 +45,26 @@ class SshMfaFacts:
     config: SshdConfig
     pam_auth: list[PamRule] | None     # None: /etc/pam.d/sshd absent
     pam_error: str | None = None
+    audit_account: str | None = None   # the account this audit logged in with over SSH
+
+
+def audit_account(context: TargetContext) -> str | None:
+    """The user the audit logs in as (over SSH), from the target's credential reference."""
+    credential = context.environment.credentials.get(context.target.ssh or "")
+    return credential.user if isinstance(credential, SshCredential) else None
 
 
 def ssh_mfa_facts(context: TargetContext) -> SshMfaFacts:
     """sshd's configuration and the auth part of its PAM stack."""
     config = context.gather(sshd_config)
     transport = prefetch_host(context)
+    account = audit_account(context)
     try:
         rules = pam_stack(transport, "sshd")
     except FactUnavailable as error:
-        return SshMfaFacts(config, None, error.message)
+        return SshMfaFacts(config, None, error.message, account)
     return SshMfaFacts(config, None if rules is None else
-                       [rule for rule in rules if rule.kind == "auth"])
+                       [rule for rule in rules if rule.kind == "auth"], None, account)
 
 
 def pam_stack(transport: Transport, service: str, depth: int = 0) -> list[PamRule] | None:
