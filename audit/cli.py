@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import json
 import signal
+import sys
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
@@ -20,15 +21,37 @@ from rich.text import Text
 from audit import __version__
 from audit.commands import COMMAND_MODULES
 from audit.commands.history import record_history
+from audit.engine import Observer, Observers
 from audit.errors import InputError
+from audit.eventlog import JsonEventLog, emit
 from audit.inventory import load_inventory, load_waivers
+from audit.journal import (
+    JOURNAL_FILE,
+    Journal,
+    JournalHeader,
+    inputs_digest,
+    new_header,
+    read_journal,
+    remove_journal,
+    resumed_request,
+)
 from audit.logs import debug_log, quiet_logging
-from audit.model.results import RunResults
+from audit.model.results import Result, RunResults
 from audit.outputs import OutputError, new_private_directory, private_directory, write_atomically
+from audit.plan import build_plan
 from audit.profiles import load_profiles
 from audit.progress import ProgressObserver
 from audit.registry import default_registry, params_schema
-from audit.run import RESULTS_FILE, RunRequest, execute, prepare, read_results, write_results
+from audit.run import (
+    RESULTS_FILE,
+    PreparedRun,
+    RunRequest,
+    execute,
+    prepare,
+    read_results,
+    write_results,
+)
+from audit.runlock import RunLocked, run_locks
 from audit.vocabulary import Lang, Verdict
 from audit.yamlfile import load_document
 from reports import DEFAULT_FORMATS, RENDERERS
@@ -45,8 +68,17 @@ class Exit(IntEnum):
     READY = 0
     NOT_READY = 1
     INVALID = 2
+    REGRESSED = 3       # --fail-on-regression: something that passed last time now fails
     NOT_WRITTEN = 4     # an output could not be written (a full disk, permissions)
+    LOCKED = 75         # another run holds this inventory or directory (EX_TEMPFAIL: retry)
     INTERRUPTED = 130
+
+
+class LogFormat(StrEnum):
+    """How run events reach stderr."""
+
+    TEXT = "text"       # progress bar on a terminal, warnings as lines
+    JSON = "json"       # one JSON object per event
 
 
 def _fail_input(error: InputError) -> NoReturn:
@@ -109,10 +141,13 @@ def _render(results: RunResults, formats: list[str], lang: Lang, directory: Path
 
 def _write_outputs(results: RunResults, history: str | None, formats: list[str], lang: Lang,
                    directory: Path) -> RunResults:
-    """results.json, the history (which rewrites it), then the reports; exit 4 on a failure."""
+    """results.json, the history (which rewrites it), then the reports; exit 4 on a failure.
+
+    An interrupted run is not recorded in the history: resumed, it is recorded once, whole."""
     try:
         write_results(results, directory)
-        results = record_history(results, history, directory)
+        if results.complete:
+            results = record_history(results, history, directory)
         _render(results, formats, lang, directory)
     except OutputError as error:
         _fail_output(error)
@@ -139,11 +174,16 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary (for cron).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Keep tracebacks of failed checks in results; log every library to mis-audit.log in the run directory.")] = False,
     history: Annotated[str | None, typer.Option("--history", help="History store: a SQLite file, a postgresql:// URL, or 'off' (default: $MIS_AUDIT_HISTORY, else a per-user file).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in DIR, with its inputs: what finished is kept, the rest is probed.")] = None,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 3 when something that passed in the previous run of this audit now fails.")] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="json: one JSON object per event on stderr, for journald or a log collector.")] = LogFormat.TEXT,
 ) -> None:
     """Audit the targets against the profile(s); write results.json and the reports."""
     formats = _formats(format)
-    request = RunRequest(profiles=profile or RunRequest().profiles, inventory=inventory,
-                         waivers=waivers, jobs=jobs, timeout=timeout, debug=debug)
+    header, finished = _interrupted_run(resume, profile, inventory, waivers)
+    request = resumed_request(header, debug) if header else RunRequest(
+        profiles=profile or RunRequest().profiles, inventory=inventory, waivers=waivers,
+        jobs=jobs, timeout=timeout, debug=debug)
     try:
         prepared = prepare(request)
     except InputError as error:
@@ -154,24 +194,83 @@ def run(
     for waiver in prepared.waivers.expired:
         err.print(f"warning: waiver for {waiver.control} ({waiver.target}) expired on "
                   f"{waiver.expires.isoformat()} and is ignored", highlight=False, markup=False)
-    directory = _run_directory(output)
+    if header and inputs_digest(prepared) != header.inputs_sha256:
+        _usage(f"{resume}: the profile, inventory or waivers changed since the interrupted "
+               "run; start a new run")
+    directory = resume or _run_directory(output)
     quiet_logging()         # again: every library is loaded by now
     if debug:
         debug_log(directory)
-    observer = ProgressObserver(err) if not quiet and err.is_terminal else None
     try:
-        results = execute(prepared, observer)
-    finally:
-        if observer:
-            observer.close()
-    results = _write_outputs(results, history, formats, lang, directory)
+        with run_locks(directory, prepared.request.inventory):
+            if header is None and (directory / JOURNAL_FILE).exists():
+                _usage(f"{directory} holds an interrupted run: continue it with --resume "
+                       f"{directory}, or choose another directory")
+            results = _probe(prepared, directory, header, finished,
+                             quiet or log_format is LogFormat.JSON, log_format)
+            results = _write_outputs(results, history, formats, lang, directory)
+            if results.complete:
+                remove_journal(directory)
+    except RunLocked as locked:
+        err.print(f"error: {locked}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(Exit.LOCKED) from None
+    for warning in results.warnings:      # unused credentials, evidence, waivers (audit.usage)
+        if log_format is LogFormat.JSON:
+            emit(sys.stderr, "warning", message=warning)
+        else:
+            err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    code = _exit_code(results, fail_under, fail_on_regression)
+    if log_format is LogFormat.JSON:
+        emit(sys.stderr, "run_finished", complete=results.complete, score=results.score,
+             verdict=results.verdict.value, results=str(directory.resolve() / RESULTS_FILE),
+             exit_code=int(code))
     if not quiet:
         _print_summary(results, directory, formats)
+    raise typer.Exit(code)
+
+
+def _interrupted_run(resume: Path | None, profile: list[str] | None, inventory: Path | None,
+                     waivers: Path | None) -> tuple[JournalHeader | None, list[Result]]:
+    if resume is None:
+        return None, []
+    if profile or inventory or waivers:
+        _usage("--resume continues a run with its own inputs: give no -p, -i or -w")
+    try:
+        return read_journal(resume)
+    except InputError as error:
+        _fail_input(error)
+
+
+def _probe(prepared: PreparedRun, directory: Path, header: JournalHeader | None,
+           finished: list[Result], quiet: bool, log_format: LogFormat) -> RunResults:
+    """Run the plan, checkpointing each result; progress on a terminal, events as asked."""
+    started_at = header.started_at if header else datetime.now(UTC)
+    journal = Journal(directory, None if header else new_header(prepared, started_at))
+    progress = ProgressObserver(err) if not quiet and err.is_terminal else None
+    observers: list[Observer] = [journal, *([progress] if progress else [])]
+    if log_format is LogFormat.JSON:
+        targets = [item.target for item in build_plan(prepared.profile,
+                                                      prepared.inventory.inventory.targets)]
+        observers.append(JsonEventLog(sys.stderr, targets, finished))
+    try:
+        return execute(prepared, Observers(*observers), finished, started_at)
+    finally:
+        journal.close()
+        if progress:
+            progress.close()
+        if journal.failure:
+            err.print(f"warning: checkpoint stopped ({journal.failure}): an interruption "
+                      "now would lose the run", highlight=False, markup=False)
+
+
+def _exit_code(results: RunResults, fail_under: float | None, fail_on_regression: bool) -> Exit:
     if not results.complete:
-        raise typer.Exit(Exit.INTERRUPTED)
+        return Exit.INTERRUPTED
+    if fail_on_regression and results.history and results.history.regressions:
+        return Exit.REGRESSED
     if fail_under is not None:
-        raise typer.Exit(Exit.READY if results.score >= fail_under else Exit.NOT_READY)
-    raise typer.Exit(Exit.READY if results.verdict is Verdict.READY else Exit.NOT_READY)
+        return Exit.READY if results.score >= fail_under else Exit.NOT_READY
+    return Exit.READY if results.verdict is Verdict.READY else Exit.NOT_READY
 
 
 def _print_summary(results: RunResults, directory: Path, formats: list[str]) -> None:

@@ -44,6 +44,23 @@ class SilentObserver:
         """Nothing to show."""
 
 
+class Observers:
+    """Several observers, told the same things in order (progress bar, journal, event log)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self._observers = observers
+
+    def started(self, total: int) -> None:
+        """Tell each."""
+        for observer in self._observers:
+            observer.started(total)
+
+    def finished(self, result: Result) -> None:
+        """Tell each."""
+        for observer in self._observers:
+            observer.finished(result)
+
+
 @dataclass(frozen=True)
 class EngineOutcome:
     """One result per planned item, and whether every item ran to its end."""

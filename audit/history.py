@@ -8,7 +8,6 @@ lock), so concurrent runs neither corrupt the store nor misnumber each other's h
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -17,14 +16,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 from audit.history_diff import SUMMARY_LIMIT, Snapshot, diff_snapshots, snapshot
+from audit.history_location import (
+    DISABLED,
+    HISTORY_ENV,
+    HistoryUnavailable,
+    default_location,
+    is_database_url,
+    redact,
+)
+from audit.history_series import SeriesKey, changed, fingerprints, profiles_label, series_key
 from audit.model.results import HistorySummary, RunDigest, RunResults
 from audit.vocabulary import Status, Verdict
 
-HISTORY_ENV = "MIS_AUDIT_HISTORY"
-DISABLED = "off"
+# The store's API includes where it is and how a failure is named (audit.history_location).
+__all__ = ["DISABLED", "HISTORY_ENV", "TREND_LENGTH", "HistoryStore", "HistoryUnavailable",
+           "StoredRun", "default_location", "open_store", "record_run", "redact"]
+
 TREND_LENGTH = 10
 BUSY_TIMEOUT_S = 30
 # Any constant: the key of the PostgreSQL advisory lock that serialises writers.
@@ -32,26 +41,11 @@ _PG_LOCK_KEY = 0x6D69_7361
 
 _RUN_COLUMNS = ("id, started_at, finished_at, organisation, system, profiles, tool_version, "
                 "complete, score, threshold, verdict")
+# Columns added after the first layout: added to an older store when a run is recorded, NULL
+# in the rows it holds (and in rows an older version still writes).
+_ADDED_COLUMNS = ("family", "profile_sha256", "inventory_sha256")
 # The largest id either engine stores (SQLite INTEGER, PostgreSQL BIGINT).
 _MAX_RUN_ID = 2**63 - 1
-_REASON_LIMIT = 300
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# A password given as a URI query parameter (libpq takes `password` and `sslpassword`).
-_PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*password=)([^&#]*)")
-
-
-class HistoryUnavailable(Exception):
-    """The store cannot be opened, read or written.
-
-    `location` is redacted and `reason` is one line scrubbed of the location's secrets, so
-    both (and the message) are fit to print and to keep in results.json.
-    """
-
-    def __init__(self, location: str, reason: str) -> None:
-        # A path may hold a newline: replaced, not cut, so the location stays recognisable.
-        self.location = _CONTROL_CHARACTERS.sub("\ufffd", redact(location))
-        self.reason = _first_line(_scrub(reason, location), _REASON_LIMIT)
-        super().__init__(f"history store {self.location}: {self.reason}")
 
 
 class _UnreadableRow(Exception):
@@ -73,67 +67,13 @@ class StoredRun:
     score: float
     threshold: float
     verdict: Verdict
+    profile_sha256: str | None = None
+    inventory_sha256: str | None = None
 
     def digest(self) -> RunDigest:
         """The run as a trend line shows it."""
         return RunDigest(run_id=self.run_id, started_at=self.started_at, score=self.score,
                          verdict=self.verdict, complete=self.complete)
-
-
-def default_location() -> str:
-    """The store named by the environment, else a per-user SQLite file."""
-    configured = os.environ.get(HISTORY_ENV)
-    if configured:
-        return configured
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(data_home) / "mis-audit" / "history.sqlite")
-
-
-def is_database_url(location: str) -> bool:
-    """Whether `location` names a PostgreSQL database rather than a file."""
-    return location.startswith(("postgresql://", "postgres://"))
-
-
-def redact(location: str) -> str:
-    """The location fit to print: a URL's passwords (user info, query) replaced by ***.
-
-    Parsed by hand, not by urlsplit: a malformed URL (an unclosed "[", a "/" in the password)
-    must still come out redacted, never raise.
-    """
-    if not is_database_url(location):
-        return location
-    scheme, rest = location.split("://", 1)
-    credentials, at, host = rest.rpartition("@")
-    if at and ":" in credentials:
-        rest = f"{credentials.split(':', 1)[0]}:***@{host}"
-    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
-
-
-def _secrets(location: str) -> list[str]:
-    """The passwords in a database URL, as written and percent-decoded."""
-    if not is_database_url(location):
-        return []
-    rest = location.split("://", 1)[1]
-    credentials, at, _ = rest.rpartition("@")
-    found = [credentials.split(":", 1)[1]] if at and ":" in credentials else []
-    found += [match.group(2) for match in _PASSWORD_PARAMETER.finditer(rest)]
-    return [secret for raw in found for secret in {raw, unquote(raw)} if secret]
-
-
-def _scrub(reason: str, location: str) -> str:
-    # libpq quotes what it could not parse, and that may be the whole URL or the password.
-    reason = reason.replace(location, redact(location))
-    for secret in sorted(_secrets(location), key=len, reverse=True):
-        reason = reason.replace(secret, "***")
-    return reason
-
-
-def _first_line(text: str, limit: int) -> str:
-    """The first non-blank line of `text` (libpq adds hints below it), control characters
-    replaced, cut to `limit`."""
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "unknown error")
-    line = _CONTROL_CHARACTERS.sub("\ufffd", line)
-    return line if len(line) <= limit else line[:limit] + "…"
 
 
 def _os_reason(error: OSError) -> str:
@@ -159,6 +99,7 @@ def _sqlite_reason(error: sqlite3.Error, path: Path) -> str:
 class _Engine(Protocol):
     id_column: str
     table_exists: str
+    run_columns: str
 
     def transaction(self, write: bool) -> AbstractContextManager[Any]: ...
 
@@ -169,6 +110,7 @@ class _SQLite:
     id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
     table_exists = ("SELECT count(*) FROM sqlite_master "
                     "WHERE type = 'table' AND name = 'mis_audit_runs'")
+    run_columns = "SELECT name FROM pragma_table_info('mis_audit_runs')"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -228,6 +170,8 @@ class _Postgres:
     id_column = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
     table_exists = "SELECT count(*) FROM (SELECT to_regclass('mis_audit_runs') AS t) r " \
                    "WHERE t IS NOT NULL"
+    run_columns = ("SELECT column_name FROM information_schema.columns WHERE "
+                   "table_name = 'mis_audit_runs' AND table_schema = current_schema()")
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -276,6 +220,12 @@ class HistoryStore:
             verdict TEXT NOT NULL)""")
         self._execute(cursor, "CREATE INDEX IF NOT EXISTS mis_audit_runs_key ON mis_audit_runs "
                               "(organisation, system, profile_ids, id)")
+        present = {row[0] for row in self._execute(cursor, self._engine.run_columns).fetchall()}
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                self._execute(cursor, f"ALTER TABLE mis_audit_runs ADD COLUMN {column} TEXT")
+        self._execute(cursor, "CREATE INDEX IF NOT EXISTS mis_audit_runs_series ON "
+                              "mis_audit_runs (organisation, system, family, id)")
         self._execute(cursor, """CREATE TABLE IF NOT EXISTS mis_audit_results (
             run_id BIGINT NOT NULL REFERENCES mis_audit_runs (id) ON DELETE CASCADE,
             control TEXT NOT NULL, check_id TEXT NOT NULL, target TEXT NOT NULL,
@@ -285,7 +235,7 @@ class HistoryStore:
 
     def record(self, results: RunResults) -> HistorySummary:
         """Store the run; return its id, the previous run's changes and the trend."""
-        key = _run_key(results)
+        key = series_key(results)
         with self._engine.transaction(write=True) as cursor:
             self._ensure_schema(cursor)
             earlier = self._runs_with_key(cursor, key, TREND_LENGTH)
@@ -297,10 +247,16 @@ class HistoryStore:
         current = RunDigest(run_id=run_id, started_at=results.started_at, score=results.score,
                             verdict=results.verdict, complete=results.complete)
         trend = [run.digest() for run in reversed(earlier[:TREND_LENGTH - 1])] + [current]
+        now = fingerprints(results)
         return HistorySummary(run_id=run_id, previous=previous.digest() if previous else None,
                               regressions=diff.regressions if diff else [],
                               fixes=diff.fixes if diff else [], new=diff.new if diff else [],
-                              trend=trend)
+                              trend=trend,
+                              profile_changed=changed(previous.profile_sha256, now.profile)
+                              if previous else None,
+                              inventory_changed=changed(previous.inventory_sha256, now.inventory)
+                              if previous else None,
+                              previous_profiles=previous.profiles if previous else None)
 
     def runs(self, limit: int = 50) -> list[StoredRun]:
         """The most recent runs, newest first."""
@@ -328,22 +284,27 @@ class HistoryStore:
     def _has_schema(self, cursor: Any) -> bool:
         return bool(self._execute(cursor, self._engine.table_exists).fetchone()[0])
 
-    def _runs_with_key(self, cursor: Any, key: tuple[str, str, str],
-                       limit: int) -> list[StoredRun]:
-        rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS} FROM mis_audit_runs WHERE "
-                                     "organisation = ? AND system = ? AND profile_ids = ? "
-                                     "ORDER BY id DESC LIMIT ?", (*key, limit)).fetchall()
+    def _runs_with_key(self, cursor: Any, key: SeriesKey, limit: int) -> list[StoredRun]:
+        # A row without a family was filed by an older version under the legacy key.
+        rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS}, profile_sha256, inventory_sha256 "
+                                     "FROM mis_audit_runs WHERE organisation = ? AND system = ? "
+                                     "AND (family = ? OR (family IS NULL AND profile_ids = ?)) "
+                                     "ORDER BY id DESC LIMIT ?",
+                             (key.organisation, key.system, key.family, key.legacy,
+                              limit)).fetchall()
         return [_stored_run(row) for row in rows]
 
-    def _insert_run(self, cursor: Any, results: RunResults, key: tuple[str, str, str]) -> int:
-        profiles = ", ".join(f"{p.id} {p.version}" for p in results.profiles)
+    def _insert_run(self, cursor: Any, results: RunResults, key: SeriesKey) -> int:
+        pinned = fingerprints(results)
         row = self._execute(cursor, """INSERT INTO mis_audit_runs (recorded_at, started_at,
             finished_at, organisation, system, profile_ids, profiles, tool_version, complete,
-            score, threshold, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            score, threshold, verdict, family, profile_sha256, inventory_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (datetime.now(UTC).isoformat(), results.started_at.isoformat(),
-             results.finished_at.isoformat(), key[0], key[1], key[2], profiles,
-             results.tool.version, int(results.complete), results.score, results.threshold,
-             results.verdict.value)).fetchone()
+             results.finished_at.isoformat(), key.organisation, key.system, key.legacy,
+             profiles_label(results), results.tool.version, int(results.complete),
+             results.score, results.threshold, results.verdict.value, key.family,
+             pinned.profile, pinned.inventory)).fetchone()
         return int(row[0])
 
     def _insert_results(self, cursor: Any, run_id: int, results: RunResults) -> None:
@@ -362,19 +323,15 @@ class HistoryStore:
             raise _UnreadableRow(f"unreadable result of run #{run_id}: {error}") from error
 
 
-def _run_key(results: RunResults) -> tuple[str, str, str]:
-    # Runs compare when they audit the same system against the same profiles (any version).
-    return (results.organisation, results.system or "",
-            ",".join(sorted(profile.id for profile in results.profiles)))
-
-
 def _stored_run(row: Sequence[Any]) -> StoredRun:
     try:
         return StoredRun(run_id=int(row[0]), started_at=datetime.fromisoformat(row[1]),
                          finished_at=datetime.fromisoformat(row[2]), organisation=row[3],
                          system=row[4], profiles=row[5], tool_version=row[6],
                          complete=bool(row[7]), score=float(row[8]), threshold=float(row[9]),
-                         verdict=Verdict(row[10]))
+                         verdict=Verdict(row[10]),
+                         profile_sha256=row[11] if len(row) > 11 else None,
+                         inventory_sha256=row[12] if len(row) > 12 else None)
     except (ValueError, TypeError) as error:
         raise _UnreadableRow(f"unreadable run #{row[0]}: {error}") from error
 

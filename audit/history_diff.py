@@ -1,7 +1,13 @@
-"""What changed between two runs: regressions, fixes and new findings.
+"""What changed between two runs: regressions, newly judged results and fixes.
 
 Works on snapshots (a status and a summary per control, check and target) so that a stored
 results.json and a run kept in the history store compare the same way.
+
+- *regressed*: was passing (pass or waived), now fails or errors.
+- *newly judged*: was absent or not applicable, now has a status (an inventory that gained a
+  target or a service does this): listed when it does not pass, never a regression.
+- *fixed*: did not pass (fail, error or manual), now passes or is waived.
+Other moves (fail to error, pass to not applicable...) are none of these.
 """
 
 from __future__ import annotations
@@ -14,15 +20,9 @@ from audit.vocabulary import Status
 ResultKey = tuple[str, str, str]            # control, check, target
 Snapshot = dict[ResultKey, tuple[Status, str]]
 
-# How bad a status is for a diff: could-not-tell is worse than passing, better than failing.
-_BADNESS: dict[Status, int] = {
-    Status.PASS: 0,
-    Status.WAIVED: 0,
-    Status.NOT_APPLICABLE: 0,
-    Status.MANUAL: 1,
-    Status.ERROR: 1,
-    Status.FAIL: 2,
-}
+PASSING = frozenset({Status.PASS, Status.WAIVED})
+FAILING = frozenset({Status.FAIL, Status.ERROR})
+NOT_PASSING = FAILING | {Status.MANUAL}
 
 SUMMARY_LIMIT = 500
 
@@ -33,12 +33,18 @@ class RunDiff:
 
     regressions: list[FindingChange]
     fixes: list[FindingChange]
-    new: list[FindingChange]
+    new: list[FindingChange]        # newly judged and not passing
+    newly_passing: int = 0          # newly judged and passing: counted, not listed
 
     @property
     def unchanged(self) -> bool:
-        """Whether nothing regressed, got fixed or appeared."""
-        return not (self.regressions or self.fixes or self.new)
+        """Whether nothing regressed, got fixed or was newly judged."""
+        return not (self.regressions or self.fixes or self.new or self.newly_passing)
+
+    def failed(self, strict: bool = False) -> bool:
+        """Whether the diff is a failure: something regressed (strict: or is newly judged
+        and not passing)."""
+        return bool(self.regressions or (strict and self.new))
 
 
 def snapshot(results: RunResults) -> Snapshot:
@@ -51,17 +57,20 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> RunDiff:
     """Classify every result of `new` against `old`; results that vanished are not listed."""
     regressions: list[FindingChange] = []
     fixes: list[FindingChange] = []
-    found: list[FindingChange] = []
+    judged: list[FindingChange] = []
+    newly_passing = 0
     for key in sorted(new):
         after, summary = new[key]
         before = old[key][0] if key in old else None
         change = FindingChange(control=key[0], check=key[1], target=key[2], before=before,
                                after=after, summary=summary)
-        if before is None:
-            if _BADNESS[after] > 0:
-                found.append(change)
-        elif _BADNESS[after] > _BADNESS[before]:
+        if before in (None, Status.NOT_APPLICABLE):
+            if after in NOT_PASSING:
+                judged.append(change)
+            elif after in PASSING:
+                newly_passing += 1
+        elif before in PASSING and after in FAILING:
             regressions.append(change)
-        elif _BADNESS[after] < _BADNESS[before]:
+        elif before in NOT_PASSING and after in PASSING:
             fixes.append(change)
-    return RunDiff(regressions, fixes, found)
+    return RunDiff(regressions, fixes, judged, newly_passing)

@@ -4,7 +4,9 @@ scope is refused before anything is contacted.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import socket
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +31,13 @@ class LoadedInventory:
     inventory: Inventory
     base_dir: Path
     source: str | None          # None: the implicit inventory of this machine
+
+    def sha256(self) -> str:
+        """A fingerprint of what the inventory says (not of its file's comments or layout),
+        so the history can tell that the audited estate changed between two runs."""
+        canonical = json.dumps(self.inventory.model_dump(mode="json"), sort_keys=True,
+                               ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def local_inventory() -> LoadedInventory:

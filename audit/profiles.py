@@ -66,6 +66,8 @@ class ResolvedProfile:
     records: list[ProfileRecord]
     disabled: list[DisabledControl] = field(default_factory=list)
     description: LocalizedText | None = None
+    # The roots of the `extends` chains ("+"-joined): a tailoring stays in its base's series.
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,10 @@ def load_profiles(references: list[str], registry: Registry) -> ResolvedProfile:
     """Load one or more profiles (ids or paths), later ones overriding earlier ones."""
     merged = _Merged()
     last: Profile | None = None
+    roots: set[str] = set()
     for reference in references:
-        last = _merge_chain(reference, None, merged, stack=[])
+        last, chain_roots = _merge_chain(reference, None, merged, stack=[])
+        roots |= chain_roots
     assert last is not None, "at least one profile is required"
     controls = [_plan_control(origin, registry) for origin in merged.controls.values()]
     problems = [problem for result in controls if isinstance(result, list) for problem in result]
@@ -211,7 +215,8 @@ def load_profiles(references: list[str], registry: Registry) -> ResolvedProfile:
         controls=[c for c in controls if isinstance(c, ResolvedControl)],
         records=merged.records + _library_records(merged.libraries_used),
         disabled=merged.disabled,
-        description=last.description if len(references) == 1 else None)
+        description=last.description if len(references) == 1 else None,
+        family="+".join(sorted(roots)))
 
 
 def _library_records(used: set[str]) -> list[ProfileRecord]:
@@ -228,7 +233,8 @@ def _profile_id(reference: str) -> str:
 
 
 def _merge_chain(reference: str, relative_to: Path | None, merged: _Merged,
-                 stack: list[str], where: Problem | None = None) -> Profile:
+                 stack: list[str], where: Problem | None = None) -> tuple[Profile, set[str]]:
+    """Merge a profile after its parents; return it with the roots of its `extends` chain."""
     try:
         key = _canonical(reference, relative_to)
     except InputError as error:
@@ -244,14 +250,15 @@ def _merge_chain(reference: str, relative_to: Path | None, merged: _Merged,
         raise _on_extends_line(error, reference, where) from None
     profile = document.validate(Profile)
     base_dir = Path(source).parent if not source.startswith("builtin:") else None
+    roots: set[str] = set()
     for index, parent in enumerate(profile.extends):
-        _merge_chain(parent, base_dir, merged, [*stack, key],
-                     document.problem(("extends", index), ""))
+        roots |= _merge_chain(parent, base_dir, merged, [*stack, key],
+                              document.problem(("extends", index), ""))[1]
     _apply(profile, document, merged)
     merged.records.append(ProfileRecord(id=profile.id, title=profile.title,
                                         version=profile.version,
                                         sha256=hashlib.sha256(raw).hexdigest(), source=source))
-    return profile
+    return profile, roots or {profile.id}
 
 
 def _on_extends_line(error: InputError, reference: str, where: Problem | None) -> InputError:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from audit.inventory import (
     local_inventory,
 )
 from audit.model.inventory import Target
-from audit.model.results import RunResults, ScopeRecord, TargetRecord, Tool
+from audit.model.results import Result, RunResults, ScopeRecord, TargetRecord, Tool
 from audit.outputs import private_directory, write_atomically
 from audit.plan import ORGANISATION_TARGET, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
 from audit.registry import Registry, default_registry
 from audit.scoring import apply_waivers, score
 from audit.transports import open_transport
+from audit.usage import unused_inputs
 from audit.vocabulary import Role
 
 DEFAULT_PROFILE = "kz-mis-baseline"
@@ -84,9 +86,13 @@ def _target_record(target: Target) -> TargetRecord:
                         credential=", ".join(sorted(str(name) for name in names)) or None)
 
 
-def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResults:
-    """Probe the targets and score the outcome. Ctrl-C gives a record with complete=False."""
-    started_at = datetime.now(UTC)
+def execute(prepared: PreparedRun, observer: Observer | None = None,
+            finished: Sequence[Result] = (), started_at: datetime | None = None) -> RunResults:
+    """Probe the targets and score the outcome. Ctrl-C gives a record with complete=False.
+
+    `finished` are results of an interrupted run of the same inputs (its journal): their
+    items are not probed again, and the run keeps its original start time."""
+    started_at = started_at or datetime.now(UTC)
     inventory = prepared.inventory.inventory
     environment = _environment(prepared)
     targets = list(inventory.targets)
@@ -97,13 +103,16 @@ def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResul
                                            open_transport if target.host_transport else None)
                 for target in targets}
     contexts[ORGANISATION_TARGET] = TargetContext(organisation, environment)
-    plan = build_plan(prepared.profile, targets)
+    done = {(result.control, result.check, result.target): result for result in finished}
+    full_plan = build_plan(prepared.profile, targets)
+    plan = [item for item in full_plan if (item.control, item.check_id, item.target) not in done]
     try:
         outcome = run_plan(plan, contexts, prepared.request.jobs, prepared.request.timeout,
                            observer, prepared.request.debug)
     finally:
         for context in contexts.values():
             context.close()
+    outcome = replace(outcome, results=[*done.values(), *outcome.results])
     order = {resolved.control.id: index for index, resolved in enumerate(prepared.profile.controls)}
     results = sorted(outcome.results, key=lambda r: (order[r.control], r.check, r.target))
     results, waiver_record = apply_waivers(results, prepared.waivers.active,
@@ -115,13 +124,15 @@ def execute(prepared: PreparedRun, observer: Observer | None = None) -> RunResul
         finished_at=datetime.now(UTC), complete=outcome.complete,
         organisation=inventory.organisation, system=inventory.system,
         profiles=prepared.profile.records, disabled=prepared.profile.disabled,
+        profile_family=prepared.profile.family, inventory_sha256=prepared.inventory.sha256(),
         scope=ScopeRecord(networks=[str(n) for n in scope.networks], hosts=list(scope.hosts),
                           paths=list(scope.paths)),
         targets=[_target_record(t) for t in targets],
-        checks_run=sorted({item.check_id for item in plan}),
+        checks_run=sorted({item.check_id for item in full_plan}),
         results=results, controls=card.controls, threshold=prepared.profile.threshold,
         weights=prepared.profile.weights, score=card.score, verdict=card.verdict,
-        blockers=card.blockers, waivers=waiver_record)
+        blockers=card.blockers, waivers=waiver_record,
+        warnings=unused_inputs(full_plan, inventory, waiver_record))
 
 
 def results_json(results: RunResults) -> str:

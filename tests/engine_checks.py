@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.registry import Finding, NoParams, Registry, check, load_registry, passed, specs_in_module
+from audit.registry import (
+    Finding,
+    NoParams,
+    Registry,
+    check,
+    failed,
+    load_registry,
+    passed,
+    specs_in_module,
+)
 from audit.vocabulary import Reason, Role
 
 PROBE_CALLS: Counter[str] = Counter()
@@ -87,6 +97,21 @@ def unsupported(facts: str, p: NoParams) -> Finding:
 def unreachable(facts: str, p: NoParams) -> Finding:
     """The host does not answer."""
     return passed("unreachable code")
+
+
+def logged_probe(context: TargetContext) -> str:
+    """A probe that writes each call to $MIS_AUDIT_TEST_PROBE_LOG (a subprocess's probes can
+    be counted) and takes $MIS_AUDIT_TEST_PROBE_SECONDS."""
+    with open(os.environ["MIS_AUDIT_TEST_PROBE_LOG"], "a", encoding="utf-8") as log:
+        log.write(context.target.name + "\n")
+    time.sleep(float(os.environ.get("MIS_AUDIT_TEST_PROBE_SECONDS", "0")))
+    return context.target.name
+
+
+@check(id="testing.logged", title="odd targets fail", applies_to=Role.HOST, probe=logged_probe)
+def logged(facts: str, p: NoParams) -> Finding:
+    """Passes on targets whose name ends in an even digit, fails on the others."""
+    return passed(f"{facts} is even") if int(facts[-1]) % 2 == 0 else failed(f"{facts} is odd")
 
 
 def registry_with_test_checks() -> Registry:

@@ -93,8 +93,10 @@ def test_new_findings_are_results_that_were_not_there_before() -> None:
     del old[("NET-01", "net.db_exposed", "web-front")]
     changes = diff_snapshots(old, snapshot(sample_results()))
     assert [(c.control, c.target, c.before) for c in changes.new] == \
-        [("AUTH-01", "web-front", None)]       # a new pass is not a finding
+        [("AUTH-01", "web-front", None)]       # a new pass is counted, not listed
+    assert changes.newly_passing == 1
     assert changes.regressions == [] and changes.fixes == []
+    assert not changes.failed() and changes.failed(strict=True)
 
 
 def test_stored_run_keeps_its_results() -> None:
@@ -131,14 +133,14 @@ def test_diff_command_on_run_ids_and_on_files(tmp_path: Path) -> None:
     store.record(sample_results(IMPROVED))
     by_id = runner.invoke(app, ["diff", "1", "#2"])
     assert by_id.exit_code == 1, by_id.output          # something regressed
-    assert "regressions (2)" in by_id.output and "fixed (3)" in by_id.output
+    assert "regressed (2)" in by_id.output and "fixed (3)" in by_id.output
     write_results(sample_results(), tmp_path / "old")
     write_results(sample_results(), tmp_path / "new")
     same = runner.invoke(app, ["diff", str(tmp_path / "old/results.json"),
                                str(tmp_path / "new/results.json")])
     assert same.exit_code == 0 and "no result changed" in same.output
     mixed = runner.invoke(app, ["diff", "2", str(tmp_path / "new/results.json")])
-    assert mixed.exit_code == 1 and "regressions" in mixed.output
+    assert mixed.exit_code == 1 and "regressed" in mixed.output
 
 
 def test_diff_shows_markup_in_findings_as_text(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_commands_read_a_postgres_history(database_url: str) -> None:
     listed = runner.invoke(app, ["history", "--history", database_url])
     assert listed.exit_code == 0 and "City Clinic No. 5" in listed.output
     changed = runner.invoke(app, ["diff", "1", "2", "--history", database_url])
-    assert changed.exit_code == 1 and "regressions (2)" in changed.output
+    assert changed.exit_code == 1 and "regressed (2)" in changed.output
 
 
 def test_two_concurrent_writers_keep_postgres_consistent(database_url: str) -> None:

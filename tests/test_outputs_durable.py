@@ -26,6 +26,7 @@ import pytest
 from host_trees import HARDENED, WEAK, make_host
 
 from audit.outputs import OutputError, new_private_directory, private_directory, write_atomically
+from audit.journal import JOURNAL_FILE, read_journal
 from audit.run import RESULTS_FILE, read_results
 from reports import RENDERERS
 from reports.csv_table import BYTE_ORDER_MARK, COLUMNS
@@ -105,6 +106,8 @@ def assert_only_complete_outputs(directory: Path) -> set[str]:
         if entry.name in OUTPUT_FILES:
             VALIDATORS[entry.name](entry)
             present.add(entry.name)
+        elif entry.name == JOURNAL_FILE:
+            read_journal(directory)        # the checkpoint of a run cut short: readable
         else:
             leftover = LEFTOVER.fullmatch(entry.name)
             assert leftover and leftover["target"] in OUTPUT_FILES, entry
@@ -342,7 +345,8 @@ def test_a_full_disk_before_results_json_leaves_no_partial_file(tmp_path: Path) 
     done, kept = on_a_full_disk(tmp_path, 64, ["run", "-i", str(inventory), "-o", "DISK/out",
                                                "--format", ALL_FORMATS, "-q"])
     assert_one_line_error(done, f"{tmp_path}/disk/out/{RESULTS_FILE}")
-    assert os.listdir(kept / "out") == []
+    # only the checkpoint: the run can be resumed once there is room
+    assert set(os.listdir(kept / "out")) <= {JOURNAL_FILE}
 
 
 def test_a_full_disk_after_results_json_keeps_it_whole(tmp_path: Path) -> None:
@@ -354,7 +358,7 @@ def test_a_full_disk_after_results_json_keeps_it_whole(tmp_path: Path) -> None:
     done, kept = on_a_full_disk(tmp_path, size, ["run", "-i", str(inventory), "-o", "DISK/out",
                                                  "--format", "json,html", "-q"])
     assert_one_line_error(done, f"{tmp_path}/disk/out/report.html")
-    assert os.listdir(kept / "out") == [RESULTS_FILE]
+    assert sorted(os.listdir(kept / "out")) == sorted([RESULTS_FILE, JOURNAL_FILE])
     read_results(kept / "out" / RESULTS_FILE)
 
 

@@ -117,7 +117,7 @@ def test_interrupted_run_says_so_on_the_cover() -> None:
 def test_history_shows_what_changed_and_the_trend() -> None:
     html = render_html(hostile_results("plain text"), Lang.EN)
     assert "Since the previous run" in html and "Previous run #1" in html
-    for heading in ("Regressions (1)", "New findings (1)", "Fixed (1)", "Trend"):
+    for heading in ("Regressions (1)", "Newly judged, not passing (1)", "Fixed (1)", "Trend"):
         assert heading in html
     assert "No earlier run" in render_html(sample_results().model_copy(update={
         "history": hostile_results("x").history.model_copy(update={"previous": None})}), Lang.EN)

@@ -5,4 +5,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.history",
     "audit.commands.profiles",
     "audit.commands.grants",
+    "audit.commands.init",
+    "audit.commands.schedule",
 )

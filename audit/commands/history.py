@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -79,12 +80,17 @@ def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
     if not runs:
         _out().print(f"no runs recorded in {redact(location)}", highlight=False, markup=False)
         return
-    table = Table("run", "started (UTC)", "organisation", "system", "profiles", "score",
-                  "verdict", "complete")
+    # Five columns, the audit's names stacked in one: it reads at 80 columns.
+    table = Table("run", "started (UTC)", "organisation / system / profiles", "score",
+                  "verdict")
+    table.columns[0].no_wrap = True
+    table.columns[1].no_wrap = True
     for run in runs:
-        table.add_row(str(run.run_id), run.started_at.strftime("%Y-%m-%d %H:%M"),
-                      _cell(run.organisation, 80), _cell(run.system, 80), _cell(run.profiles, 80),
-                      f"{run.score:g}", _verdict(run.verdict), "yes" if run.complete else "NO")
+        audit = Text("\n").join([_cell(run.organisation, 80), _cell(run.system or "-", 80),
+                                 _cell(run.profiles, 160)])
+        table.add_row(f"#{run.run_id}", run.started_at.strftime("%Y-%m-%d %H:%M"), audit,
+                      f"{run.score:g}",
+                      _verdict(run.verdict) + ("" if run.complete else "\nincomplete"))
     _out().print(table)
 
 
@@ -122,32 +128,48 @@ def _describe(run: StoredRun) -> str:
 
 
 def _print_changes(title: str, changes: list[FindingChange]) -> None:
+    """One block per change: the ids whole on one line, the finding wrapped under them, so
+    it reads at 80 columns as well as at 200."""
     if not changes:
         return
-    table = Table("control", "target", "check", "before", "after", "finding",
-                  title=f"{title} ({len(changes)})", title_justify="left")
+    out = _out()
+    out.print(f"{title} ({len(changes)})", highlight=False, markup=False)
     for change in changes:
-        table.add_row(_cell(change.control, 64), _cell(change.target, 120), _cell(change.check, 64),
-                      change.before.value if change.before else "-",
-                      change.after.value if change.after else "-", _cell(change.summary, 300))
-    _out().print(table)
+        before = change.before.value if change.before else "absent"
+        after = change.after.value if change.after else "absent"
+        out.print(Text(f"  {clean(change.control, 64)}  {clean(change.check, 64)}  "
+                       f"{clean(change.target, 120)}: {before} -> {after}"), soft_wrap=True)
+        out.print(Padding(Text(clean(change.summary, 300)), (0, 0, 0, 6), expand=False))
 
 
 def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run id.")],
          new: Annotated[str, typer.Argument(help="Newer run: results.json or run id.")],
+         strict: Annotated[bool, typer.Option(
+             "--strict", help="Newly judged results that do not pass count as regressions.")]
+         = False,
          store: HistoryOption = None) -> None:
-    """Show regressions, new findings and fixes. Exit 1 when something regressed or is new."""
+    """Show what regressed, what is newly judged and what was fixed.
+
+    Regressed: passed or was waived, now fails or errors. Newly judged: absent or not
+    applicable before (a target or service added to the inventory). Exit 1 only when
+    something regressed (with --strict, also when a newly judged result does not pass).
+    """
     old_name, old_score, old_snapshot = _side(old, store)
     new_name, new_score, new_snapshot = _side(new, store)
     changes = diff_snapshots(old_snapshot, new_snapshot)
-    _out().print(f"{clean(old_name, 300)} -> {clean(new_name, 300)}: score {old_score:g} -> "
-               f"{new_score:g} ({new_score - old_score:+g})", highlight=False, markup=False)
+    out = _out()
+    out.print(Text(f"old: {clean(old_name, 300)}\nnew: {clean(new_name, 300)}"), soft_wrap=True)
+    out.print(f"score {old_score:g} -> {new_score:g} ({new_score - old_score:+g})",
+              highlight=False, markup=False)
     if changes.unchanged:
         _out().print("no result changed", highlight=False, markup=False)
-    _print_changes("regressions", changes.regressions)
-    _print_changes("new findings", changes.new)
+    _print_changes("regressed", changes.regressions)
+    _print_changes("newly judged, not passing", changes.new)
+    if changes.newly_passing:
+        _out().print(f"newly judged, passing: {changes.newly_passing}", highlight=False,
+                     markup=False)
     _print_changes("fixed", changes.fixes)
-    raise typer.Exit(1 if changes.regressions or changes.new else 0)
+    raise typer.Exit(1 if changes.failed(strict) else 0)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -96,7 +97,11 @@ def resolved_document(resolved: ResolvedProfile) -> dict[str, Any]:
 
 
 def _line(text: str) -> None:
-    _out.print(text, highlight=False, markup=False, soft_wrap=True)
+    # Wrapped at the terminal's width, continuation lines under the text's own indent.
+    indent = len(text) - len(text.lstrip(" "))
+    shown = Text(text.lstrip(" "))
+    _out.print(Padding(shown, (0, 0, 0, indent), expand=False) if indent else shown,
+               highlight=False)
 
 
 def _print_header(resolved: ResolvedProfile, lang: Lang) -> None:

@@ -36,15 +36,19 @@ def _samples(scan: FileScan) -> str:
 
 
 def _table(facts: PersonalDataFacts, leaking: set[str]) -> Table:
-    table = Table(title="Files scanned", show_lines=False)
-    for column in ("file", "format", "verdict", "identifiers", "masked samples", "sha256"):
-        table.add_column(column, overflow="fold")
+    # Four columns, two facts stacked in two of them: it reads at 80 columns; a long path
+    # folds onto more lines, never cut.
+    table = Table(title="Files scanned", show_lines=False, expand=True)
+    for column, ratio in (("file / sha256", 3), ("format", None), ("verdict", None),
+                          ("identifiers / masked samples", 2)):
+        table.add_column(column, overflow="fold", ratio=ratio)
     for scan in facts.files:
         verdict = "LEAK" if scan.name in leaking else \
             "protected" if scan.encrypted else "suspected" if scan.suspected_unverifiable \
             else "clean"
-        table.add_row(escape(scan.name), scan.format.value, verdict, _identifiers(scan),
-                      escape(_samples(scan)), scan.sha256[:16])
+        samples = _samples(scan)
+        table.add_row(f"{escape(scan.name)}\n{scan.sha256[:16]}", scan.format.value, verdict,
+                      _identifiers(scan) + (f"\n{escape(samples)}" if samples else ""))
     return table
 
 

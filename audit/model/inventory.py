@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import datetime as dt
+import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -33,27 +33,34 @@ WebUrl = Annotated[str, AfterValidator(_web_url)]
 class SecretRef(Strict):
     """A secret given by reference: an environment variable or a file, never the value."""
 
-    password_env: str | None = None
-    password_file: str | None = None
+    password_env: str | None = Field(default=None, description="Name of the environment "
+                                     "variable that holds the password.")
+    password_file: str | None = Field(default=None, description="File holding the password "
+                                      "(relative to the inventory's directory).")
 
 
 class SshCredential(Strict):
     """SSH access: a key file or the ssh-agent, host keys from known_hosts."""
 
     type: Literal["ssh"]
-    user: str = Field(min_length=1)
-    key_file: str | None = None
-    known_hosts: str | None = None
-    accept_new_host_keys: bool = False
-    sudo: bool = False
-    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(min_length=1, description="The read-only audit account.")
+    key_file: str | None = Field(default=None, description="Private key file; without it the "
+                                 "ssh-agent's keys are tried.")
+    known_hosts: str | None = Field(default=None, description="known_hosts file with the hosts' "
+                                    "keys (default: ~/.ssh/known_hosts).")
+    accept_new_host_keys: bool = Field(default=False, description="Trust and record a host's "
+                                       "first key; a changed key is always refused.")
+    sudo: bool = Field(default=False, description="Use `sudo -n` for the read-only commands and "
+                       "files that need root (see `mis-audit sudoers`).")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
 
 
 class BasicCredential(SecretRef):
     """A user name and a password reference (HTTP basic, PACS, databases)."""
 
     type: Literal["basic"]
-    user: str = Field(min_length=1)
+    user: str = Field(min_length=1, description="User name; give exactly one of password_env "
+                      "and password_file.")
 
     @model_validator(mode="after")
     def _one_secret(self) -> BasicCredential:
@@ -66,8 +73,10 @@ class TokenCredential(Strict):
     """A bearer token reference (FHIR, REST APIs)."""
 
     type: Literal["token"]
-    token_env: str | None = None
-    token_file: str | None = None
+    token_env: str | None = Field(default=None, description="Name of the environment variable "
+                                  "that holds the token.")
+    token_file: str | None = Field(default=None, description="File holding the token; give "
+                                   "exactly one of token_env and token_file.")
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenCredential:
@@ -83,51 +92,66 @@ Credential = Annotated[SshCredential | BasicCredential | TokenCredential,
 class Scope(Strict):
     """Nothing outside the scope is ever contacted or read."""
 
-    networks: list[Network] = Field(default_factory=list)
-    hosts: list[str] = Field(default_factory=list)
-    paths: list[str] = Field(default_factory=list)
+    networks: list[Network] = Field(default_factory=list, description="Networks (CIDR) the "
+                                    "audit may contact.")
+    hosts: list[str] = Field(default_factory=list, description="Host names the audit may "
+                             "contact.")
+    paths: list[str] = Field(default_factory=list, description="Directories whose files may be "
+                             "read or scanned.")
 
 
 class Trust(Strict):
     """Trust anchors for certificate validation (default: the system store)."""
 
-    ca_file: str | None = None
+    ca_file: str | None = Field(default=None, description="PEM file of the CAs a \"valid "
+                                "certificate\" must chain to (default: the system store).")
 
 
 class Service(Strict):
     """A network service on a target, when it is not on its standard port."""
 
-    kind: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-    tls: bool | None = None
-    credential: str | None = None
+    kind: str = Field(min_length=1, description="What answers there (see the service kinds).")
+    port: int = Field(ge=1, le=65535, description="TCP port.")
+    tls: bool | None = Field(default=None, description="Whether the service speaks TLS (unset: "
+                             "the kind's usual way).")
+    credential: str | None = Field(default=None, description="Name of a `basic` credential the "
+                                   "database checks log in with.")
     # A DICOM service's own (called) AE title: 1-16 printable ASCII characters, no backslash.
-    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$")
+    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$",
+                                 description="A DICOM service's own (called) AE title "
+                                 "(default ORTHANC).")
 
 
 class LoginProbe(Strict):
     """Opt-in brute-force probe with a designated test account, bounded in attempts."""
 
-    url: WebUrl = Field(min_length=1)
-    username: str = Field(min_length=1)
-    password_field: str = "password"
-    username_field: str = "username"
-    max_attempts: int = Field(default=8, ge=1, le=50)
+    url: WebUrl = Field(min_length=1, description="The login form's URL.")
+    username: str = Field(min_length=1, description="The designated test account (never a "
+                          "real user's).")
+    password_field: str = Field(default="password", description="The form's password field.")
+    username_field: str = Field(default="username", description="The form's user name field.")
+    max_attempts: int = Field(default=8, ge=1, le=50, description="Wrong passwords tried, at "
+                              "most.")
 
 
 class Target(Strict):
     """One thing audited: a host, a service endpoint, a file share."""
 
-    name: Name
-    address: str | None = None
-    roles: list[Role] = Field(min_length=1)
-    transport: Literal["local", "ssh", "offline"] | None = None
-    ssh: str | None = None
-    root: str | None = None
-    paths: list[str] = Field(default_factory=list)
-    services: list[Service] = Field(default_factory=list)
-    urls: list[WebUrl] = Field(default_factory=list)
-    login: LoginProbe | None = None
+    name: Name = Field(description="Unique name, shown in the report.")
+    address: str | None = Field(default=None, description="IP address or host name (in scope).")
+    roles: list[Role] = Field(min_length=1, description="Which checks apply.")
+    transport: Literal["local", "ssh", "offline"] | None = Field(
+        default=None, description="How host files are read (default: ssh with `ssh`, offline "
+        "with `root`).")
+    ssh: str | None = Field(default=None, description="Name of the `ssh` credential.")
+    root: str | None = Field(default=None, description="Offline review: the directory holding "
+                             "a copy of the host's file system.")
+    paths: list[str] = Field(default_factory=list, description="Directories scanned for "
+                             "personal data (in scope).")
+    services: list[Service] = Field(default_factory=list, description="Services on ports the "
+                                    "scan does not find by itself.")
+    urls: list[WebUrl] = Field(default_factory=list, description="Web or FHIR base URLs.")
+    login: LoginProbe | None = Field(default=None, description="Opt-in brute-force probe.")
 
     @model_validator(mode="after")
     def _consistent_transport(self) -> Target:
@@ -154,18 +178,24 @@ class Target(Strict):
 class EvidenceDocument(Strict):
     """A document an assessor reviews, named by the inventory."""
 
-    file: str = Field(min_length=1)
-    date: dt.date | None = None
-    issued_by: str | None = None
+    file: str = Field(min_length=1, description="The document (PDF, DOCX or text), relative "
+                      "to the inventory's directory.")
+    date: dt.date | None = Field(default=None, description="Its date (default: the file's "
+                                 "modification time).")
+    issued_by: str | None = Field(default=None, description="Who wrote or signed it.")
 
 
 class Inventory(Strict):
     """An inventory file as written."""
 
-    organisation: str = Field(min_length=1)
-    system: str | None = None
-    scope: Scope = Field(default_factory=Scope)
-    credentials: dict[Name, Credential] = Field(default_factory=dict)
-    trust: Trust = Field(default_factory=Trust)
-    targets: list[Target] = Field(default_factory=list)
-    evidence: dict[Name, EvidenceDocument] = Field(default_factory=dict)
+    organisation: str = Field(min_length=1, description="Who is audited (names the history "
+                              "series).")
+    system: str | None = Field(default=None, description="The MIS audited, with its version.")
+    scope: Scope = Field(default_factory=Scope, description="Nothing outside it is contacted "
+                         "or read.")
+    credentials: dict[Name, Credential] = Field(default_factory=dict, description="Credentials "
+                                                "by name; secrets by reference only.")
+    trust: Trust = Field(default_factory=Trust, description="Trust anchors.")
+    targets: list[Target] = Field(default_factory=list, description="What is audited.")
+    evidence: dict[Name, EvidenceDocument] = Field(default_factory=dict, description="Evidence "
+                                                   "documents by key (see `mis-audit init`).")

@@ -157,6 +157,11 @@ class HistorySummary(Strict):
     fixes: list[FindingChange] = Field(default_factory=list)
     new: list[FindingChange] = Field(default_factory=list)
     trend: list[RunDigest] = Field(default_factory=list)
+    # Against the previous run of the series; None when it cannot tell (no previous run, or
+    # one recorded by a version that kept no fingerprints).
+    profile_changed: bool | None = None
+    inventory_changed: bool | None = None
+    previous_profiles: str | None = None
 
 
 class HistoryError(Strict):
@@ -177,8 +182,12 @@ class RunResults(Strict):
     organisation: str
     system: str | None = None
     profiles: list[ProfileRecord]
+    # The roots of the profiles' `extends` chains: the history series the run belongs to.
+    profile_family: str | None = None
     disabled: list[DisabledControl] = Field(default_factory=list)
     scope: ScopeRecord
+    # SHA-256 of the validated inventory (not its file: comments and layout do not count).
+    inventory_sha256: str | None = None
     targets: list[TargetRecord]
     checks_run: list[str]
     results: list[Result]
@@ -189,6 +198,8 @@ class RunResults(Strict):
     verdict: Verdict
     blockers: list[Blocker]
     waivers: WaiverRecord = Field(default_factory=WaiverRecord)
+    # One line each: inventory entries and waivers that nothing used.
+    warnings: list[str] = Field(default_factory=list)
     # Embedded after the run is recorded, so a report rendered from this file alone shows it.
     history: HistorySummary | None = None
     # Set instead when the store could not record the run (the run itself still counts).
