@@ -151,6 +151,12 @@ def _write_outputs(results: RunResults, history: str | None, formats: list[str],
         _render(results, formats, lang, directory)
     except OutputError as error:
         _fail_output(error)
+    except KeyboardInterrupt:
+        # every file is written whole or not at all: say which are there, no traceback
+        written = sorted(path.name for path in directory.iterdir() if not path.name.startswith("."))
+        err.print(f"interrupted while writing outputs; complete in {directory}: "
+                  f"{', '.join(written) or 'none'}", highlight=False, markup=False)
+        raise typer.Exit(Exit.INTERRUPTED) from None
     return results
 
 

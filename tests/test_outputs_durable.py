@@ -376,3 +376,30 @@ def test_a_full_disk_keeps_the_previous_report_whole(stored_run: Path, tmp_path:
     assert_one_line_error(done, f"{tmp_path}/disk/report.html")
     assert sorted(os.listdir(kept)) == ["report.html", RESULTS_FILE]
     assert (kept / "report.html").read_bytes() == old
+
+
+def test_sigterm_while_writing_outputs_is_exit_130_without_a_traceback(tmp_path: Path) -> None:
+    inventory = offline_inventory(tmp_path, pairs=4)
+    caught = 0
+    for attempt in range(8):
+        directory = tmp_path / f"term-{attempt}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "audit.cli", "run", "-i", str(inventory), "-o",
+             str(directory), "--format", ALL_FORMATS, "-q", "--history", "off"],
+            cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if directory.is_dir() and (RESULTS_FILE in os.listdir(directory)
+                                       or leftovers(directory)):
+                process.send_signal(signal.SIGTERM)      # the outputs are being written
+                break
+            time.sleep(0.0005)
+        _, stderr = process.communicate(timeout=60)
+        assert "Traceback" not in stderr, stderr
+        if process.returncode == 130:
+            caught += 1
+            assert "interrupted while writing outputs" in stderr, stderr
+            assert_only_complete_outputs(directory)
+        else:
+            assert process.returncode == 1, stderr      # it had finished first
+    assert caught >= 1, "no SIGTERM landed while outputs were written"
