@@ -25,8 +25,8 @@ from xml.etree import ElementTree
 import pytest
 from host_trees import HARDENED, WEAK, make_host
 
-from audit.outputs import OutputError, new_private_directory, private_directory, write_atomically
 from audit.journal import JOURNAL_FILE, read_journal
+from audit.outputs import OutputError, new_private_directory, private_directory, write_atomically
 from audit.run import RESULTS_FILE, read_results
 from reports import RENDERERS
 from reports.csv_table import BYTE_ORDER_MARK, COLUMNS
