@@ -11,6 +11,16 @@ from audit.vocabulary import Role
 TRUE_WORDS = frozenset({"on", "true", "yes", "1"})
 
 
+def switched_off(facts: DatabaseConfigs, kind: str, name: str) -> Finding | None:
+    """not_applicable when the server whose configuration this is neither runs nor is
+    enabled: a file left behind says nothing about the host."""
+    state = facts.servers.get(kind)
+    if state is None or state.switched_on:
+        return None
+    return not_applicable(f"{name} is configured but neither enabled nor running, so its "
+                          f"configuration is not judged ({state.describe()})")
+
+
 class HbaParams(Params):
     """pg_hba.conf methods that let a client in without a real password check."""
 
@@ -24,6 +34,8 @@ def pg_hba_trust(facts: DatabaseConfigs, p: HbaParams) -> Finding:
     the password in clear text. Use `scram-sha-256` (and `hostssl`) in pg_hba.conf."""
     if not facts.postgres:
         return not_applicable("no PostgreSQL configuration below /etc/postgresql")
+    if off := switched_off(facts, "postgresql", "PostgreSQL"):
+        return off
     offending = [f"{line.location}: {line.text}" for cluster in facts.postgres
                  for line in cluster.hba if line.method in p.forbidden_methods]
     expected = f"no pg_hba.conf line with method {' or '.join(p.forbidden_methods)}"
@@ -42,6 +54,8 @@ def postgres_ssl(facts: DatabaseConfigs, p: NoParams) -> Finding:
     Set `ssl = on` with a certificate in postgresql.conf and use `hostssl` lines."""
     if not facts.postgres:
         return not_applicable("no PostgreSQL configuration below /etc/postgresql")
+    if stopped := switched_off(facts, "postgresql", "PostgreSQL"):
+        return stopped
     off = [f"{cluster.directory}: ssl = {cluster.ssl.value if cluster.ssl else 'off (default)'}"
            + (f" ({cluster.ssl.location})" if cluster.ssl else "")
            for cluster in facts.postgres
@@ -59,6 +73,8 @@ def mysql_secure_transport(facts: DatabaseConfigs, p: NoParams) -> Finding:
     client can read records over an unencrypted connection."""
     if not facts.mysql_files:
         return not_applicable("no MySQL/MariaDB configuration on this host")
+    if off := switched_off(facts, "mysql", "MySQL/MariaDB"):
+        return off
     setting = facts.mysql_secure_transport
     value = setting.value if setting else "OFF (default)"
     if setting is None or setting.value.lower() not in TRUE_WORDS:
@@ -76,6 +92,8 @@ def redis_auth(facts: DatabaseConfigs, p: NoParams) -> Finding:
     passwords) and keep `protected-mode yes`."""
     if facts.redis_file is None:
         return not_applicable("no Redis configuration on this host")
+    if off := switched_off(facts, "redis", "Redis"):
+        return off
     protected = facts.redis_protected_mode.value if facts.redis_protected_mode else "yes (default)"
     observed = {"password_set": facts.redis_password_set, "protected_mode": protected,
                 "bind": facts.redis_bind.value if facts.redis_bind else None}

@@ -162,12 +162,19 @@ def time_sync(facts: TimeSyncFacts, p: NoParams) -> Finding:
     only checked, when clocks agree. Enable chrony or systemd-timesyncd with reachable
     servers."""
     observed = {"source": facts.source, "synchronized": facts.synchronized,
-                "services": facts.enabled_services, "servers": facts.servers}
+                "services": facts.enabled_services, "servers": facts.servers,
+                "running": facts.running_services}
     expected = "synchronised by NTP"
     if facts.synchronized is not None:
         if facts.synchronized:
             return passed("the clock is NTP-synchronised", observed=observed, expected=expected)
         return failed("the clock is not NTP-synchronised", observed=observed, expected=expected)
+    stopped = [u for u in facts.enabled_services if facts.running_services is not None
+               and u not in facts.running_services]
+    if stopped and not facts.running_services:
+        # configuration the running system contradicts is never a pass
+        return failed(f"{', '.join(stopped)} enabled but not running (systemctl)",
+                      observed=observed, expected=expected)
     # systemd-timesyncd has built-in servers; the other daemons need configured ones.
     if facts.enabled_services and (facts.servers or "systemd-timesyncd.service"
                                    in facts.enabled_services):

@@ -348,3 +348,12 @@ def test_db_listening() -> None:
     assert host.db_listening(loopback, params).status is Status.PASS
     exposed = host.db_listening([ListeningSocket(6379, "0.0.0.0")], params)
     assert exposed.status is Status.FAIL and exposed.summary == "redis listening beyond loopback"
+
+
+def test_time_sync_enabled_but_not_running_fails() -> None:
+    stopped = TimeSyncFacts("files and systemctl is-active", None, ["chrony.service"],
+                            ["/etc/chrony/chrony.conf:1: pool pool.ntp.org"], [])
+    finding = hostsys.time_sync(stopped, NoParams())
+    assert finding.status is Status.FAIL and "enabled but not running" in finding.summary
+    running = replace(stopped, running_services=["chrony.service"])
+    assert hostsys.time_sync(running, NoParams()).status is Status.PASS

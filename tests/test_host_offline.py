@@ -75,3 +75,19 @@ def test_this_machine_over_the_local_transport_gives_verdicts(tmp_path: Path) ->
     assert crashed == []
     assert all(r.status in (Status.PASS, Status.FAIL, Status.NOT_APPLICABLE) for r in results
                if r.error is None)
+
+
+def test_a_server_configured_but_neither_enabled_nor_running_is_not_judged(
+        tmp_path: Path) -> None:
+    tree = host_tree("weak", tmp_path / "leftover")
+    for link in (tree / "etc/systemd/system/multi-user.target.wants").iterdir():
+        link.unlink()            # the configs stay: a Redis, MariaDB, PostgreSQL long gone
+    checks = ("hostdb.pg_hba_trust", "hostdb.postgres_ssl", "hostdb.mysql_secure_transport",
+              "hostdb.redis_auth")
+    results = by_target(run_audit(tmp_path, profile_text(checks),
+                                  "organisation: Offline clinic\ntargets:\n"
+                                  "  - {name: leftover, roles: [host], root: leftover}\n"))
+    for check in checks:
+        result = results[("leftover", check)]
+        assert result.status is Status.NOT_APPLICABLE, (check, result.summary)
+        assert "neither enabled nor running" in result.summary

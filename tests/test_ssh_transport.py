@@ -361,3 +361,26 @@ def test_large_files_stream_over_sftp_and_special_files_are_refused(hardened: Ss
         ssh.close()
         big.unlink()
         fifo.unlink()
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
+    """The hardened tree on a host whose running system disagrees with it: chrony enabled
+    but stopped, no timedatectl, only PostgreSQL running."""
+    host = start_ssh_host("hardened", tmp_path_factory.mktemp("ssh-drifted"), "127.63.0.13",
+                          commands="drifted")
+    yield host
+    host.stop()
+
+
+def test_configuration_the_running_system_contradicts_is_never_a_pass(
+        tmp_path: Path, weak: SshHost, drifted: SshHost) -> None:
+    results = _run(tmp_path, weak, drifted, checks=("hostsys.time_sync", "hostdb.redis_auth"))
+    time_sync = results[("hardened-ssh", "hostsys.time_sync")]
+    assert time_sync.status is Status.FAIL, time_sync.summary
+    assert time_sync.summary == "chrony.service enabled but not running (systemctl)"
+    assert time_sync.evidence.observed["running"] == []
+    # the same files offline: nothing contradicts them
+    assert results[("hardened-offline", "hostsys.time_sync")].status is Status.PASS
+    # Redis is enabled (its wants link), so its configuration is still judged
+    assert results[("hardened-ssh", "hostdb.redis_auth")].status is Status.PASS

@@ -7,11 +7,12 @@ kept.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import dir_files, prefetch_host, present_texts, strip_comment
+from audit.facts.host_services import ServerState, server_states
 from audit.transports.base import Transport
 from audit.transports.reads import HostReads
 
@@ -70,6 +71,7 @@ class DatabaseConfigs:
     redis_password_set: bool
     redis_protected_mode: Setting | None
     redis_bind: Setting | None
+    servers: dict[str, ServerState] = field(default_factory=dict)   # by kind: on or off
 
 
 def database_configs(context: TargetContext) -> DatabaseConfigs:
@@ -86,7 +88,7 @@ def database_configs(context: TargetContext) -> DatabaseConfigs:
         postgres=_postgres(transport), mysql_files=mysql_files, mysql_secure_transport=secure,
         redis_file=redis_file, redis_password_set=password,
         redis_protected_mode=redis_settings.get("protected-mode"),
-        redis_bind=redis_settings.get("bind"))
+        redis_bind=redis_settings.get("bind"), servers=context.gather(server_states))
 
 
 def _postgres(transport: Transport) -> list[PostgresCluster]:

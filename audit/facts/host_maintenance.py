@@ -7,27 +7,23 @@ from dataclasses import dataclass
 
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import (
-    dir_files,
     live_output,
     prefetch_host,
     present_texts,
     strip_comment,
 )
+from audit.facts.host_services import server_states
 from audit.transports.reads import HostCommand, HostReads
 
 # Not part of the host batch: it takes seconds, so only a profile that asks pays for it.
 APT_SIMULATE = HostCommand(("apt-get", "--simulate", "--quiet", "upgrade"), "/usr/bin/apt-get",
                            batched=False)
 TIME_STATUS = HostCommand(("timedatectl", "show"), "/usr/bin/timedatectl")
-TIME_SERVICES = ("chrony.service", "chronyd.service", "systemd-timesyncd.service", "ntp.service",
-                 "ntpd.service", "ntpsec.service", "openntpd.service")
-TIME_WANTS = ("/etc/systemd/system/multi-user.target.wants",
-              "/etc/systemd/system/sysinit.target.wants")
 TIME_CONFIGS = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/systemd/timesyncd.conf",
                 "/etc/ntp.conf", "/etc/ntpsec/ntp.conf")
 READS = HostReads(
     purpose="pending security updates, time synchronisation",
-    files=TIME_CONFIGS, dirs=TIME_WANTS, commands=(APT_SIMULATE, TIME_STATUS),
+    files=TIME_CONFIGS, commands=(APT_SIMULATE, TIME_STATUS),
 )
 
 
@@ -60,6 +56,7 @@ class TimeSyncFacts:
     synchronized: bool | None      # live answer; None when only files were read
     enabled_services: list[str]
     servers: list[str]             # "server"/"pool"/"NTP=" lines, with their locations
+    running_services: list[str] | None = None   # systemctl is-active; None: not asked
 
 
 def time_sync_facts(context: TargetContext) -> TimeSyncFacts:
@@ -69,12 +66,12 @@ def time_sync_facts(context: TargetContext) -> TimeSyncFacts:
     values = dict(line.partition("=")[::2] for line in (live or "").splitlines())
     if "NTPSynchronized" in values:
         return TimeSyncFacts("timedatectl show", values["NTPSynchronized"] == "yes", [], [])
-    enabled = sorted({path.rsplit("/", 1)[1] for wants in TIME_WANTS
-                      for path in dir_files(transport, wants)} & set(TIME_SERVICES))
+    state = context.gather(server_states)["time"]
     servers = []
     for path, text in present_texts(transport, list(TIME_CONFIGS)).items():
         for number, raw in enumerate(text.splitlines(), start=1):
             line = strip_comment(raw)
             if re.match(r"^(server|pool|NTP=\S|FallbackNTP=\S)", line):
                 servers.append(f"{path}:{number}: {line}")
-    return TimeSyncFacts("files", None, enabled, servers)
+    source = "files" if state.active is None else "files and systemctl is-active"
+    return TimeSyncFacts(source, None, state.enabled, servers, state.active)

@@ -24,6 +24,7 @@ HOST_PROBE_MODULES: tuple[str, ...] = (
     "audit.facts.host_firewall",
     "audit.facts.host_maintenance",
     "audit.facts.host_databases",
+    "audit.facts.host_services",
 )
 
 

@@ -109,7 +109,9 @@ def stand_in_commands(variant: str, workdir: Path) -> Path:
         recorded = RECORDED_COMMANDS / variant / name
         script = root / command.path.lstrip("/")
         script.parent.mkdir(parents=True, exist_ok=True)
-        if recorded.exists():
+        if recorded.exists() and name == "systemctl":
+            body = _unit_states_script(recorded.read_text())
+        elif recorded.exists():
             # inline: the audit account cannot read the test's (root-only) work directory
             body = (f"# {name} as it answered on the {variant} test host\n"
                     + (f"[ \"$(id -u)\" = 0 ] || {{ echo '{name}: must be root' >&2; exit 1; }}\n"
@@ -120,6 +122,15 @@ def stand_in_commands(variant: str, workdir: Path) -> Path:
         script.write_text("#!/bin/sh\n" + body)
         script.chmod(0o755)
     return root
+
+
+def _unit_states_script(recorded: str) -> str:
+    """`systemctl is-active UNIT...`: one state per unit asked, from "unit state" lines
+    (unlisted units are inactive), exit 3 when one is not active, as systemctl does."""
+    cases = "".join(f"    {unit}) echo {state};;\n" for unit, state in
+                    (line.split() for line in recorded.splitlines() if line.strip()))
+    return ('shift; code=0\nfor unit in "$@"; do\n  case "$unit" in\n' + cases
+            + '    *) echo inactive; code=3;;\n  esac\ndone\nexit $code\n')
 
 
 @dataclass
@@ -139,8 +150,10 @@ class SshHost:
         self.server.stop()
 
 
-def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222) -> SshHost:
-    """Start sshd on address:port serving the VARIANT host tree."""
+def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222,
+                   commands: str | None = None) -> SshHost:
+    """Start sshd on address:port serving the VARIANT host tree, its live commands answering
+    as recorded in tests/hosts/commands/COMMANDS (default: the variant's own)."""
     sshd = require_binary("/usr/sbin/sshd")
     require_binary("unshare")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +171,7 @@ def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222) 
         "PubkeyAuthentication yes", f"AllowUsers {AUDITOR}", "MaxSessions 64",
         "MaxStartups 64", "LogLevel VERBOSE", "Subsystem sftp internal-sftp", ""]))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)     # sshd's privilege-separation dir
-    stand_ins = stand_in_commands(variant, workdir)
+    stand_ins = stand_in_commands(commands or variant, workdir)
     overlays = " && ".join(f"mount -t overlay overlay -o lowerdir={stand_ins}/{directory}:/"
                            f"{directory} /{directory}" for directory in ("usr/sbin", "usr/bin"))
     script = (f"{overlays} && mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
