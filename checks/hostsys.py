@@ -78,8 +78,16 @@ def audit_rules(facts: AuditFacts, p: AuditRulesParams) -> Finding:
                    f"the watch on {p.data_path} misses permissions {p.permissions}")
         return failed(summary, observed=observed, expected=expected, source=facts.source,
                       files=facts.files)
-    return passed(f"{sufficient[0].path} watched (-p {sufficient[0].permissions})",
-                  observed=observed, expected=expected, source=facts.source)
+    # the kernel's rules decided; files that say otherwise are shown, and never passed
+    disagreement = facts.disagreement(lambda w: covers(w.path, p.data_path))
+    if disagreement:
+        return failed(f"the rule files and the loaded rules disagree on {p.data_path}: "
+                      f"{disagreement}", observed=observed, expected=expected,
+                      source=facts.source, files=facts.files)
+    return passed(f"{sufficient[0].path} watched (-p {sufficient[0].permissions}, "
+                  f"{'loaded in the kernel' if facts.loaded is not None else 'rule files'})",
+                  observed=observed, expected=expected, source=facts.source,
+                  files=facts.files)
 
 
 class FirewallParams(Params):

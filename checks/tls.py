@@ -10,10 +10,24 @@ from pydantic import Field
 
 from audit.errors import Unavailable
 from audit.facts.tls import PROTOCOL_NAMES, CertificateFacts, EndpointScan, TlsFacts, tls_facts
-from audit.registry import Finding, Params, check, could_not_tell, failed, passed
+from audit.registry import (
+    Finding,
+    Params,
+    check,
+    could_not_tell,
+    failed,
+    not_applicable,
+    passed,
+)
 from audit.vocabulary import Reason, Role
 
 TLS_ROLES = (Role.WEB, Role.DB, Role.PACS, Role.FHIR, Role.HL7)
+# One fact, one finding: a service that speaks no TLS at all is the failure of the check that
+# judges its plaintext, not a second and third failure here.
+PLAINTEXT_JUDGED_BY = {"postgresql": "db.plaintext_accepted", "postgres": "db.plaintext_accepted",
+                       "pgsql": "db.plaintext_accepted", "redis": "db.plaintext_accepted",
+                       "mysql": "db.plaintext_accepted", "mariadb": "db.plaintext_accepted",
+                       "hl7": "hl7.mllp_plaintext", "mllp": "hl7.mllp_plaintext"}
 ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
@@ -29,8 +43,15 @@ def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str] | Un
     observed: list[dict[str, Any]] = []
     failing: list[str] = []
     unscanned: list[Unavailable] = []
+    elsewhere: list[str] = []
     for scan in facts.endpoints:
         label = scan.endpoint.label
+        judge = PLAINTEXT_JUDGED_BY.get(scan.endpoint.kind)
+        if not scan.tls_offered and scan.unavailable is None and judge:
+            elsewhere.append(f"{label}: no TLS offered (judged by {judge})")
+            observed.append({"endpoint": label, "tls_offered": False, "judged_by": judge,
+                             **({"refusal": scan.refusal} if scan.refusal else {})})
+            continue
         problems = scan.unavailable or (problems_of(scan) if scan.tls_offered
                                         else ["does not offer TLS"])
         if isinstance(problems, Unavailable):
@@ -43,11 +64,15 @@ def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str] | Un
     if failing:
         return failed("; ".join(failing), observed=observed, expected=expected,
                       scanned_at=facts.scanned_at.isoformat())
+    if elsewhere and len(elsewhere) == len(observed):
+        return not_applicable("; ".join(elsewhere), observed=observed)
     if unscanned:
         return could_not_tell(Unavailable(unscanned[0].reason,
                                           "; ".join(item.message for item in unscanned)),
                               observed=observed, scanned_at=facts.scanned_at.isoformat())
-    return passed(f"{what} on {len(observed)} endpoint(s)", observed=observed, expected=expected,
+    return passed(f"{what} on {len(observed) - len(elsewhere)} endpoint(s)"
+                  + (f"; {'; '.join(elsewhere)}" if elsewhere else ""), observed=observed,
+                  expected=expected,
                   scanned_at=facts.scanned_at.isoformat())
 
 

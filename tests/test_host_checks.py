@@ -357,3 +357,22 @@ def test_time_sync_enabled_but_not_running_fails() -> None:
     assert finding.status is Status.FAIL and "enabled but not running" in finding.summary
     running = replace(stopped, running_services=["chrony.service"])
     assert hostsys.time_sync(running, NoParams()).status is Status.PASS
+
+
+def test_audit_rules_that_the_files_and_the_kernel_disagree_on_never_pass() -> None:
+    params = hostsys.AuditRulesParams(data_path="/srv/mis")
+    watch = AuditRule("/srv/mis", "wa", "mis", "/etc/audit/rules.d/mis.rules:1")
+    loaded = AuditRule("/srv/mis", "wa", "mis", "auditctl -l:1")
+    agreeing = AuditFacts("auditctl -l", [loaded], None, ["/etc/audit/rules.d/mis.rules"],
+                          [watch], [loaded])
+    finding = hostsys.audit_rules(agreeing, params)
+    assert finding.status is Status.PASS and "loaded in the kernel" in finding.summary
+    not_loaded = AuditFacts("auditctl -l", [loaded], None, ["/etc/audit/rules.d/mis.rules"],
+                            [watch, AuditRule("/srv/mis", "rwa", None, "x:2")], [loaded])
+    stale = hostsys.audit_rules(not_loaded, params)
+    assert stale.status is Status.FAIL and "but not loaded: /srv/mis -p arw" in stale.summary
+    lost = hostsys.audit_rules(AuditFacts("auditctl -l", [loaded], None, [], [], [loaded]),
+                               params)
+    assert lost.status is Status.FAIL and "lost at the next boot" in lost.summary
+    files_only = hostsys.audit_rules(AuditFacts("files", [watch], None, ["f"], [watch]), params)
+    assert files_only.status is Status.PASS and "rule files" in files_only.summary

@@ -70,12 +70,25 @@ def test_unknown_minimum_is_rejected() -> None:
         ProtocolVersionParams(minimum="TLS1.2")  # type: ignore[arg-type]
 
 
-def test_endpoint_refusing_tls_fails() -> None:
+def test_an_https_endpoint_without_tls_fails() -> None:
+    plain = EndpointScan(TlsEndpoint("10.0.0.6", 443, "https"), tls_offered=False,
+                         refusal="server rejected the TLS handshake")
+    finding = protocol_versions(facts(scan(), plain), ProtocolVersionParams())
+    assert finding.status is Status.FAIL
+    assert finding.summary == "https 10.0.0.6:443: does not offer TLS"
+
+
+def test_a_database_without_tls_is_the_plaintext_checks_finding_not_a_second_one() -> None:
     refusing = EndpointScan(TlsEndpoint("10.0.0.6", 5432, "postgresql", "POSTGRES"),
                             tls_offered=False, refusal="server rejected STARTTLS")
-    finding = protocol_versions(facts(scan(), refusing), ProtocolVersionParams())
-    assert finding.status is Status.FAIL
-    assert finding.summary == "postgresql 10.0.0.6:5432 (STARTTLS POSTGRES): does not offer TLS"
+    for check_function, params in [(protocol_versions, ProtocolVersionParams()),
+                                   (certificate, CertificateParams())]:
+        alone = check_function(facts(refusing), params)  # type: ignore[operator]
+        assert alone.status is Status.NOT_APPLICABLE
+        assert alone.summary == ("postgresql 10.0.0.6:5432 (STARTTLS POSTGRES): no TLS offered "
+                                 "(judged by db.plaintext_accepted)")
+    beside = protocol_versions(facts(scan(), refusing), ProtocolVersionParams())
+    assert beside.status is Status.PASS and "judged by db.plaintext_accepted" in beside.summary
 
 
 def test_unscanned_endpoint_is_an_error_unless_another_fails() -> None:

@@ -63,11 +63,14 @@ def test_postgres_starttls_hardened_passes(postgres_tls: PostgresServer, ca: Dat
 
 
 @pytest.mark.servers
-def test_postgres_without_ssl_fails(postgres_plain: PostgresServer) -> None:
+def test_postgres_without_ssl_is_judged_by_the_plaintext_check(
+        postgres_plain: PostgresServer) -> None:
     target = db_target(WEAK_ADDRESS, "postgresql", postgres_plain.port)
-    result = run_check("tls.protocol_versions", target)
-    assert result.status is Status.FAIL, result
-    assert result.summary.endswith("(STARTTLS POSTGRES): does not offer TLS")
+    for check_id in ("tls.protocol_versions", "tls.certificate"):
+        result = run_check(check_id, target)
+        assert result.status is Status.NOT_APPLICABLE, result
+        assert result.summary.endswith("no TLS offered (judged by db.plaintext_accepted)")
+    assert run_check("db.plaintext_accepted", target).status is Status.FAIL
 
 
 @pytest.mark.servers

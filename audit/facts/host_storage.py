@@ -8,7 +8,8 @@ import itertools
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
@@ -155,21 +156,42 @@ class AuditRule:
 
 @dataclass(frozen=True)
 class AuditFacts:
-    """The audit watches, and whether auditing is switched off (`-e 0`)."""
+    """The audit watches from every source, and whether auditing is switched off (`-e 0`).
+
+    `watches` are what decides: the kernel's loaded rules when auditctl may run (the running
+    system), else the rule files (configuration). `file_watches` and `loaded` keep both.
+    """
 
     source: str                  # "auditctl -l" or "files"
     watches: list[AuditRule]
     disabled_at: str | None
     files: list[str]
+    file_watches: list[AuditRule] = field(default_factory=list)
+    loaded: list[AuditRule] | None = None     # None: the kernel's list could not be asked
+
+    def disagreement(self, covers_path: Callable[[AuditRule], bool]) -> str | None:
+        """How the files and the loaded rules differ on the watches `covers_path` keeps."""
+        if self.loaded is None:
+            return None
+        in_files = {_watch_key(w) for w in self.file_watches if covers_path(w)}
+        in_kernel = {_watch_key(w) for w in self.loaded if covers_path(w)}
+        if in_files - in_kernel:
+            return (f"configured in {', '.join(self.files)} but not loaded: "
+                    + "; ".join(sorted(in_files - in_kernel)))
+        if in_kernel - in_files:
+            return "loaded but in no rule file (lost at the next boot): " + \
+                "; ".join(sorted(in_kernel - in_files))
+        return None
+
+
+def _watch_key(watch: AuditRule) -> str:
+    return f"{watch.path} -p {''.join(sorted(permission_letters(watch.permissions)))}"
 
 
 def audit_facts(context: TargetContext) -> AuditFacts:
-    """Watch rules loaded in the kernel when auditctl may run, else the rule files."""
+    """Watch rules from the rule files (rules.d and audit.rules) and, when auditctl may run,
+    from the kernel; the kernel's decide, the files' are kept to show a disagreement."""
     transport = prefetch_host(context)
-    live = live_output(transport, AUDIT_RULES_LOADED.argv)
-    if live is not None:
-        watches, disabled = parse_audit_rules(live, "auditctl -l")
-        return AuditFacts("auditctl -l", watches, disabled, [])
     paths = ["/etc/audit/audit.rules",
              *sorted(p for p in dir_files(transport, "/etc/audit/rules.d") if p.endswith(".rules"))]
     watches, disabled, files = [], None, []
@@ -181,7 +203,11 @@ def audit_facts(context: TargetContext) -> AuditFacts:
         found, off = parse_audit_rules(text, path)
         watches += found
         disabled = disabled or off
-    return AuditFacts("files", watches, disabled, files)
+    live = live_output(transport, AUDIT_RULES_LOADED.argv)
+    if live is None:
+        return AuditFacts("files", watches, disabled, files, watches)
+    loaded, live_disabled = parse_audit_rules(live, "auditctl -l")
+    return AuditFacts("auditctl -l", loaded, live_disabled, files, watches, loaded)
 
 
 def parse_audit_rules(text: str, source: str) -> tuple[list[AuditRule], str | None]:
