@@ -25,7 +25,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
-from tests.servers.pki import make_ca, make_server_cert  # noqa: E402
+from tests.servers.pki import make_ca, make_server_cert
 
 CHECKS = ("web.https_redirect", "web.hsts", "web.version_disclosure", "web.public_exports",
           "web.security_headers", "tls.protocol_versions", "tls.certificate")
