@@ -6,6 +6,7 @@ import importlib
 import json
 import signal
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -24,7 +25,7 @@ from audit.commands.history import record_history
 from audit.engine import Observer, Observers
 from audit.errors import InputError
 from audit.eventlog import JsonEventLog, emit
-from audit.inventory import load_inventory, load_waivers
+from audit.inventory import load_attestations, load_inventory, load_waivers
 from audit.journal import (
     JOURNAL_FILE,
     Journal,
@@ -55,6 +56,7 @@ from audit.runlock import RunLocked, run_locks
 from audit.vocabulary import Lang, Verdict
 from audit.yamlfile import load_document
 from reports import DEFAULT_FORMATS, RENDERERS
+from reports.pdf import PdfUnavailable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Security-posture auditor for medical information systems.")
@@ -134,8 +136,11 @@ def _render(results: RunResults, formats: list[str], lang: Lang, directory: Path
         renderer = RENDERERS[name]
         if name == "json":
             continue   # results.json is always written first, by the run itself
-        written.append(write_atomically(directory / renderer.file_name,
-                                        renderer.render(results, lang)))
+        try:
+            content = renderer.render(results, lang)
+        except PdfUnavailable as error:
+            raise OutputError(directory / renderer.file_name, str(error)) from None
+        written.append(write_atomically(directory / renderer.file_name, content))
     return written
 
 
@@ -171,6 +176,7 @@ def run(
     profile: Annotated[list[str] | None, typer.Option("--profile", "-p", help="Profile id or path; repeat to combine.")] = None,
     inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory file (default: this machine).")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", "-w", help="Waivers file.")] = None,
+    attestations: Annotated[Path | None, typer.Option("--attestations", "-a", help="Attestations file: an assessor's verdicts on manual controls.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Run directory (default: a fresh one under ./mis-audit-runs).")] = None,
     format: Annotated[str, typer.Option("--format", help="Comma-separated output formats.")] = ",".join(DEFAULT_FORMATS),
     lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.EN,
@@ -187,9 +193,11 @@ def run(
     """Audit the targets against the profile(s); write results.json and the reports."""
     formats = _formats(format)
     header, finished = _interrupted_run(resume, profile, inventory, waivers)
-    request = resumed_request(header, debug) if header else RunRequest(
+    # Attestations decide nothing that is probed: a resumed run may be given them afresh.
+    request = replace(resumed_request(header, debug), attestations=attestations) if header \
+        else RunRequest(
         profiles=profile or RunRequest().profiles, inventory=inventory, waivers=waivers,
-        jobs=jobs, timeout=timeout, debug=debug)
+        attestations=attestations, jobs=jobs, timeout=timeout, debug=debug)
     try:
         prepared = prepare(request)
     except InputError as error:
@@ -295,7 +303,7 @@ def _print_summary(results: RunResults, directory: Path, formats: list[str]) -> 
 
 
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, inventories, waivers.")]) -> None:
+def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, inventories, waivers, attestations.")]) -> None:
     """Validate input files; nothing is contacted. Exit 2 on the first invalid file."""
     registry = default_registry()
     today = datetime.now(UTC).date()
@@ -307,6 +315,8 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, invento
                 load_profiles([str(path) if "/" in str(path) else f"./{path}"], registry)
             elif kind == "inventory":
                 load_inventory(path)
+            elif kind == "attestations":
+                load_attestations(path, today, expired_is_error=True)
             else:
                 load_waivers(path, today, expired_is_error=True)
             out.print(f"ok: {path} ({kind})", highlight=False, markup=False)
@@ -319,6 +329,9 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Profiles, invento
 
 def _kind_of(path: Path) -> str:
     data = load_document(path).data
+    if isinstance(data, dict) and set(data) == {"attestations"} or isinstance(data, list) \
+            and data and all(isinstance(item, dict) and "attested_by" in item for item in data):
+        return "attestations"
     if isinstance(data, list) or (isinstance(data, dict) and set(data) == {"waivers"}):
         return "waivers"
     if isinstance(data, dict) and ("organisation" in data or "targets" in data):

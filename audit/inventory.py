@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import socket
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter
 
 from audit.errors import InputError, Problem
+from audit.model.attestation import Attestation, AttestationEvidence, AttestationRecord
 from audit.model.inventory import Inventory, Scope, SshCredential, Target
 from audit.model.waiver import Waiver
 from audit.vocabulary import Role
@@ -146,25 +149,91 @@ class LoadedWaivers:
 
 
 _WAIVER_LIST = TypeAdapter(list[Waiver])
+_ATTESTATION_LIST = TypeAdapter(list[Attestation])
+
+
+def _listed(path: Path | str, key: str) -> tuple[Document, tuple[str, ...]]:
+    """A file holding a list, or a mapping whose only key `key` holds it; refused otherwise."""
+    document = load_document(path)
+    prefix: tuple[str, ...] = ()
+    if isinstance(document.data, dict) and set(document.data) == {key}:
+        document = Document(document.file, document.data[key],
+                            {location[1:]: value for location, value in document.locations.items()
+                             if location[:1] == (key,)})
+        prefix = (key,)
+    if not isinstance(document.data, list):
+        raise InputError([document.problem((), f"expected a list of {key} "
+                                                f"(or a mapping with a '{key}' list)")])
+    return document, prefix
+
+
+def _item_label(prefix: tuple[str, ...], index: int) -> str:
+    return f"{'.'.join(prefix) + '.' if prefix else ''}[{index}]"
 
 
 def load_waivers(path: Path | str, today: date, expired_is_error: bool = False) -> LoadedWaivers:
     """Load a waivers file: a list, or a mapping with a `waivers` list."""
-    document = load_document(path)
-    prefix: tuple[str, ...] = ()
-    if isinstance(document.data, dict) and set(document.data) == {"waivers"}:
-        document = Document(document.file, document.data["waivers"],
-                            {key[1:]: value for key, value in document.locations.items()
-                             if key[:1] == ("waivers",)})
-        prefix = ("waivers",)
-    if not isinstance(document.data, list):
-        raise InputError([document.problem((), "expected a list of waivers "
-                                                "(or a mapping with a 'waivers' list)")])
+    document, prefix = _listed(path, "waivers")
     waivers: list[Waiver] = document.validate_adapter(_WAIVER_LIST)
     expired = [w for w in waivers if w.expires < today]
     if expired and expired_is_error:
-        raise InputError([document.problem((index,), f"{'.'.join(prefix) + '.' if prefix else ''}"
-                                           f"[{index}]: waiver for {w.control} expired on "
-                                           f"{w.expires.isoformat()}")
+        raise InputError([document.problem((index,), f"{_item_label(prefix, index)}: waiver for "
+                                           f"{w.control} expired on {w.expires.isoformat()}")
                           for index, w in enumerate(waivers) if w in expired])
     return LoadedWaivers([w for w in waivers if w not in expired], expired, str(path))
+
+
+@dataclass(frozen=True)
+class LoadedAttestations:
+    """Attestations as results.json records them, sorted by whether they still apply."""
+
+    active: list[AttestationRecord]
+    expired: list[AttestationRecord]
+    source: str | None
+
+
+def load_attestations(path: Path | str, today: date,
+                      expired_is_error: bool = False) -> LoadedAttestations:
+    """Load an attestations file (a list, or a mapping with an `attestations` list); each
+    evidence file must exist and is hashed, so the record pins what the assessor saw."""
+    document, prefix = _listed(path, "attestations")
+    attestations: list[Attestation] = document.validate_adapter(_ATTESTATION_LIST)
+    base_dir = Path(path).resolve().parent
+    problems: list[Problem] = []
+    records = []
+    for index, attestation in enumerate(attestations):
+        evidence = None
+        if attestation.evidence is not None:
+            evidence = _hashed(base_dir, attestation.evidence)
+            if evidence is None:
+                problems.append(document.problem((index, "evidence"), f"evidence file "
+                                                 f"{attestation.evidence!r} is not a readable file"))
+        if expired_is_error and attestation.valid_until < today:
+            problems.append(document.problem((index,), f"{_item_label(prefix, index)}: "
+                                             f"attestation for {attestation.control} expired on "
+                                             f"{attestation.valid_until.isoformat()}"))
+        records.append(AttestationRecord(
+            control=attestation.control, target=attestation.target, status=attestation.status,
+            explanation=attestation.explanation, attested_by=attestation.attested_by,
+            date=attestation.date, valid_until=attestation.valid_until,
+            frequency=attestation.frequency, evidence=evidence))
+    if problems:
+        raise InputError(problems)
+    return LoadedAttestations([r for r in records if r.valid_until >= today],
+                              [r for r in records if r.valid_until < today], str(path))
+
+
+def _hashed(base_dir: Path, name: str) -> AttestationEvidence | None:
+    """The file's SHA-256 and size, or None when it cannot be read as a regular file."""
+    try:
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                return None
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            size = status.st_size
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return AttestationEvidence(file=name, sha256=digest, size=size)

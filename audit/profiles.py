@@ -341,7 +341,9 @@ def _from_library(entry: ControlEntry, document: Document, at: DocumentPath,
                       references=[*shared.references, *entry.references],
                       rationale=entry.rationale or shared.rationale,
                       remediation=entry.remediation or shared.remediation,
-                      checks=shared.checks if entry.checks is None else entry.checks)
+                      checks=shared.checks if entry.checks is None else entry.checks,
+                      # a profile that replaces the checks judges the control as it chose
+                      partial=shared.partial_note if entry.checks is None else None)
     origin = _Origin(control, library.document, library.path) if entry.checks is None \
         else _Origin(control, document, at)
     problems += _layer_overrides(origin, entry.with_, document, (*at, "with"), "with")

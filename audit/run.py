@@ -9,17 +9,27 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from audit import __version__
+from audit.attestations import apply_attestations, attestation_warnings, partial_results
 from audit.engine import Observer, run_plan
 from audit.facts.context import Environment, TargetContext
 from audit.inventory import (
+    LoadedAttestations,
     LoadedInventory,
     LoadedWaivers,
+    load_attestations,
     load_inventory,
     load_waivers,
     local_inventory,
 )
 from audit.model.inventory import Target
-from audit.model.results import Result, RunResults, ScopeRecord, TargetRecord, Tool
+from audit.model.results import (
+    InputFiles,
+    Result,
+    RunResults,
+    ScopeRecord,
+    TargetRecord,
+    Tool,
+)
 from audit.outputs import private_directory, write_atomically
 from audit.plan import ORGANISATION_TARGET, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
@@ -40,6 +50,7 @@ class RunRequest:
     profiles: list[str] = field(default_factory=lambda: [DEFAULT_PROFILE])
     inventory: Path | None = None
     waivers: Path | None = None
+    attestations: Path | None = None
     jobs: int = 8
     timeout: float = 30.0
     debug: bool = False
@@ -54,6 +65,8 @@ class PreparedRun:
     inventory: LoadedInventory
     waivers: LoadedWaivers
     today: date
+    attestations: LoadedAttestations = field(
+        default_factory=lambda: LoadedAttestations([], [], None))
 
 
 def prepare(request: RunRequest, registry: Registry | None = None,
@@ -65,7 +78,9 @@ def prepare(request: RunRequest, registry: Registry | None = None,
     inventory = load_inventory(request.inventory) if request.inventory else local_inventory()
     waivers = (load_waivers(request.waivers, today) if request.waivers
                else LoadedWaivers([], [], None))
-    return PreparedRun(request, profile, inventory, waivers, today)
+    attestations = (load_attestations(request.attestations, today) if request.attestations
+                    else LoadedAttestations([], [], None))
+    return PreparedRun(request, profile, inventory, waivers, today, attestations)
 
 
 def _environment(prepared: PreparedRun) -> Environment:
@@ -84,6 +99,15 @@ def _target_record(target: Target) -> TargetRecord:
     return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
                         transport=target.host_transport,
                         credential=", ".join(sorted(str(name) for name in names)) or None)
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.resolve()) if path is not None else None
+
+
+def _input_files(request: RunRequest) -> InputFiles:
+    return InputFiles(inventory=_absolute(request.inventory), waivers=_absolute(request.waivers),
+                      attestations=_absolute(request.attestations))
 
 
 def execute(prepared: PreparedRun, observer: Observer | None = None,
@@ -112,9 +136,12 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
     finally:
         for context in contexts.values():
             context.close()
-    outcome = replace(outcome, results=[*done.values(), *outcome.results])
+    outcome = replace(outcome, results=[*done.values(), *outcome.results,
+                                        *partial_results(prepared.profile)])
     order = {resolved.control.id: index for index, resolved in enumerate(prepared.profile.controls)}
     results = sorted(outcome.results, key=lambda r: (order[r.control], r.check, r.target))
+    results, attestation_record = apply_attestations(results, prepared.attestations.active,
+                                                     prepared.attestations.expired)
     results, waiver_record = apply_waivers(results, prepared.waivers.active,
                                            prepared.waivers.expired)
     card = score(prepared.profile, results)
@@ -131,8 +158,10 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
         checks_run=sorted({item.check_id for item in full_plan}),
         results=results, controls=card.controls, threshold=prepared.profile.threshold,
         weights=prepared.profile.weights, score=card.score, verdict=card.verdict,
-        blockers=card.blockers, waivers=waiver_record,
-        warnings=unused_inputs(full_plan, inventory, waiver_record))
+        blockers=card.blockers, waivers=waiver_record, attestations=attestation_record,
+        inputs=_input_files(prepared.request),
+        warnings=[*unused_inputs(full_plan, inventory, waiver_record),
+                  *attestation_warnings(attestation_record)])
 
 
 def results_json(results: RunResults) -> str:

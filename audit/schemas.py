@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from audit.model.attestation import AttestationFile
 from audit.model.inventory import Inventory
 from audit.model.profile import ControlLibrary, Profile
 from audit.model.results import RunResults
@@ -42,6 +43,7 @@ SCHEMAS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
                                     _input_schema(ControlLibrary)),
     "inventory.schema.json": ("mis-audit inventory", _input_schema(Inventory)),
     "waivers.schema.json": ("mis-audit waivers", _input_schema(WaiverFile)),
+    "attestations.schema.json": ("mis-audit attestations", _input_schema(AttestationFile)),
     "results.schema.json": ("mis-audit results.json", _output_schema(RunResults)),
 }
 

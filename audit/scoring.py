@@ -99,4 +99,4 @@ def _outcome(control: Control, weight: int, results: list[Result]) -> ControlOut
                           weight=weight, references=control.references,
                           rationale=control.rationale, remediation=control.remediation,
                           status=status, earned=status in _EARNING,
-                          targets=dict(sorted(targets.items())))
+                          targets=dict(sorted(targets.items())), partial=control.partial)

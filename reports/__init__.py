@@ -15,7 +15,7 @@ class Renderer:
 
     name: str
     file_name: str
-    render: Callable[[RunResults, Lang], str]
+    render: Callable[[RunResults, Lang], str | bytes]
 
 
 def _json(results: RunResults, lang: Lang) -> str:
@@ -43,6 +43,16 @@ def _csv(results: RunResults, lang: Lang) -> str:
     return render_csv(results, lang)
 
 
+def _oscal(results: RunResults, lang: Lang) -> str:
+    from reports.oscal import render_oscal
+    return render_oscal(results, lang)
+
+
+def _pdf(results: RunResults, lang: Lang) -> bytes:
+    from reports.pdf import render_pdf
+    return render_pdf(results, lang)
+
+
 RENDERERS: dict[str, Renderer] = {
     renderer.name: renderer for renderer in (
         Renderer("json", "results.json", _json),
@@ -50,6 +60,8 @@ RENDERERS: dict[str, Renderer] = {
         Renderer("sarif", "results.sarif", _sarif),
         Renderer("junit", "junit.xml", _junit),
         Renderer("csv", "results.csv", _csv),
+        Renderer("pdf", "report.pdf", _pdf),
+        Renderer("oscal", "results.oscal.json", _oscal),
     )
 }
 

@@ -7,11 +7,11 @@ import io
 
 from audit.model.results import RunResults
 from audit.vocabulary import Lang, localized
-from reports.text import as_text
+from reports.text import as_text, attestation_note
 
 COLUMNS = ("control", "title", "severity", "check", "target", "status", "summary", "observed",
            "expected", "details", "error_type", "error_message", "waiver_reason",
-           "waiver_approved_by", "waiver_expires", "duration_ms")
+           "waiver_approved_by", "waiver_expires", "attestation", "duration_ms")
 
 BYTE_ORDER_MARK = "\ufeff"
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
@@ -52,6 +52,7 @@ def render_csv(results: RunResults, lang: Lang = Lang.EN) -> str:
             waiver.reason if waiver else "",
             waiver.approved_by if waiver else "",
             waiver.expires.isoformat() if waiver else "",
+            attestation_note(result),
             str(result.duration_ms),
         )
         writer.writerow([safe_cell(as_text(cell)) for cell in row])

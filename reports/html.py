@@ -13,9 +13,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from audit.model.results import Result, RunResults
+from audit.profiles import LIBRARY_VERSION
 from audit.vocabulary import Lang, Severity, Status, localized
 from reports.i18n import translator
-from reports.text import as_text, clean
+from reports.register import findings_register, one_line, remediation_plan, target_lines
+from reports.text import as_text, attestation_note, clean
 
 # Errors that mean a target could not be reached at all, listed in the scope section.
 UNREACHABLE_ERRORS = frozenset({"unreachable", "timeout"})
@@ -98,6 +100,7 @@ def _by_control(results: RunResults) -> dict[str, list[Result]]:
 def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
     """The report as one self-contained HTML page in `lang`."""
     template = _ENVIRONMENT.get_template("report.html.j2")
+    register = findings_register(results, lang)
     return template.render(
         run=results,
         lang=lang,
@@ -113,4 +116,13 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
                      if r.error is not None and r.error.type in UNREACHABLE_ERRORS],
         unverified=[r for r in results.results if r.status in (Status.ERROR, Status.MANUAL)],
         changes_shown=CHANGES_SHOWN,
+        register=register,
+        target_lines=target_lines(results, register),
+        plan=remediation_plan(results, lang),
+        profiles=[p for p in results.profiles if p.version != LIBRARY_VERSION],
+        libraries=[p for p in results.profiles if p.version == LIBRARY_VERSION],
+        result_index={(r.control, r.check, r.target): index
+                      for index, r in enumerate(results.results)},
+        attestation_note=attestation_note,
+        one_line=one_line,
     )

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from audit.model.results import Result, RunResults
 from audit.scoring import control_status
 from audit.vocabulary import Lang, Status, localized
-from reports.text import as_text, clean
+from reports.text import as_text, attestation_note, clean
 
 # A test case is what CI counts: each status of the worst result becomes one JUnit outcome.
 _OUTCOME: dict[Status, str | None] = {
@@ -42,6 +42,8 @@ def _body(results: list[Result]) -> str:
             lines.append(f"  waived: {clean(result.waiver.reason)} (approved by "
                          f"{clean(result.waiver.approved_by, 200)}, expires "
                          f"{result.waiver.expires.isoformat()})")
+        if result.attestation:
+            lines.append(f"  {attestation_note(result)}")
     return "\n".join(lines)
 
 

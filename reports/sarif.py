@@ -8,7 +8,7 @@ from typing import Any
 
 from audit.model.results import ControlOutcome, Result, RunResults
 from audit.vocabulary import Lang, Severity, Status, localized
-from reports.text import as_text, clean
+from reports.text import as_text, attestation_note, clean
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -83,6 +83,12 @@ def _result(result: Result, index: int, severity: Severity) -> dict[str, Any]:
     if result.error:
         entry["properties"]["error"] = {"type": clean(result.error.type, 100),
                                         "message": clean(result.error.message)}
+    if result.attestation:
+        entry["properties"]["attestation"] = {
+            "note": attestation_note(result), "expired": result.attestation.expired,
+            "attestedBy": clean(result.attestation.attested_by, 200),
+            "date": result.attestation.date.isoformat(),
+            "validUntil": result.attestation.valid_until.isoformat()}
     if result.waiver:
         entry["suppressions"] = [{
             "kind": "external",

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from audit.model.results import Result
+
 # Long enough for a certificate chain or a config excerpt, short enough for a report.
 MAX_CELL = 4000
 
@@ -49,3 +51,18 @@ def as_text(value: Any, limit: int = MAX_CELL) -> str:
     text = json.dumps(_cut_strings(value, limit), indent=2, ensure_ascii=False, sort_keys=True,
                       default=str)
     return clean(text, limit)
+
+
+def attestation_note(result: Result) -> str:
+    """One line saying an attestation decided the result, or had expired for it; "" if none."""
+    attested = result.attestation
+    if attested is None:
+        return ""
+    evidence = f"; evidence {attested.evidence.file} (SHA-256 {attested.evidence.sha256})" \
+        if attested.evidence else ""
+    if attested.expired:
+        return clean(f"attestation by {attested.attested_by} of {attested.date.isoformat()} "
+                     f"expired on {attested.valid_until.isoformat()}{evidence}")
+    return clean(f"attested {attested.status.value} by {attested.attested_by} on "
+                 f"{attested.date.isoformat()}, valid until "
+                 f"{attested.valid_until.isoformat()}{evidence}")

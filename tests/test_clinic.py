@@ -23,7 +23,7 @@ from tests.servers.nginx import fake_patients_csv
 from tests.servers.orthanc import SYNTHETIC_PATIENTS
 
 pytestmark = pytest.mark.servers
-FORMATS = "json,html,sarif,junit,csv"
+FORMATS = "json,html,sarif,junit,csv,pdf"
 FILES = ("results.json", "report.html", "results.sarif", "junit.xml", "results.csv")
 
 # (check, weak target, hardened target): each fails on the weak one and passes on the other.
@@ -121,10 +121,75 @@ def test_every_control_shows_its_references_and_their_kind(
 
 def test_no_output_repeats_a_secret_or_personal_data(clinic_run: tuple[Clinic, Path, int]) -> None:
     clinic, out, _ = clinic_run
-    outputs = "\n".join((out / name).read_text(encoding="utf-8-sig") for name in FILES)
+    outputs = "\n".join([*((out / name).read_text(encoding="utf-8-sig") for name in FILES),
+                         pdf_text(out / "report.pdf")])
     secrets = [value for value in clinic.environment.values() if value]
     identifiers = re.findall(r"\b\d{12}\b", fake_patients_csv())
     names = [name for name, _ in SYNTHETIC_PATIENTS] + [pid for _, pid in SYNTHETIC_PATIENTS]
     assert secrets and identifiers
     leaked = [value for value in [*secrets, *identifiers, *names] if value in outputs]
     assert leaked == []
+
+
+# --- the PDF report ---------------------------------------------------------------------------
+
+MAX_PDF_PAGES = 30
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def pdf_pages(path: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+    return int(re.search(r"^Pages:\s+(\d+)$", info, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def rendered(clinic_run: tuple[Clinic, Path, int]) -> Path:
+    """`mis-audit report` of the clinic's results.json in every language, HTML and PDF."""
+    out = clinic_run[1]
+    for lang in ("en", "ru", "kk"):
+        done = subprocess.run(
+            [sys.executable, "-m", "audit.cli", "report", str(out / "results.json"), "--format",
+             "html,pdf", "--lang", lang, "-o", str(out / f"again-{lang}")],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk"])
+def test_the_pdf_is_a4_short_with_its_fonts_embedded(rendered: Path, lang: str) -> None:
+    pdf = rendered / f"again-{lang}" / "report.pdf"
+    assert pdf_pages(pdf) <= MAX_PDF_PAGES
+    assert "pts (A4)" in subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                  text=True, check=True).stdout
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts   # emb column
+    if lang == "kk":
+        assert "Сәйкессіздіктер тізілімі" in pdf_text(pdf)     # ә ң і ө rendered as text
+
+
+def test_the_register_lists_every_failed_result(rendered: Path) -> None:
+    text = pdf_text(rendered / "report.pdf")
+    flat = re.sub(r"\s+", "", text)
+    register = flat[flat.index("Findingsregister", flat.index("Findingsregister") + 1):
+                    flat.index("Targetsataglance", flat.index("Targetsataglance") + 1)]
+    failed = [r for r in results_of(rendered)["results"]  # type: ignore[union-attr]
+              if r["status"] in ("fail", "error")]  # type: ignore[index]
+    assert failed
+    missing = [(r["control"], r["target"], r["summary"]) for r in failed  # type: ignore[index]
+               if re.sub(r"\s+", "", r["summary"])[:24] not in register]  # type: ignore[index]
+    assert missing == []
+    # the contents give page numbers (CSS target-counter): "1. Findings register ....... 2"
+    contents = subprocess.run(["pdftotext", "-layout", "-f", "2", "-l", "2",
+                               str(rendered / "report.pdf"), "-"], capture_output=True,
+                              text=True, check=True).stdout
+    assert re.search(r"Findings register *\.{5,} *\d+", contents), contents
+
+
+def test_report_rerenders_the_pdf_with_the_same_text(rendered: Path) -> None:
+    assert pdf_text(rendered / "report.pdf") == pdf_text(rendered / "again-en" / "report.pdf")

@@ -602,8 +602,48 @@ FUZZ_FOUND_CASES = [
          ("validate", "p.yaml"), "p.yaml", 5, "lone surrogate U+D800"),
 ]
 
+ATTESTATION = ("- {control: audit.ids, status: pass, explanation: Wazuh seen, attested_by: me, "
+               "date: 2026-01-01, expires: 2099-01-01}\n")
+
+ATTESTATION_CASES = [
+    Case("attestation-unknown-status", {"a.yaml": ATTESTATION.replace("pass", "maybe")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "status"),
+    Case("attestation-missing-explanation", {"a.yaml": "attestations:\n  - control: auth.mfa\n"
+                                             "    status: fail\n    attested_by: me\n"
+                                             "    date: 2026-01-01\n    expires: 2099-01-01\n"},
+         ("validate", "a.yaml"), "a.yaml", 2, "explanation: required key is missing"),
+    Case("attestation-no-validity", {"a.yaml": ATTESTATION.replace(", expires: 2099-01-01", "")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "exactly one of expires or frequency"),
+    Case("attestation-both-validities", {"a.yaml": ATTESTATION.replace(
+        "}", ", frequency: annually}")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "exactly one of expires or frequency"),
+    Case("attestation-unknown-frequency", {"a.yaml": ATTESTATION.replace(
+        "expires: 2099-01-01", "frequency: sometimes")},
+         ("validate", "a.yaml"), "a.yaml", 1, "frequency"),
+    Case("attestation-expires-before-date", {"a.yaml": ATTESTATION.replace("2099-01-01",
+                                                                           "2025-12-31")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "is before the attestation's date"),
+    Case("attestation-expired-on-validate", {"a.yaml": ATTESTATION.replace("2099-01-01",
+                                                                           "2026-01-02")},
+         ("validate", "a.yaml"), "a.yaml", 1, "expired on 2026-01-02"),
+    Case("attestation-evidence-missing", {"a.yaml": ATTESTATION.replace(
+        "}", ", evidence: minutes.pdf}")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "'minutes.pdf' is not a readable file"),
+    Case("attestation-evidence-is-a-directory", {"a.yaml": "attestations:\n  - control: auth.mfa"
+                                                 "\n    status: fail\n    explanation: e\n"
+                                                 "    attested_by: me\n    date: 2026-01-01\n"
+                                                 "    frequency: annually\n    evidence: .\n"},
+         ("run", "-a", "a.yaml"), "a.yaml", 8, "'.' is not a readable file"),
+    Case("attestations-not-a-list", {"a.yaml": "attestations: {control: auth.mfa}\n"},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "expected a list of attestations"),
+    Case("attestation-unknown-key", {"a.yaml": ATTESTATION.replace("}", ", approver: x}")},
+         ("run", "-a", "a.yaml"), "a.yaml", 1, "approver: unknown key"),
+    Case("attestation-yaml-syntax", {"a.yaml": "attestations:\n  - [unclosed\n"},
+         ("run", "-a", "a.yaml"), "a.yaml", 3, "YAML syntax"),
+]
+
 CASES += (FUZZ_FOUND_CASES + CONTROL_CHARACTER_CASES + ENCODING_CASES + NESTING_CASES + ALIAS_CASES + SIZE_CASES
-          + TYPE_CASES + KEY_AND_TAG_CASES + SYNTAX_CASES + FILE_CASES)
+          + TYPE_CASES + KEY_AND_TAG_CASES + SYNTAX_CASES + FILE_CASES + ATTESTATION_CASES)
 
 
 def test_the_corpus_is_large_enough() -> None:

@@ -82,13 +82,23 @@ def _csv(path: Path) -> None:
     assert tuple(rows[0]) == COLUMNS and all(len(row) == len(COLUMNS) for row in rows), path
 
 
+def _oscal(path: Path) -> None:
+    assert json.loads(path.read_text(encoding="utf-8"))["assessment-results"]["results"], path
+
+
+def _pdf(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), path
+
+
 def _results(path: Path) -> None:
     read_results(path)      # parses and validates as RunResults
 
 
 VALIDATORS: dict[str, Callable[[Path], None]] = {
     RESULTS_FILE: _results, "report.html": _html, "results.sarif": _sarif,
-    "junit.xml": _junit, "results.csv": _csv,
+    "junit.xml": _junit, "results.csv": _csv, "results.oscal.json": _oscal,
+    "report.pdf": _pdf,
 }
 
 

@@ -7,4 +7,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.grants",
     "audit.commands.init",
     "audit.commands.schedule",
+    "audit.commands.plan",
+    "audit.commands.seal",
 )

@@ -68,6 +68,9 @@ class Control(Strict):
     remediation: LocalizedText | None = None
     # No checks: the control is `manual` until an assessor's evidence decides it.
     checks: list[CheckRef] = Field(default_factory=list)
+    # Its checks cover only part of the title: what they leave out. The control stays `manual`
+    # until an attestation covers the rest.
+    partial: LocalizedText | None = None
 
 
 class LibraryControl(Strict):
@@ -81,6 +84,18 @@ class LibraryControl(Strict):
     severity: Severity | None = None
     references: list[Reference] = Field(default_factory=list)
     checks: list[CheckRef] = Field(default_factory=list)
+    # `partial: true` with `partial_note`: the checks cover only part of the title.
+    partial: bool = False
+    partial_note: LocalizedText | None = None
+
+    @model_validator(mode="after")
+    def _partial_says_what_is_missing(self) -> LibraryControl:
+        if self.partial and (self.partial_note is None or not self.checks):
+            raise ValueError("a partial control needs checks and a partial_note saying what "
+                             "they do not cover")
+        if self.partial_note is not None and not self.partial:
+            raise ValueError("partial_note is given but partial is not true")
+        return self
 
 
 class ControlLibrary(Strict):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from audit.model.attestation import AppliedAttestation, AttestationOutcome
 from audit.model.profile import Reference
 from audit.model.waiver import Waiver
 from audit.vocabulary import LocalizedText, Role, Severity, Status, Strict, Verdict
@@ -50,6 +51,8 @@ class Result(Strict):
     evidence: Evidence = Field(default_factory=Evidence)
     error: ErrorInfo | None = None
     waiver: AppliedWaiver | None = None
+    # Set when an attestation decided this (formerly manual) result, or had expired for it.
+    attestation: AppliedAttestation | None = None
     duration_ms: int = 0
 
 
@@ -66,6 +69,8 @@ class ControlOutcome(Strict):
     status: Status
     earned: bool
     targets: dict[str, Status] = Field(default_factory=dict)
+    # A partial control: what its automated checks do not cover.
+    partial: LocalizedText | None = None
 
 
 class Blocker(Strict):
@@ -110,6 +115,15 @@ class ScopeRecord(Strict):
     networks: list[str] = Field(default_factory=list)
     hosts: list[str] = Field(default_factory=list)
     paths: list[str] = Field(default_factory=list)
+
+
+class InputFiles(Strict):
+    """The input files the run read, as absolute paths on the machine that ran it: evidence
+    paths recorded relative resolve from their directories (what `mis-audit seal` pins)."""
+
+    inventory: str | None = None
+    waivers: str | None = None
+    attestations: str | None = None
 
 
 class WaiverRecord(Strict):
@@ -198,6 +212,8 @@ class RunResults(Strict):
     verdict: Verdict
     blockers: list[Blocker]
     waivers: WaiverRecord = Field(default_factory=WaiverRecord)
+    attestations: AttestationOutcome = Field(default_factory=AttestationOutcome)
+    inputs: InputFiles = Field(default_factory=InputFiles)
     # One line each: inventory entries and waivers that nothing used.
     warnings: list[str] = Field(default_factory=list)
     # Embedded after the run is recorded, so a report rendered from this file alone shows it.
