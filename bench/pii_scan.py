@@ -1,11 +1,13 @@
-"""Benchmark of the personal-data scanner (not a test): generate a corpus (>= 1 GiB of CSV,
-plus XLSX and DOCX files) in a temporary directory, then report MB/s and peak memory of the
-scanner beside a plain `grep -oE '[0-9]{12}' | sort -u | wc -l` over the same CSV.
+"""Benchmark of the personal-data scanner (not a test): generate a corpus in a temporary
+directory (a large CSV, XLSX, XLS, DOCX and PDF files, a share of many small files of mixed
+types), then print each figure beside its baseline, measured in the same run: the CSV beside
+`LC_ALL=C grep -oE '[0-9]{12}' FILE | sort -u | wc -l`, each reader beside the one it replaced.
 
-    python bench/pii_scan.py [--csv-mib 1024] [--keep DIR]
+    python bench/pii_scan.py [--csv-mib 1024] [--small-files 100000] [--big-xlsx-mib 0]
+                             [--keep DIR]
 
-Each measurement runs in its own process, so its peak resident memory is its own. The CSV is
-scanned at full size and at a quarter of it: flat memory means the two peaks are close.
+Each measurement runs in its own process, so its peak resident memory is its own; its pool's
+workers are sampled apart. The machine is shared: run it twice and read the figures as a range.
 """
 
 from __future__ import annotations
@@ -19,112 +21,91 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+import pii_corpus as corpus
+
 MIB = 1024 * 1024
+WORKERS_MODE = f"workers={len(os.sched_getaffinity(0))}"
 # Distinct valid IINs (and as many decoys) the rows draw from: each value recurs about five
 # times in 1 GiB, as in a share holding several exports of the same registry.
 POOL = 1_000_000
 SCANNER = """
-import json, sys, time
+import json, os, sys, threading, time
+def descendants_rss_kib():
+    parents = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[int(pid)] = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    mine, total = {os.getpid()}, 0
+    for _ in range(4):             # the forkserver, then its workers
+        mine |= {pid for pid, parent in parents.items() if parent in mine}
+    for pid in mine - {os.getpid()}:
+        try:
+            total += int(next(line.split()[1] for line in open(f"/proc/{pid}/status")
+                              if line.startswith("VmRSS:")))
+        except (OSError, StopIteration):
+            pass
+    return total
+worker_peak = 0
+def watch():
+    global worker_peak
+    while True:
+        worker_peak = max(worker_peak, descendants_rss_kib())
+        time.sleep(0.2)
+threading.Thread(target=watch, daemon=True).start()
 from audit.facts.pii import scan_paths
+from audit.facts.pii.text import TextScanner
 from audit.transports.filesystem import LocalTransport
-class Bounds: max_file_bytes = 1 << 40; max_files = 10 ** 6; max_total_bytes = 1 << 42
+class Bounds: max_file_bytes = 1 << 40; max_files = 10 ** 7; max_total_bytes = 1 << 42
+mode, paths = sys.argv[1], sys.argv[2:]
 started = time.perf_counter()
-facts = scan_paths(LocalTransport(), sys.argv[1:], Bounds())
+counts, files, size = {}, 0, 0
+if mode.startswith("workers="):
+    facts = scan_paths(LocalTransport(), paths, Bounds(), workers=int(mode[8:]))
+    size, files = facts.bytes_scanned, len(facts.files)
+    for scan in facts.files:
+        for kind, count in scan.identifiers.items():
+            counts[kind] = counts.get(kind, 0) + count
+else:          # a reader the scanner used before, on its own
+    from audit.facts.pii import readers
+    import audit.facts.documents as documents
+    for path in paths:
+        scanner = TextScanner()
+        with open(path, "rb") as stream:
+            if mode == "openpyxl":
+                readers.read_xlsx(stream, scanner)
+            elif mode == "raw-strings":
+                readers.read_raw_strings(stream, scanner)
+            elif mode == "python-docx":
+                for paragraph in documents.docx_paragraphs(stream, documents.DocumentLimits()):
+                    scanner.scan_str(paragraph)
+            elif mode == "pypdf":
+                from pypdf import PdfReader
+                for page in PdfReader(stream).pages:
+                    scanner.scan_str(page.extract_text() or "")
+        for kind, count in scanner.tally.distinct().items():
+            counts[kind] = counts.get(kind, 0) + count
+        files += 1
+        size += len(open(path, "rb").read())
 elapsed = time.perf_counter() - started
-counts = {}
-for scan in facts.files:
-    for kind, count in scan.identifiers.items():
-        counts[kind] = counts.get(kind, 0) + count
-# This process's own high-water mark (ru_maxrss would include the parent's at fork).
-peak_kib = int(next(line.split()[1] for line in open("/proc/self/status")
-                    if line.startswith("VmHWM:")))
-print(json.dumps({"seconds": elapsed, "bytes": facts.bytes_scanned, "files": len(facts.files),
-                  "identifiers": counts, "problems": len(facts.problems),
-                  "peak_mib": peak_kib / 1024}))
+# Peak resident memory of this process and, sampled every 0.2 s, of its workers together.
+own = int(next(line.split()[1] for line in open("/proc/self/status")
+               if line.startswith("VmHWM:")))
+print(json.dumps({"seconds": elapsed, "bytes": size, "files": files, "identifiers": counts,
+                  "peak_mib": own / 1024, "worker_peak_mib": worker_peak / 1024}))
 """
 
 
-def iin_pool(rng: random.Random, size: int) -> list[str]:
-    """Valid IINs with random birth dates (1940-2009), computed from the published rule."""
-    pool: list[str] = []
-    while len(pool) < size:
-        born = date(1940, 1, 1) + timedelta(days=rng.randrange(25_500))
-        century = 5 if born.year >= 2000 else 3
-        first = f"{born:%y%m%d}{century + rng.randrange(2)}{rng.randrange(10_000):04d}"
-        digits = [int(c) for c in first]
-        for weights in (range(1, 12), (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)):
-            control = sum(d * w for d, w in zip(digits, weights)) % 11
-            if control != 10:
-                pool.append(first + str(control))
-                break
-    return pool
-
-
-def decoys(pool: list[str]) -> list[str]:
-    """Same numbers, wrong control digit: they must not be counted."""
-    return [value[:-1] + str((int(value[-1]) + 1) % 10) for value in pool]
-
-
-NAMES = ["Иванова Айгерим Сериковна", "Петров Пётр Петрович", "Нурланов Ерлан Нурланұлы",
-         "Ахметова Динара Маратовна", "Smith John"]
-DIAGNOSES = ["J18.9 Пневмония", "I10 Гипертензия", "U07.1 COVID-19", "Z00.0 Осмотр"]
-
-
-def write_csv(path: Path, target_bytes: int, valid: list[str], invalid: list[str],
-              rng: random.Random) -> None:
-    """A patient list: one IIN (or a checksum-failing decoy) and a phone per row."""
-    written = 0
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("id;ФИО;ИИН;телефон;дата;диагноз;сумма\n")
-        row = 0
-        while written < target_bytes:
-            numbers = rng.choices(valid, k=5000) + rng.choices(invalid, k=5000)
-            # A phone per row, nearly all distinct (a multiplicative hash of the row number).
-            phones = [(row + n) * 7919 % 10 ** 7 for n in range(len(numbers))]
-            lines = [f"{row + n};{NAMES[n % 5]};{number};+7 70{n % 10} {phone // 10 ** 4:03d} "
-                     f"{phone // 100 % 100:02d} {phone % 100:02d};19{50 + n % 50}-0{1 + n % 9}"
-                     f"-1{n % 10};{DIAGNOSES[n % 4]};{n * 37 % 100000}.00\n"
-                     for n, (number, phone) in enumerate(zip(numbers, phones))]
-            row += len(lines)
-            text = "".join(lines)
-            handle.write(text)
-            written += len(text.encode("utf-8"))
-
-
-def write_xlsx(path: Path, rows: int, valid: list[str], rng: random.Random) -> None:
-    """A workbook in write-only mode: IINs as text, some as numbers (leading zero lost)."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Пациенты")
-    sheet.append(["ФИО", "ИИН", "диагноз", "сумма"])
-    for n, number in enumerate(rng.choices(valid, k=rows)):
-        cell: str | int = int(number) if n % 10 == 0 else number
-        sheet.append([NAMES[n % 5], cell, DIAGNOSES[n % 4], n * 37 % 100000])
-    workbook.save(path)
-
-
-def write_docx(path: Path, rows: int, valid: list[str], rng: random.Random) -> None:
-    """A letter with paragraphs and a table of patients."""
-    import docx
-
-    document = docx.Document()
-    for n, number in enumerate(rng.choices(valid, k=rows)):
-        document.add_paragraph(f"{NAMES[n % 5]}, ИИН {number}, {DIAGNOSES[n % 4]}")
-    table = document.add_table(rows=rows // 4, cols=2)
-    for row, number in zip(table.rows, rng.choices(valid, k=rows // 4)):
-        row.cells[0].text, row.cells[1].text = NAMES[0], number
-    document.save(str(path))
-
-
-def measure(paths: list[Path]) -> dict[str, float]:
-    """Run the scanner in a child process; its own time and peak resident memory."""
-    done = subprocess.run([sys.executable, "-c", SCANNER, *map(str, paths)],
-                          capture_output=True, text=True, check=True)
-    result: dict[str, float] = json.loads(done.stdout)
+def measure(mode: str, paths: list[Path]) -> dict[str, float]:
+    """Run the scanner (or an old reader) in a child process: its time and peak memory."""
+    done = subprocess.run([sys.executable, "-c", SCANNER, mode, *map(str, paths)],
+                          capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parent.parent)
+    result: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
     return result
 
 
@@ -139,45 +120,84 @@ def grep_baseline(csv: Path, locale: str | None) -> tuple[float, int]:
     return time.perf_counter() - started, int(done.stdout)
 
 
+def report(label: str, result: dict[str, float], baseline: float | None = None) -> float:
+    """Print one line; the MB/s figure, for the lines that compare with it."""
+    megabytes = result["bytes"] / 1e6
+    rate = megabytes / result["seconds"]
+    ratio = f" = {rate / baseline:5.1f}x" if baseline else ""
+    print(f"{label:34} {rate:7.1f} MB/s{ratio:9} {result['seconds']:6.1f} s  "
+          f"{result['files'] / result['seconds']:8.0f} files/s  peak {result['peak_mib']:5.0f} "
+          f"MiB (workers {result['worker_peak_mib']:4.0f})  {megabytes:.0f} MB in "
+          f"{result['files']:.0f} file(s), {result['identifiers']}")
+    return rate
+
+
+def generate(root: Path, args: argparse.Namespace) -> None:
+    """The corpus, unless `--keep` already holds it."""
+    rng = random.Random(2026)
+    valid = corpus.iin_pool(rng, POOL)
+    invalid = corpus.decoys(valid)
+    for name, size in (("patients.csv", args.csv_mib * MIB), ("quarter.csv", args.csv_mib * MIB // 4)):
+        if not (root / name).exists():
+            corpus.write_csv(root / name, size, valid, invalid, rng)
+    office = root / "office"
+    if not office.exists():
+        office.mkdir()
+        for n in range(3):
+            (office / f"list{n}.xlsx").write_bytes(corpus.xlsx_bytes(50_000, valid, rng))
+            (office / f"list{n}.xls").write_bytes(corpus.xls_bytes(50_000, valid, rng))
+            (office / f"letter{n}.docx").write_bytes(corpus.docx_bytes(1_000, valid, rng))
+            (office / f"scan{n}.pdf").write_bytes(corpus.pdf_bytes(100, 60, valid, rng))
+    if args.small_files and not (root / "share").exists():
+        print("small files:", corpus.small_share(root / "share", args.small_files, valid,
+                                                 invalid, rng))
+    big = root / "big.xlsx"
+    if args.big_xlsx_mib and not big.exists():
+        rows = int(args.big_xlsx_mib * MIB / 27)      # about 27 bytes a row, compressed
+        big.write_bytes(corpus.xlsx_bytes(rows, valid, rng))
+
+
 def main() -> None:
     """Generate, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv-mib", type=int, default=1024)
+    parser.add_argument("--small-files", type=int, default=100_000)
+    parser.add_argument("--big-xlsx-mib", type=int, default=0,
+                        help="also a workbook of this size, for its peak memory")
     parser.add_argument("--keep", type=Path, help="generate here and keep the corpus")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="pii-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(2026)
     try:
-        valid = iin_pool(rng, POOL)
-        invalid = decoys(valid)
         started = time.perf_counter()
-        csv, quarter = root / "patients.csv", root / "quarter.csv"
-        if not csv.exists():
-            write_csv(csv, args.csv_mib * MIB, valid, invalid, rng)
-        if not quarter.exists():
-            write_csv(quarter, args.csv_mib * MIB // 4, valid, invalid, rng)
-        office = root / "office"
-        if not office.exists():
-            office.mkdir()
-            for n in range(3):
-                write_xlsx(office / f"list{n}.xlsx", 50_000, valid, rng)
-                write_docx(office / f"letter{n}.docx", 1_000, valid, rng)
-        print(f"corpus generated in {time.perf_counter() - started:.0f} s under {root}")
+        generate(root, args)
+        print(f"corpus generated in {time.perf_counter() - started:.0f} s under {root}; "
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        csv, office = root / "patients.csv", root / "office"
         size_mb = csv.stat().st_size / 1e6
+        grep = 0.0
         for label, locale in (("grep (environment locale)", None), ("grep (LC_ALL=C)", "C")):
             seconds, distinct = grep_baseline(csv, locale)
-            print(f"{label:28} {size_mb / seconds:7.1f} MB/s  {seconds:6.1f} s  "
-                  f"{'':15}{distinct} distinct 12-digit numbers (valid or not)")
-        for label, paths in (("scanner, CSV", [csv]), ("scanner, CSV quarter", [quarter]),
-                             ("scanner, XLSX", sorted(office.glob("*.xlsx"))),
-                             ("scanner, DOCX", sorted(office.glob("*.docx")))):
-            result = measure(paths)
-            megabytes = result["bytes"] / 1e6
-            print(f"{label:28} {megabytes / result['seconds']:7.1f} MB/s  "
-                  f"{result['seconds']:6.1f} s  peak {result['peak_mib']:6.0f} MiB  "
-                  f"{megabytes:.0f} MB in {result['files']:.0f} file(s), "
-                  f"identifiers {result['identifiers']}")
+            grep = size_mb / seconds
+            print(f"{label:34} {grep:7.1f} MB/s {'':9}{seconds:6.1f} s  {distinct} distinct "
+                  f"12-digit numbers (valid or not)")
+        report("scanner, CSV, 1 process", measure("workers=1", [csv]), grep)
+        report("scanner, CSV, all cores", measure(WORKERS_MODE, [csv]), grep)
+        report("scanner, CSV quarter, all cores", measure(WORKERS_MODE, [root / "quarter.csv"]),
+               grep)
+        for label, old, new, glob in (("XLSX", "openpyxl", WORKERS_MODE, "*.xlsx"),
+                                      ("XLS", "raw-strings", WORKERS_MODE, "*.xls"),
+                                      ("PDF", "pypdf", WORKERS_MODE, "*.pdf"),
+                                      ("DOCX", "python-docx", WORKERS_MODE, "*.docx")):
+            paths = sorted(office.glob(glob))
+            before = report(f"before: {label} ({old})", measure(old, paths)) if old else None
+            report(f"scanner: {label}, all cores", measure(new, paths), before)
+            report(f"scanner: {label}, 1 process", measure("workers=1", paths), before)
+        if (root / "share").exists():
+            report("small files, 1 process", measure("workers=1", [root / "share"]))
+            report("small files, all cores", measure(WORKERS_MODE, [root / "share"]))
+        if (root / "big.xlsx").exists():
+            report("big XLSX, all cores", measure(WORKERS_MODE, [root / "big.xlsx"]))
     finally:
         if args.keep is None:
             shutil.rmtree(root)

@@ -191,3 +191,33 @@ def test_numeric_cells_lose_leading_zeros_and_are_padded_back() -> None:
     assert sorted(scanner.tally.kinds[Kind.KZ_IIN].samples) == \
         sorted("**********" + value[-2:] for value in (born_2000, born_2006))
 
+
+
+def test_matrix_validation_agrees_with_one_by_one() -> None:
+    """`classify_rows` (numpy, the scanner's fast path) against `classify` on random numbers,
+    valid IINs and BINs, dates at month ends and 29 February, every century digit."""
+    import numpy as np
+
+    from audit.facts.pii.detectors import RowClassifier
+    from audit.facts.pii.digits import ZERO
+    rng = random.Random(11)
+    by_length: dict[int, list[bytes]] = {10: [], 11: [], 12: []}
+    for length in by_length:
+        by_length[length] += [b"%0*d" % (length, rng.randrange(10 ** length))
+                              for _ in range(20_000)]
+    for n in range(3000):
+        born = date(1890, 1, 1) + timedelta(days=rng.randrange(45_000))
+        by_length[12].append(make_iin(born, n % 10, rng.randrange(9000)).encode())
+        by_length[12].append(make_bin(f"{n % 100:02d}{n % 14:02d}", n).encode())
+    by_length[12] += [f"{y:02d}0229{c}0001{k}".encode() for y in range(0, 100, 3)
+                      for c in range(10) for k in range(10)]
+    by_length[11] += [b"7%d%09d" % (code, n) for code in range(10) for n in range(50)]
+    for detector in DETECTORS:
+        assert isinstance(detector, RowClassifier) or not detector.digit_lengths
+        for length in detector.digit_lengths:
+            candidates = by_length[length]
+            rows = np.frombuffer(b"".join(candidates), dtype=np.uint8).reshape(-1, length) - ZERO
+            masks = detector.classify_rows(rows)   # type: ignore[attr-defined]
+            by_rows = [next((kind for kind, mask in masks.items() if mask[n]), None)
+                       for n in range(len(candidates))]
+            assert by_rows == [detector.classify(c) for c in candidates], detector.name

@@ -16,8 +16,13 @@ import calendar
 import re
 from datetime import date
 from enum import StrEnum
+from itertools import repeat
 from operator import mul
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from audit.facts.pii.digits import DigitRows, Mask, number, real_dates, weighted
 
 
 class Kind(StrEnum):
@@ -49,6 +54,8 @@ class Detector(Protocol):
     name: str
     # Lengths of bare digit runs this detector classifies.
     digit_lengths: frozenset[int]
+    # A detector may also say which kinds it finds (`kinds`): once all of them are capped in
+    # a file, it is not run on the rest of it. One that does not say is always run.
 
     def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """Identifiers written with separators: validated, normalised to digits (or, for an
@@ -57,6 +64,23 @@ class Detector(Protocol):
 
     def classify(self, candidate: bytes) -> Kind | None:
         """The kind of a valid identifier, None when the candidate is not one."""
+        ...
+
+
+def kinds_of(detector: Detector) -> frozenset[Kind]:
+    """The kinds a detector says it finds; empty when it does not say."""
+    kinds: frozenset[Kind] = getattr(detector, "kinds", frozenset())
+    return kinds
+
+
+@runtime_checkable
+class RowClassifier(Protocol):
+    """A detector that also validates many candidates at once, as `classify` does one: the
+    scanner's fast path (a detector without it is asked candidate by candidate)."""
+
+    def classify_rows(self, rows: DigitRows) -> dict[Kind, Mask]:
+        """For each kind, which rows (digit values, one candidate a row) are identifiers of
+        that kind; the masks are disjoint."""
         ...
 
 
@@ -86,6 +110,10 @@ IIN_SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 CENTURY_BY_DIGIT = {1: 1800, 2: 1800, 3: 1900, 4: 1900, 5: 2000, 6: 2000}
 BIN_TYPES = frozenset({4, 5, 6})       # resident, non-resident, joint individual enterprise
 BIN_DIVISIONS = frozenset({0, 1, 2, 3})  # head office, branch, representative office, farm
+# The same tables indexed by a digit, for `classify_rows`.
+CENTURIES = np.array([CENTURY_BY_DIGIT.get(digit, 0) for digit in range(10)], dtype=np.int64)
+BIN_TYPE_DIGITS = np.array([digit in BIN_TYPES for digit in range(10)])
+BIN_DIVISION_DIGITS = np.array([digit in BIN_DIVISIONS for digit in range(10)])
 
 
 class KazakhIdentifiers:
@@ -93,6 +121,7 @@ class KazakhIdentifiers:
 
     name = "kz"
     digit_lengths = frozenset({12})
+    kinds = frozenset({Kind.KZ_IIN, Kind.KZ_IIN_LOW_CONFIDENCE, Kind.KZ_BIN})
 
     def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """IINs and BINs are written as plain digit runs only."""
@@ -108,6 +137,21 @@ class KazakhIdentifiers:
         if control != d[11]:        # a digit is never 10: an unissued number fails here
             return None
         return self._kind_of_valid(d)
+
+    def classify_rows(self, rows: DigitRows) -> dict[Kind, Mask]:
+        """`classify`, for a matrix of 12-digit candidates."""
+        control = weighted(rows, IIN_WEIGHTS) % 11
+        second = weighted(rows, IIN_SECOND_WEIGHTS) % 11
+        control = np.where(control == 10, second, control)
+        valid = control == rows[:, 11]
+        year, month, day = number(rows, 0, 2), number(rows, 2, 2), number(rows, 4, 2)
+        century = CENTURIES[rows[:, 6]]
+        known = century > 0
+        iin = valid & known & real_dates(century + year, month, day)
+        low = valid & ~known & real_dates(1900 + year, month, day) & ~((month == 2) & (day == 29))
+        bin_ = valid & ~iin & ~low & (month >= 1) & (month <= 12) & BIN_TYPE_DIGITS[rows[:, 4]] \
+            & BIN_DIVISION_DIGITS[rows[:, 5]]
+        return {Kind.KZ_IIN: iin, Kind.KZ_IIN_LOW_CONFIDENCE: low, Kind.KZ_BIN: bin_}
 
     @staticmethod
     def _kind_of_valid(d: bytes) -> Kind | None:
@@ -133,6 +177,7 @@ class RussianSnils:
 
     name = "ru_snils"
     digit_lengths = frozenset({11})
+    kinds = frozenset({Kind.RU_SNILS})
     # Anchored on the first dash so the search skips ahead quickly; the leading digits are
     # checked by hand.
     _spelled = re.compile(rb"-([0-9]{3})-([0-9]{3})[ -]([0-9]{2})(?![0-9])")
@@ -159,6 +204,13 @@ class RussianSnils:
             total = total % 101 % 100   # 100 and 101 give 00
         return Kind.RU_SNILS if total == d[9] * 10 + d[10] else None
 
+    def classify_rows(self, rows: DigitRows) -> dict[Kind, Mask]:
+        """`classify`, for a matrix of 11-digit candidates."""
+        total = weighted(rows, SNILS_WEIGHTS)
+        total = np.where(total >= 100, total % 101 % 100, total)
+        valid = (number(rows, 0, 9) > SNILS_FIRST_CHECKED) & (total == number(rows, 9, 2))
+        return {Kind.RU_SNILS: valid}
+
 
 RNOKPP_WEIGHTS = (-1, 5, 7, 9, 4, 6, 10, 5, 7)
 RNOKPP_EPOCH = date(1899, 12, 31)      # the first five digits count days from here
@@ -169,6 +221,7 @@ class UkrainianRnokpp:
 
     name = "ua_rnokpp"
     digit_lengths = frozenset({10})
+    kinds = frozenset({Kind.UA_RNOKPP})
 
     def __init__(self, today: date | None = None) -> None:
         self._latest_birth = ((today or date.today()) - RNOKPP_EPOCH).days
@@ -186,9 +239,17 @@ class UkrainianRnokpp:
         control = sum(map(mul, d, RNOKPP_WEIGHTS)) % 11 % 10
         return Kind.UA_RNOKPP if control == d[9] else None
 
+    def classify_rows(self, rows: DigitRows) -> dict[Kind, Mask]:
+        """`classify`, for a matrix of 10-digit candidates."""
+        days = number(rows, 0, 5)
+        control = weighted(rows, RNOKPP_WEIGHTS) % 11 % 10
+        valid = (days >= 1) & (days <= self._latest_birth) & (control == rows[:, 9])
+        return {Kind.UA_RNOKPP: valid}
+
 
 # +7 6xx/7xx are Kazakh numbers, +7 9xx Russian mobiles (LEGAL.md section 4); both count.
 PHONE_OPERATOR_CODES = frozenset({6, 7, 9})
+OPERATOR_DIGITS = np.array([digit in PHONE_OPERATOR_CODES for digit in range(10)])
 
 
 class Phones:
@@ -196,6 +257,7 @@ class Phones:
 
     name = "phone"
     digit_lengths = frozenset({11})
+    kinds = frozenset({Kind.PHONE})
     _international = re.compile(
         rb"\+7[\s(-]*([679][0-9]{2}[\s)-]*[0-9]{3}[\s-]*[0-9]{2}[\s-]*[0-9]{2})(?![0-9])")
     _domestic = re.compile(
@@ -205,13 +267,14 @@ class Phones:
     def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """`+7 701 123 45 67`, `8 (701) 123-45-67` and the like, as `7XXXXXXXXXX` (the
         patterns admit only operator codes 6xx, 7xx and 9xx)."""
-        separators = self._separators
-        found = [(Kind.PHONE, b"7" + number.translate(None, separators))
-                 for number in self._international.findall(text)]
-        found += [(Kind.PHONE, b"7" + match.group(1).translate(None, separators))
-                  for match in self._domestic.finditer(text)
-                  if not text[match.start() - 1:match.start()].isdigit()]
-        return found
+        numbers = self._international.findall(text)
+        numbers += [match.group(1) for match in self._domestic.finditer(text)
+                    if not text[match.start() - 1:match.start()].isdigit()]
+        if not numbers:
+            return []
+        # Separators removed from all numbers at once: "," is none of them and no digit.
+        digits = (b"7" + b",7".join(numbers)).translate(None, self._separators).split(b",")
+        return list(zip(repeat(Kind.PHONE), digits))
 
     def classify(self, candidate: bytes) -> Kind | None:
         """A phone number: 11 digits, country prefix 7 or 8, operator code 6xx/7xx/9xx."""
@@ -219,12 +282,18 @@ class Phones:
             return Kind.PHONE
         return None
 
+    def classify_rows(self, rows: DigitRows) -> dict[Kind, Mask]:
+        """`classify`, for a matrix of 11-digit candidates."""
+        prefix = (rows[:, 0] == 7) | (rows[:, 0] == 8)
+        return {Kind.PHONE: prefix & OPERATOR_DIGITS[rows[:, 1]]}
+
 
 class EmailAddresses:
     """E-mail addresses: a weak signal."""
 
     name = "email"
     digit_lengths: frozenset[int] = frozenset()
+    kinds = frozenset({Kind.EMAIL})
     # Anchored on "@", which a search finds fast; the local part is read backwards by hand.
     _domain = re.compile(rb"@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})\b")
     _local_part = re.compile(rb"[A-Za-z0-9._%+-]{1,64}\Z")

@@ -1,21 +1,23 @@
 """Readers that hand a document's text to a `TextScanner`, one per format.
 
-Each reader takes a seekable binary stream. PDF, DOCX and text files are read by
+Each reader takes a seekable binary stream. PDF and text files are read by
 `audit.facts.documents`, the reader the evidence probe uses too: text is streamed in chunks,
-PDF pages and DOCX paragraphs one by one. Spreadsheets are read row by row (openpyxl
-read-only mode), numeric cells going through `scan_number` so that an IIN that lost its
-leading zero is still found.
+PDF pages one by one. DOCX paragraphs come from `docx_text` (python-docx where it gives up).
+Spreadsheets are read by `audit.facts.pii.workbooks` (calamine); the streaming readers here
+(openpyxl read-only mode, OpenDocument `iterparse`) take the sheets too large for it, numeric
+cells going through `scan_number` so that an IIN that lost its leading zero is still found.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 from xml.etree import ElementTree
 
 from audit.facts import documents
+from audit.facts.pii import docx_text
 from audit.facts.pii.text import TextScanner
 
 # JSON up to this size is parsed (escaped text decoded); larger JSON is scanned as text.
@@ -144,9 +146,16 @@ def _cell(value: object, scanner: TextScanner, batch: TextBatch) -> None:
 
 def read_docx(stream: BinaryIO, scanner: TextScanner) -> None:
     """Paragraphs, tables (nested ones too), headers and footers of a Word document (its
-    package was judged by `refuse_bomb` before)."""
+    package was judged by `refuse_bomb` before), read by `docx_text`, or by python-docx
+    where that reader gives up."""
+    try:
+        with zipfile.ZipFile(stream) as package:
+            paragraphs: Iterable[str] = list(docx_text.docx_paragraphs(package))
+    except Exception:  # noqa: BLE001 - what the fast reader does not expect, python-docx reads
+        stream.seek(0)
+        paragraphs = documents.docx_paragraphs(stream, _limits(scanner))
     batch = TextBatch(scanner)
-    for paragraph in documents.docx_paragraphs(stream, _limits(scanner)):
+    for paragraph in paragraphs:
         batch.add(paragraph)
     batch.flush()
 

@@ -30,6 +30,7 @@ from audit.facts.pii.formats import (
     sniff,
 )
 from audit.facts.pii.text import TextScanner
+from audit.facts.pii.workbooks import WorkbookUnreadable, fits_in_memory, read_workbook
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{6,}")
@@ -102,7 +103,19 @@ def scan_stream(name: str, stream: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS,
     stream.seek(0)
     state = _Scan(TextScanner(detectors, deadline=deadline), limits)
     file_format = _scan_into(name, stream, size, state, depth=0)
-    sha256 = state.sha256 or _digest(stream)
+    return _result(name, file_format, size, state.sha256 or sha256_of(stream), state)
+
+
+def text_scan_result(name: str, file_format: FileFormat, size: int, sha256: str,
+                     scanner: TextScanner, errors: list[str]) -> FileScan:
+    """The result for a text file scanned in pieces, from the scanner they were merged
+    into (`audit.facts.pii.pieces`)."""
+    return _result(name, file_format, size, sha256,
+                   _Scan(scanner, DEFAULT_LIMITS, errors=errors, read_in_clear=1))
+
+
+def _result(name: str, file_format: FileFormat, size: int, sha256: str,
+            state: _Scan) -> FileScan:
     tally = state.scanner.tally
     return FileScan(
         name=redact_name(name), format=file_format, size=size, sha256=sha256,
@@ -122,7 +135,8 @@ def scan_bytes(name: str, data: bytes, limits: ZipLimits = DEFAULT_LIMITS,
     return scan_stream(name, io.BytesIO(data), limits, detectors)
 
 
-def _digest(stream: BinaryIO) -> str:
+def sha256_of(stream: BinaryIO) -> str:
+    """The SHA-256 of a whole stream."""
     digest = hashlib.sha256()
     stream.seek(0)
     while chunk := stream.read(HASH_CHUNK):
@@ -192,11 +206,14 @@ def _read_ole2(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
     if encrypted_ole2(stream.read(HEAD_BYTES)):
         state.protected.append("password-protected office document")
         return
-    stream.seek(0)
-    readers.read_raw_strings(stream, state.scanner)
+    try:
+        read_workbook(stream, state.scanner)       # an .xls: every cell, numbers too
+    except WorkbookUnreadable:
+        stream.seek(0)
+        readers.read_raw_strings(stream, state.scanner)
+        state.errors.append("legacy office document: only text strings read, cells stored "
+                            "as numbers are not seen")
     state.read_in_clear += 1
-    state.errors.append("legacy office document: only text strings read, cells stored as "
-                        "numbers are not seen")
 
 
 def _skip(stream: BinaryIO, size: int, state: _Scan, depth: int) -> None:
@@ -207,12 +224,15 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
     with zipfile.ZipFile(stream) as package:
         refuse_bomb(package, state.limits)
         file_format = package_format(package)
-        if file_format is FileFormat.XLSX:
-            readers.read_xlsx(stream, state.scanner)
+        if file_format in (FileFormat.XLSX, FileFormat.ODS) and fits_in_memory(package):
+            try:
+                read_workbook(stream, state.scanner)
+            except WorkbookUnreadable:      # calamine wants a manifest some writers omit
+                _stream_package(file_format, package, stream, state)
         elif file_format is FileFormat.DOCX:
             readers.read_docx(stream, state.scanner)
-        elif file_format in (FileFormat.ODS, FileFormat.ODT):
-            readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
+        elif file_format in (FileFormat.XLSX, FileFormat.ODS, FileFormat.ODT):
+            _stream_package(file_format, package, stream, state)
         elif depth >= state.limits.max_depth:
             state.errors.append(f"archive nested deeper than {state.limits.max_depth}: "
                                 f"not scanned")
@@ -226,6 +246,15 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
             return file_format
     state.read_in_clear += 1
     return file_format
+
+
+def _stream_package(file_format: FileFormat, package: zipfile.ZipFile, stream: BinaryIO,
+                    state: _Scan) -> None:
+    """A workbook too large for calamine, or a text document: read as a stream."""
+    if file_format is FileFormat.XLSX:
+        readers.read_xlsx(stream, state.scanner)
+    else:
+        readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
 
 
 def _scan_member(name: str, content: BinaryIO, depth: int, state: _Scan) -> None:

@@ -1,7 +1,8 @@
 """Finding identifiers in text: a streaming scanner over bytes and the tally it fills.
 
-The scanner works on bytes, not str: one compiled search for runs of digits over large
-chunks, with a detector validating only the candidates, is what keeps a 1 GB CSV fast. Values
+The scanner works on bytes, not str: the digit runs of a chunk are found and validated a
+matrix at a time (`audit.facts.pii.candidates`), so no Python code runs per byte and little
+per candidate, which is what keeps a 1 GB CSV fast. Values
 found are deduplicated by a keyed hash whose key lives only in this process, so the only
 plain values that leave this module are masked samples.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from audit.facts.documents import check_deadline
-from audit.facts.pii.detectors import DETECTORS, Detector, Kind, mask
+from audit.facts.pii.candidates import valid_runs
+from audit.facts.pii.detectors import DETECTORS, Detector, Kind, kinds_of, mask
+from audit.facts.pii.digits import exponent_marks
 
 MAX_SAMPLES = 3
 # Distinct values remembered per kind and file; past it the count is a lower bound, which is
@@ -90,20 +91,25 @@ _SCIENTIFIC = re.compile(rb"(?<![0-9.])[1-9][.,][0-9]{1,11}[Ee]\+1[01](?![0-9])"
 
 @dataclass
 class KindTally:
-    """Distinct values of one kind (as keyed hashes) and masked samples."""
+    """Distinct values of one kind, as keyed hashes in order of first appearance, and masked
+    samples. A tally of a piece of a file also keeps each value's masked form, so that the
+    pieces' tallies merge into the file's."""
 
-    hashes: set[bytes] = field(default_factory=set)
+    hashes: dict[bytes, str] = field(default_factory=dict)
     capped: bool = False
     samples: list[str] = field(default_factory=list)
 
 
 class Tally:
-    """Identifiers found in one file, never holding a plain value."""
+    """Identifiers found in one file, never holding a plain value. Tallies that share a
+    `key` (pieces of one file scanned apart, with `mergeable` set) can be merged."""
 
-    def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT) -> None:
-        self._key = secrets.token_bytes(32)
+    def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT,
+                 key: bytes | None = None, mergeable: bool = False) -> None:
+        self.key = key or secrets.token_bytes(32)
         self._max_samples = max_samples
         self._max_distinct = max_distinct
+        self._mergeable = mergeable
         self.kinds: dict[Kind, KindTally] = {}
 
     def add(self, kind: Kind, values: list[bytes]) -> None:
@@ -111,16 +117,41 @@ class Tally:
         tally = self.kinds.get(kind)
         if tally is None:
             tally = self.kinds[kind] = KindTally()
+        if tally.capped:
+            return
+        hashes, samples, key = tally.hashes, tally.samples, self.key
         for value in dict.fromkeys(values):       # distinct, in order of appearance
-            if tally.capped:
-                return
-            digest = hashlib.blake2b(value, key=self._key, digest_size=16).digest()
-            if digest in tally.hashes:
+            digest = hashlib.blake2b(value, key=key, digest_size=16).digest()
+            if digest in hashes:
                 continue
-            tally.hashes.add(digest)
-            if len(tally.samples) < self._max_samples:
-                tally.samples.append(mask(kind, value.decode("ascii", errors="replace")))
-            tally.capped = len(tally.hashes) >= self._max_distinct
+            sampled = len(samples) < self._max_samples
+            masked = mask(kind, value.decode("ascii", errors="replace")) \
+                if sampled or self._mergeable else ""
+            if self._record(tally, digest, masked):
+                return
+
+    def _record(self, tally: KindTally, digest: bytes, masked: str) -> bool:
+        """Count a new value; whether the kind is capped now."""
+        tally.hashes[digest] = masked
+        if len(tally.samples) < self._max_samples:
+            tally.samples.append(masked)
+        tally.capped = len(tally.hashes) >= self._max_distinct
+        return tally.capped
+
+    def merge(self, later: Tally) -> None:
+        """Add what a mergeable tally (same key) of the text that follows found, as if one
+        tally had seen both: the same counts, the same samples."""
+        for kind, theirs in later.kinds.items():
+            mine = self.kinds.setdefault(kind, KindTally())
+            for digest, masked in theirs.hashes.items():
+                if mine.capped:
+                    break
+                if digest not in mine.hashes and self._record(mine, digest, masked):
+                    break
+
+    def capped_kinds(self) -> frozenset[Kind]:
+        """Kinds whose count is already a lower bound: more values of them change nothing."""
+        return frozenset(kind for kind, tally in self.kinds.items() if tally.capped)
 
     def distinct(self) -> dict[Kind, int]:
         """Distinct values by kind (a lower bound where capped)."""
@@ -143,14 +174,8 @@ class TextScanner:
         for detector in detectors:
             for length in detector.digit_lengths:
                 self._by_length[length] = self._by_length.get(length, ()) + (detector,)
-        lengths = sorted(self._by_length) or [0]
-        self._digit_runs = re.compile(
-            # A match starts at a run's first digit, so no look-behind is needed; the leading
-            # class on its own lets the search skip non-digits fast.
-            rb"[0-9][0-9]{%d,}" % (lengths[0] - 1))
+        self._lengths = frozenset(self._by_length)
         self._twelve = self._by_length.get(12, ())
-        self._classifiers = {length: _first_claim(detectors)
-                             for length, detectors in self._by_length.items()}
 
     def feed(self, chunk: bytes) -> None:
         """Scan the next piece of a stream; an identifier split across pieces is kept whole."""
@@ -174,25 +199,28 @@ class TextScanner:
     def scan(self, text: bytes) -> None:
         """Scan one complete piece of text (a paragraph, a cell, a chunk cut at a line end)."""
         check_deadline(self.deadline)      # DeadlinePassed, as the document readers raise
-        found: defaultdict[Kind, list[bytes]] = defaultdict(list)
-        classifier_for = self._classifiers.get
-        for run in self._digit_runs.findall(text):   # the hot loop: names bound locally
-            classify = classifier_for(len(run))
-            if classify is not None:
-                kind = classify(run)
-                if kind is not None:
-                    found[kind].append(run)
+        # A kind already capped needs no more values: a detector that can find nothing else
+        # is not run (a 1 GB list of phone numbers stops costing after 100,000 of them).
+        capped = self.tally.capped_kinds()
+        found = valid_runs(text, self._by_length, capped)
         for detector in self.detectors:
+            kinds = kinds_of(detector)
+            if kinds and kinds <= capped:
+                continue
             for kind, value in detector.spelled(text):
                 found[kind].append(value)
         for kind, values in found.items():
             self.tally.add(kind, values)
-        if b"E+1" in text or b"e+1" in text:
+        if exponent_marks(text):
             self.suspected_unverifiable += len(_SCIENTIFIC.findall(text))
         if self._context_budget > 0:
             window = text[:self._context_budget]
             self._context_budget -= len(window)
             self._find_context(window)
+
+    def no_context(self) -> None:
+        """Look for no context words: this scanner reads a later stretch of a file."""
+        self._context_budget = 0
 
     def _find_context(self, text: bytes) -> None:
         lowered = text.lower()
@@ -225,20 +253,6 @@ class TextScanner:
                 if kind is not None:
                     self.tally.add(kind, [candidate])
                     return
-
-
-def _first_claim(detectors: tuple[Detector, ...]) -> Callable[[bytes], Kind | None]:
-    """One classifier per digit-run length: the first detector that claims a run wins."""
-    if len(detectors) == 1:
-        return detectors[0].classify
-
-    def classify(run: bytes) -> Kind | None:
-        for detector in detectors:
-            kind = detector.classify(run)
-            if kind is not None:
-                return kind
-        return None
-    return classify
 
 
 def _last_line_end(buffer: bytes) -> int:

@@ -11,7 +11,8 @@ from typing import Protocol
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.pii.scan import FileScan, redact_name, scan_stream
+from audit.facts.pii.parallel import WORKERS, Dispatcher, Outcome
+from audit.facts.pii.scan import FileScan, redact_name
 from audit.transports.base import Transport
 from audit.transports.filesystem import LocalTransport
 from audit.vocabulary import Reason
@@ -67,22 +68,46 @@ def personal_data_files(context: TargetContext, bounds: ScanBounds) -> PersonalD
 
 
 def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds,
-               deadline: float | None = None) -> PersonalDataFacts:
+               deadline: float | None = None, workers: int = WORKERS) -> PersonalDataFacts:
     """Walk `roots` depth-first, in name order, scanning files until a bound is reached (or
-    `deadline`, a `time.monotonic()` value, passes)."""
+    `deadline`, a `time.monotonic()` value, passes), on `workers` processes when the share
+    is large enough to pay for them (`audit.facts.pii.parallel`)."""
     facts = PersonalDataFacts(roots=[redact_name(root) for root in roots])
+
+    def deliver(path: str, size: int, outcome: Outcome) -> None:
+        if outcome is None:       # the deadline passed before the file was started
+            facts.truncated = facts.truncated or "time limit reached"
+            facts.bytes_scanned -= size
+        elif facts.truncated == "time limit reached":
+            facts.bytes_scanned -= size        # started after one that was not: dropped
+        elif isinstance(outcome, str):
+            facts.problems.append(PathProblem(redact_name(path), outcome))
+            facts.bytes_scanned -= size
+        else:
+            facts.files.append(outcome)
+
+    dispatcher = Dispatcher(transport, deadline, deliver, workers)
+    try:
+        _walk(transport, roots, facts, bounds, deadline, dispatcher)
+    finally:
+        dispatcher.finish()
+    return facts
+
+
+def _walk(transport: Transport, roots: list[str], facts: PersonalDataFacts,
+          bounds: ScanBounds, deadline: float | None, dispatcher: Dispatcher) -> None:
     # (path, is_dir): None while unknown, as for a root, which may be a file or a directory.
     pending: list[tuple[str, bool | None]] = [(root, None) for root in reversed(roots)]
     while pending and facts.truncated is None:
         path, is_dir = pending.pop()
         if is_dir is False:
-            _scan_file(transport, path, facts, bounds, deadline)
+            _scan_file(transport, path, facts, bounds, deadline, dispatcher)
             continue
         try:
             entries = transport.list_dir(path)
         except FactUnavailable as error:
             if is_dir is None:
-                _scan_file(transport, path, facts, bounds, deadline)
+                _scan_file(transport, path, facts, bounds, deadline, dispatcher)
             else:
                 facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
             continue
@@ -94,15 +119,14 @@ def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds,
                                                   "directory: not followed"))
             else:
                 pending.append((child, entry.is_dir))
-    return facts
 
 
 def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
-               bounds: ScanBounds, deadline: float | None) -> None:
+               bounds: ScanBounds, deadline: float | None, dispatcher: Dispatcher) -> None:
     if deadline is not None and time.monotonic() > deadline:
         facts.truncated = "time limit reached"
         return
-    if len(facts.files) >= bounds.max_files:
+    if dispatcher.handed_over >= bounds.max_files:
         facts.truncated = f"file count limit ({bounds.max_files}) reached"
         return
     try:
@@ -116,8 +140,8 @@ def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
             if facts.bytes_scanned + size > bounds.max_total_bytes:
                 facts.truncated = f"total size limit ({bounds.max_total_bytes} bytes) reached"
                 return
-            facts.files.append(scan_stream(path, stream, deadline=deadline))
             facts.bytes_scanned += size
+            dispatcher.add(path, stream, size)
     except FactUnavailable as error:
         facts.problems.append(PathProblem(redact_name(path), redact_name(error.message)))
     except OSError as error:      # the file changed or vanished while it was read

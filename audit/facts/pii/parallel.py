@@ -1,0 +1,202 @@
+"""Files scanned on every core: small files in batches, a large text file in pieces, by a
+pool of worker processes, with results kept in walk order and identical to a scan in one
+process.
+
+The walk (in `audit.facts.pii.walk`) vets each file as before (deadline, bounds, size) and
+hands it to a `Dispatcher`. Until the work is large enough to pay for starting the pool
+(about half a second), files are scanned in this process; after that, each batch is a task,
+and at most `IN_FLIGHT` tasks a worker are pending, so memory stays bounded however large the
+share. A worker that fails (a crash, a pickling error) costs no row: its batch is scanned
+again here. Only file systems this machine reads directly are scanned in parallel; a
+transport that reads through a connection is used from this process alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from audit.errors import FactUnavailable
+from audit.facts.pii import pieces
+from audit.facts.pii.formats import FileFormat
+from audit.facts.pii.scan import FileScan, redact_name, scan_stream, sha256_of
+from audit.transports.base import Transport
+from audit.transports.filesystem import FilesystemTransport
+
+WORKERS = len(os.sched_getaffinity(0))
+# Work scanned here before the pool is started: a small share is done before it would be up.
+POOL_AFTER_FILES = 200
+POOL_AFTER_BYTES = 256 * 1024 * 1024
+# A task: this many files, or this many bytes of them.
+BATCH_FILES = 100
+BATCH_BYTES = 16 * 1024 * 1024
+IN_FLIGHT = 4
+
+# A file's outcome: its scan, why it could not be read, or None when the deadline had passed
+# before it was started (the walk then stops there, as it would in one process).
+Outcome = FileScan | str | None
+
+
+def scan_one(transport: Transport, path: str, deadline: float | None,
+             stream: BinaryIO | None = None) -> Outcome:
+    """Scan one file (opening it unless `stream` is given); a failure to read it is its
+    reason, never an exception."""
+    if deadline is not None and time.monotonic() > deadline:
+        return None
+    try:
+        if stream is not None:
+            stream.seek(0)
+            return scan_stream(path, stream, deadline=deadline)
+        with transport.open_binary(path) as opened:
+            return scan_stream(path, opened, deadline=deadline)
+    except FactUnavailable as error:
+        return redact_name(error.message)
+    except OSError as error:      # the file changed or vanished while it was read
+        return f"unreadable: {error.strerror}"
+
+
+def scan_batch(transport: Transport, paths: list[str], deadline: float | None
+               ) -> list[Outcome]:
+    """A worker's task: files scanned one after the other."""
+    return [scan_one(transport, path, deadline) for path in paths]
+
+
+def scan_piece(transport: Transport, path: str, piece: pieces.Piece,
+               deadline: float | None) -> pieces.PieceScan:
+    """A worker's task: one piece of a large text file."""
+    with transport.open_binary(path) as stream:
+        return pieces.scan_piece(stream, piece, deadline)
+
+
+@dataclass
+class _Batch:
+    paths: list[str]
+    outcomes: Future[list[Outcome]] | list[Outcome]
+
+
+@dataclass
+class _Split:
+    path: str
+    file_format: FileFormat
+    size: int
+    sha256: str
+    key: bytes
+    scans: list[Future[pieces.PieceScan]]
+
+
+class Dispatcher:
+    """Takes vetted files in walk order and gives back their outcomes in the same order."""
+
+    def __init__(self, transport: Transport, deadline: float | None,
+                 deliver: Callable[[str, int, Outcome], None], workers: int = WORKERS) -> None:
+        self._transport = transport
+        self._deadline = deadline
+        self._deliver = deliver        # called in walk order, once per file
+        self._parallel = workers > 1 and isinstance(transport, FilesystemTransport)
+        self._workers = workers
+        self._pool: Executor | None = None
+        self._pending: deque[_Batch | _Split] = deque()
+        self._batch: list[str] = []
+        self._batch_bytes = 0
+        self._files = self._bytes = 0
+        self._sizes: deque[int] = deque()     # of the files handed over, in walk order
+
+    @property
+    def handed_over(self) -> int:
+        """Files handed over so far."""
+        return self._files
+
+    def add(self, path: str, stream: BinaryIO, size: int) -> None:
+        """Scan a file the walk has opened and vetted (here or in a worker)."""
+        self._files += 1
+        self._bytes += size
+        self._sizes.append(size)
+        if self._pool is None and self._parallel and (
+                self._files > POOL_AFTER_FILES or size >= pieces.SPLIT_BYTES
+                # One large file alone gains nothing from a pool unless it is split.
+                or (self._bytes > POOL_AFTER_BYTES and self._files > 1)):
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+        if self._pool is None:
+            self._give(path, scan_one(self._transport, path, self._deadline, stream))
+            return
+        file_format = pieces.splittable(stream, size)
+        if file_format is not None:
+            self._flush()
+            self._split(path, stream, size, file_format)
+        else:
+            self._batch.append(path)
+            self._batch_bytes += size
+            if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+                self._flush()
+        while len(self._pending) > IN_FLIGHT * self._workers:
+            self._collect_oldest()
+
+    def finish(self) -> None:
+        """Wait for every file handed over; stop the pool."""
+        self._flush()
+        while self._pending:
+            self._collect_oldest()
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def _flush(self) -> None:
+        if self._batch and self._pool is not None:
+            outcomes: Future[list[Outcome]] | list[Outcome]
+            try:
+                outcomes = self._pool.submit(scan_batch, self._transport, self._batch,
+                                             self._deadline)
+            except RuntimeError:      # the pool broke (BrokenProcessPool): work here
+                outcomes = scan_batch(self._transport, self._batch, self._deadline)
+            self._pending.append(_Batch(self._batch, outcomes))
+        self._batch, self._batch_bytes = [], 0
+
+    def _split(self, path: str, stream: BinaryIO, size: int, file_format: FileFormat) -> None:
+        assert self._pool is not None
+        key = secrets.token_bytes(32)
+        # One piece a worker and one for this process, which would otherwise only wait (and
+        # scans its piece while the pool is still starting).
+        *theirs, mine = pieces.plan(stream, size, key, self._workers + 1)
+        try:
+            scans: list[Future[pieces.PieceScan]] = [
+                self._pool.submit(scan_piece, self._transport, path, piece, self._deadline)
+                for piece in theirs]
+        except RuntimeError:          # the pool broke (BrokenProcessPool): work here
+            self._pending.append(_Batch([path], [scan_one(self._transport, path,
+                                                          self._deadline, stream)]))
+            return
+        here: Future[pieces.PieceScan] = Future()
+        here.set_result(pieces.scan_piece(stream, mine, self._deadline))
+        # The hash is taken here too, while the workers scan their pieces.
+        self._pending.append(_Split(path, file_format, size, sha256_of(stream), key,
+                                    [*scans, here]))
+
+    def _collect_oldest(self) -> None:
+        slot = self._pending.popleft()
+        if isinstance(slot, _Batch):
+            outcomes = slot.outcomes
+            if isinstance(outcomes, Future):
+                try:
+                    outcomes = outcomes.result()
+                except Exception:  # noqa: BLE001 - a dead worker: scan the batch here
+                    outcomes = scan_batch(self._transport, slot.paths, self._deadline)
+            for path, outcome in zip(slot.paths, outcomes):
+                self._give(path, outcome)
+            return
+        try:
+            scans = [scan.result() for scan in slot.scans]
+            whole: Outcome = pieces.merged(slot.path, slot.file_format, slot.size,
+                                           slot.sha256, slot.key, scans)
+        except Exception:  # noqa: BLE001 - a dead worker: scan the file here
+            whole = scan_one(self._transport, slot.path, self._deadline)
+        self._give(slot.path, whole)
+
+    def _give(self, path: str, outcome: Outcome) -> None:
+        self._deliver(path, self._sizes.popleft(), outcome)
