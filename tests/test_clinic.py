@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from test_oscal import validated as oscal_validated
 from test_sarif import VALIDATOR as SARIF_VALIDATOR
 
 from tests.servers.clinic import Clinic, running_clinic
@@ -23,7 +24,7 @@ from tests.servers.nginx import fake_patients_csv
 from tests.servers.orthanc import SYNTHETIC_PATIENTS
 
 pytestmark = pytest.mark.servers
-FORMATS = "json,html,sarif,junit,csv,pdf"
+FORMATS = "json,html,sarif,junit,csv,pdf,oscal"
 FILES = ("results.json", "report.html", "results.sarif", "junit.xml", "results.csv")
 
 # (check, weak target, hardened target): each fails on the weak one and passes on the other.
@@ -81,6 +82,19 @@ def test_the_clinic_is_not_ready_and_every_format_is_written(
     assert sum(1 for _ in cases) > 0
     rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8-sig"))))
     assert len(rows) == len(results["results"])  # type: ignore[arg-type]
+
+
+def test_the_oscal_assessment_results_validate(clinic_run: tuple[Clinic, Path, int]) -> None:
+    _, out, _ = clinic_run
+    results = results_of(out)
+    [result] = oscal_validated((out / "results.oscal.json").read_text())["results"]
+    assert len(result["observations"]) == len(results["results"])  # type: ignore[arg-type]
+    states = {f["target"]["target-id"]: f["target"]["status"]["state"]
+              for f in result["findings"]}
+    failed = {c["id"] for c in results["controls"]  # type: ignore[attr-defined]
+              if c["status"] in ("fail", "waived")}
+    assert failed and {control: states[control] for control in failed} == \
+        {control: "not-satisfied" for control in failed}
 
 
 def test_weak_servers_fail_and_hardened_servers_pass(clinic_run: tuple[Clinic, Path, int]) -> None:
