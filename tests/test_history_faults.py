@@ -16,7 +16,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -37,8 +36,7 @@ from audit.model.results import HistoryError
 from audit.schemas import SCHEMA_DIRECTORY
 from audit.vocabulary import Lang
 from reports.html import render_html
-from tests.servers.base import chown_tree, require_binary, start_server
-from tests.servers.postgres import POSTGRES_BIN, wait_until_accepting
+from tests.servers.postgres import history_postgres
 
 WARNING = "warning: run not recorded in the history: history store "
 ERROR = "error: history store "
@@ -310,36 +308,8 @@ def test_the_report_says_why_the_run_is_not_in_the_history() -> None:
 @pytest.fixture(scope="module")
 def postgres_base() -> Iterator[str]:
     """A PostgreSQL 15 asking a password (scram-sha-256) on 127.73.0.10:5432; its base URL."""
-    initdb = require_binary(str(POSTGRES_BIN / "initdb"))
-    workdir = Path(tempfile.mkdtemp(prefix="mis-audit-history-faults-pg-"))
-    workdir.chmod(0o755)          # pytest's own temp tree is private to root
-    try:
-        data = workdir / "data"
-        data.mkdir(mode=0o700)
-        password_file = workdir / "password"
-        password_file.write_text(PG_PASSWORD + "\n")
-        chown_tree(data, "postgres")
-        shutil.chown(password_file, "postgres", "postgres")
-        subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
-                        initdb, "-D", str(data), "-U", "audit", "--auth=scram-sha-256",
-                        f"--pwfile={password_file}", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True, timeout=120)
-        (data / "pg_hba.conf").write_text("host all all 0.0.0.0/0 scram-sha-256\n")
-        server = start_server("postgres-history-faults", [
-            str(POSTGRES_BIN / "postgres"), "-D", str(data), "-c",
-            f"listen_addresses={PG_ADDRESS}", "-c", f"port={PG_PORT}", "-c",
-            f"unix_socket_directories={data}", "-c", "fsync=off"],
-            PG_ADDRESS, PG_PORT, workdir, user="postgres")
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    base = f"postgresql://audit:{PG_PASSWORD}@{PG_ADDRESS}:{PG_PORT}"
-    try:
-        wait_until_accepting(f"{base}/postgres")
+    with history_postgres("history-faults-pg", PG_ADDRESS, PG_PORT, PG_PASSWORD) as base:
         yield base
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

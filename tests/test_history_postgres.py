@@ -15,8 +15,6 @@ from xml.etree import ElementTree
 
 import psycopg
 import pytest
-from tests.servers.base import chown_tree, require_binary, start_server
-from tests.servers.postgres import POSTGRES_BIN, wait_until_accepting
 from test_history import WRITER
 from test_report_samples import sample_results
 from test_sarif import VALIDATOR as SARIF_VALIDATOR
@@ -25,6 +23,7 @@ from typer.testing import CliRunner
 from audit.cli import app
 from audit.history import HistoryUnavailable, open_store
 from audit.vocabulary import Status
+from tests.servers.postgres import history_postgres
 
 pytestmark = pytest.mark.servers
 
@@ -37,26 +36,8 @@ TESTS = Path(__file__).parent
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL with trust auth on 127.64.0.10:5432; yields its base URL."""
-    initdb = require_binary(str(POSTGRES_BIN / "initdb"))
-    workdir = Path(tempfile.mkdtemp(prefix="mis-audit-history-pg-"))
-    workdir.chmod(0o755)      # pytest's own temp tree is private to root
-    data = workdir / "data"
-    data.mkdir(mode=0o700)
-    chown_tree(data, "postgres")
-    subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", initdb,
-                    "-D", str(data), "-U", "audit", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True, timeout=120)
-    server = start_server("postgres-history", [
-        str(POSTGRES_BIN / "postgres"), "-D", str(data), "-c", f"listen_addresses={ADDRESS}",
-        "-c", f"port={PORT}", "-c", f"unix_socket_directories={data}", "-c", "fsync=off"],
-        ADDRESS, PORT, workdir, user="postgres")
-    base = f"postgresql://audit@{ADDRESS}:{PORT}"
-    try:
-        wait_until_accepting(f"{base}/postgres")
+    with history_postgres("history-pg", ADDRESS, PORT) as base:
         yield base
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -69,6 +70,46 @@ def wait_until_accepting(url: str, timeout: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@contextmanager
+def history_postgres(name: str, address: str, port: int,
+                     password: str | None = None) -> Iterator[str]:
+    """A throwaway PostgreSQL for a history store: user `audit`, trust auth, or
+    scram-sha-256 with `password`; yields its base URL and is stopped by PID."""
+    initdb = require_binary(str(POSTGRES_BIN / "initdb"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"mis-audit-{name}-"))
+    workdir.chmod(0o755)          # pytest's own temp tree is private to root
+    try:
+        data = workdir / "data"
+        data.mkdir(mode=0o700)
+        chown_tree(data, "postgres")
+        auth = ["--auth=trust"]
+        if password is not None:
+            password_file = workdir / "password"
+            password_file.write_text(password + "\n")
+            shutil.chown(password_file, "postgres", "postgres")
+            auth = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
+        subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
+                        initdb, "-D", str(data), "-U", "audit", *auth, "-E", "UTF8",
+                        "--no-sync"], check=True, capture_output=True, timeout=120)
+        if password is not None:
+            (data / "pg_hba.conf").write_text("host all all 0.0.0.0/0 scram-sha-256\n")
+        server = start_server(name, [
+            str(POSTGRES_BIN / "postgres"), "-D", str(data), "-c", f"listen_addresses={address}",
+            "-c", f"port={port}", "-c", f"unix_socket_directories={data}", "-c", "fsync=off"],
+            address, port, workdir, user="postgres")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    login = "audit" if password is None else f"audit:{password}"
+    base = f"postgresql://{login}@{address}:{port}"
+    try:
+        wait_until_accepting(f"{base}/postgres")
+        yield base
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def make_database_ca(directory: Path) -> DatabaseCA:
