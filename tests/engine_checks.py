@@ -101,10 +101,16 @@ def unreachable(facts: str, p: NoParams) -> Finding:
 
 def logged_probe(context: TargetContext) -> str:
     """A probe that writes each call to $MIS_AUDIT_TEST_PROBE_LOG (a subprocess's probes can
-    be counted) and takes $MIS_AUDIT_TEST_PROBE_SECONDS."""
+    be counted), takes $MIS_AUDIT_TEST_PROBE_SECONDS and, while the file
+    $MIS_AUDIT_TEST_PROBE_GATE exists, waits for it to go (at most a minute): a test holds a
+    run open for as long as it needs, however loaded the machine."""
     with open(os.environ["MIS_AUDIT_TEST_PROBE_LOG"], "a", encoding="utf-8") as log:
         log.write(context.target.name + "\n")
     time.sleep(float(os.environ.get("MIS_AUDIT_TEST_PROBE_SECONDS", "0")))
+    gate = os.environ.get("MIS_AUDIT_TEST_PROBE_GATE")
+    deadline = time.monotonic() + 60
+    while gate and os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
     return context.target.name
 
 

@@ -44,6 +44,7 @@ def cli(work: Path, *args: str, probe_seconds: float = 0.0,
     environment = {**os.environ, "MIS_AUDIT_TEST_PROBE_LOG": str(work / "probes.log"),
                    "MIS_AUDIT_TEST_PROBE_SECONDS": str(probe_seconds),
                    "MIS_AUDIT_HISTORY": str(work / "history.sqlite"),
+                   "MIS_AUDIT_TEST_PROBE_GATE": str(work / "gate"),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS),
                                                                os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", WITH_TEST_CHECKS, *args]
@@ -140,7 +141,8 @@ def test_resume_refuses_other_inputs_and_an_interrupted_directory_is_not_reused(
 
 def test_two_runs_of_one_inventory_never_overlap(tmp_path: Path) -> None:
     work = workdir(tmp_path, "w")
-    first = cli(work, *RUN, "-o", "first", probe_seconds=0.5, popen=True)
+    (work / "gate").touch()                 # the first run holds its probes until it goes
+    first = cli(work, *RUN, "-o", "first", popen=True)
     assert isinstance(first, subprocess.Popen)
     while not (work / "first" / JOURNAL_FILE).exists():
         time.sleep(0.02)
@@ -153,6 +155,7 @@ def test_two_runs_of_one_inventory_never_overlap(tmp_path: Path) -> None:
     same_directory = completed(cli(work, "run", "-p", "./profile.yaml", "-i", "other.yaml",
                                    "-o", "first", "-q"))
     assert same_directory.returncode == 75 and "this run directory" in same_directory.stderr
+    (work / "gate").unlink()
     first.wait(timeout=60)
     assert first.returncode == 1
     # the lock went with the process: the same inventory runs again
