@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -101,15 +102,19 @@ def unreachable(facts: str, p: NoParams) -> Finding:
 
 def logged_probe(context: TargetContext) -> str:
     """A probe that writes each call to $MIS_AUDIT_TEST_PROBE_LOG (a subprocess's probes can
-    be counted), takes $MIS_AUDIT_TEST_PROBE_SECONDS and, while the file
-    $MIS_AUDIT_TEST_PROBE_GATE exists, waits for it to go (at most a minute): a test holds a
-    run open for as long as it needs, however loaded the machine."""
-    with open(os.environ["MIS_AUDIT_TEST_PROBE_LOG"], "a", encoding="utf-8") as log:
+    be counted). While the file
+    $MIS_AUDIT_TEST_PROBE_GATE exists, every probe after the first $MIS_AUDIT_TEST_PROBE_FREE
+    waits for it to go (at most a minute): a test holds a run half-way for as long as it
+    needs, however loaded the machine."""
+    with open(os.environ["MIS_AUDIT_TEST_PROBE_LOG"], "a+", encoding="utf-8") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)         # this probe's ordinal: count, then append
+        log.seek(0)
+        started = len(log.read().split()) + 1
         log.write(context.target.name + "\n")
-    time.sleep(float(os.environ.get("MIS_AUDIT_TEST_PROBE_SECONDS", "0")))
     gate = os.environ.get("MIS_AUDIT_TEST_PROBE_GATE")
+    held = started > int(os.environ.get("MIS_AUDIT_TEST_PROBE_FREE", "0"))
     deadline = time.monotonic() + 60
-    while gate and os.path.exists(gate) and time.monotonic() < deadline:
+    while held and gate and os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.02)
     return context.target.name
 

@@ -38,13 +38,16 @@ WITH_TEST_CHECKS = (
     "from audit.cli import main; sys.argv[0] = 'mis-audit'; main()")
 
 
-def cli(work: Path, *args: str, probe_seconds: float = 0.0,
+def cli(work: Path, *args: str, hold_after: int | None = None,
         popen: bool = False) -> subprocess.Popen[str] | subprocess.CompletedProcess[str]:
-    """mis-audit with the test checks, in `work`, its probes logged to work/probes.log."""
+    """mis-audit with the test checks, in `work`, its probes logged to work/probes.log. With
+    `hold_after`, probes after that many wait until the test removes work/gate."""
+    if hold_after is not None:
+        (work / "gate").touch()
     environment = {**os.environ, "MIS_AUDIT_TEST_PROBE_LOG": str(work / "probes.log"),
-                   "MIS_AUDIT_TEST_PROBE_SECONDS": str(probe_seconds),
-                   "MIS_AUDIT_HISTORY": str(work / "history.sqlite"),
                    "MIS_AUDIT_TEST_PROBE_GATE": str(work / "gate"),
+                   "MIS_AUDIT_TEST_PROBE_FREE": str(hold_after or 0),
+                   "MIS_AUDIT_HISTORY": str(work / "history.sqlite"),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS),
                                                                os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", WITH_TEST_CHECKS, *args]
@@ -87,7 +90,7 @@ def test_a_killed_run_resumes_without_probing_what_finished(tmp_path: Path) -> N
     clean = workdir(tmp_path, "clean")
     assert completed(cli(clean, *RUN, "-o", "out")).returncode == 1
     work = workdir(tmp_path, "killed")
-    process = cli(work, *RUN, "-o", "out", probe_seconds=0.25, popen=True)
+    process = cli(work, *RUN, "-o", "out", hold_after=4, popen=True)
     assert isinstance(process, subprocess.Popen)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (
@@ -95,6 +98,7 @@ def test_a_killed_run_resumes_without_probing_what_finished(tmp_path: Path) -> N
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    (work / "gate").unlink()
     kept = journal_results(work / "out")
     assert 4 <= len(kept) < len(TARGETS), "killed half-way"
     assert not (work / "out" / "results.json").exists()
@@ -127,7 +131,7 @@ def test_resume_refuses_other_inputs_and_an_interrupted_directory_is_not_reused(
     assert mixed.returncode == 2 and "give no -p, -i or -w" in mixed.stderr
 
     interrupted = workdir(tmp_path, "changed")
-    process = cli(interrupted, *RUN, "-o", "out", probe_seconds=0.3, popen=True)
+    process = cli(interrupted, *RUN, "-o", "out", hold_after=1, popen=True)
     assert isinstance(process, subprocess.Popen)
     while not ((interrupted / "out" / JOURNAL_FILE).exists()
                and journal_results(interrupted / "out")):
@@ -141,8 +145,7 @@ def test_resume_refuses_other_inputs_and_an_interrupted_directory_is_not_reused(
 
 def test_two_runs_of_one_inventory_never_overlap(tmp_path: Path) -> None:
     work = workdir(tmp_path, "w")
-    (work / "gate").touch()                 # the first run holds its probes until it goes
-    first = cli(work, *RUN, "-o", "first", popen=True)
+    first = cli(work, *RUN, "-o", "first", hold_after=0, popen=True)
     assert isinstance(first, subprocess.Popen)
     while not (work / "first" / JOURNAL_FILE).exists():
         time.sleep(0.02)
