@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audit.facts.databases import STANDARD_PORTS
 from audit.facts.dicom import (
     DEFAULT_CALLED_AE,
     DEFAULT_DICOM_PORTS,
@@ -23,6 +22,7 @@ from audit.facts.dicom import (
 from audit.facts.fhir import FHIR_SERVICE_KIND
 from audit.facts.hl7 import DEFAULT_MLLP_PORT, HL7_SERVICE_KIND
 from audit.facts.ports import SERVICE_ALIASES
+from audit.facts.services import DATABASE_PORTS
 from audit.facts.tls import STARTTLS_KINDS
 from audit.schemas import schema_text
 
@@ -60,9 +60,9 @@ INTRO = ("An inventory is a YAML file: what is audited and how it is reached. `m
          "writes a commented skeleton, `mis-audit validate FILE` checks one, and the JSON Schema "
          "is `profiles/inventory.schema.json`. Secrets are never written in it: credentials "
          "name an environment variable or a file.")
-KINDS_NOTE = ("Write kinds in lower case. When no service of a kind is declared, its default "
-              "port is found by the scan (databases) or tried by the probe (DICOM, PACS HTTP, "
-              "HL7); declare a service on any other port.")
+KINDS_NOTE = ("Write kinds in lower case. Services on the common ports of each kind are found "
+              "by the service scan and named by their answers; declare a service on any other "
+              "port, or to give it a credential or an AE title.")
 
 
 def inventory_schema() -> dict[str, Any]:
@@ -129,12 +129,12 @@ def _service_kinds() -> list[str]:
     for alias, kind in SERVICE_ALIASES.items():
         aliases.setdefault(kind, []).append(alias)
     for kind in STARTTLS_KINDS:
-        if kind not in STANDARD_PORTS.values():
+        if kind not in DATABASE_PORTS.values():
             aliases.setdefault("postgresql", []).append(kind)
     rows = [(kind, str(port), "database checks (`credential` to log in); "
              + ("STARTTLS for the TLS checks" if kind in STARTTLS_KINDS else
                 "TLS checks when `tls: true`"))
-            for port, kind in sorted(STANDARD_PORTS.items(), key=lambda item: item[1])]
+            for port, kind in sorted(DATABASE_PORTS.items(), key=lambda item: item[1])]
     rows += [
         (DICOM_SERVICE_KIND, ", ".join(map(str, DEFAULT_DICOM_PORTS)),
          f"DICOM (DIMSE); `ae_title` is the PACS's own AE title (default {DEFAULT_CALLED_AE})"),

@@ -43,7 +43,7 @@ from tests.servers.redis_server import start_redis
 
 from audit.engine import evaluate
 from audit.facts.context import Environment, TargetContext
-from audit.facts.databases import STANDARD_PORTS
+from audit.facts.services import DATABASE_PORTS
 from audit.model.inventory import BasicCredential, Scope, Service, Target
 from audit.plan import PlanItem
 from audit.profiles import PlannedCheck
@@ -110,7 +110,7 @@ def database_hosts(workdir: Path) -> Iterator[None]:
         for start in starters:
             server = start()
             stack.callback(server.stop)
-        stack.enter_context(silent_listeners(SILENT_HOST, STANDARD_PORTS))
+        stack.enter_context(silent_listeners(SILENT_HOST, DATABASE_PORTS))
         yield
 
 

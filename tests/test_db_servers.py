@@ -16,7 +16,8 @@ import pytest
 from runs import run_audit, statuses
 
 from audit.facts.context import Environment, TargetContext
-from audit.facts.databases import STANDARD_PORTS, DatabaseFacts, EndpointFacts, database_access
+from audit.facts.databases import DatabaseFacts, EndpointFacts, database_access
+from audit.facts.services import DATABASE_PORTS
 from audit.model.inventory import BasicCredential, Scope, Service, Target
 from audit.model.results import Result, RunResults
 from audit.run import results_json
@@ -63,7 +64,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def silent_host() -> Iterator[str]:
     """Every standard database port accepts TCP connections and never says a word."""
     from tests.servers.hostile import silent_listeners
-    with silent_listeners(SILENT_HOST, STANDARD_PORTS) as address:
+    with silent_listeners(SILENT_HOST, DATABASE_PORTS) as address:
         yield address
 
 
@@ -112,11 +113,12 @@ def test_tls_only_mariadb_without_a_credential_cannot_tell_plaintext(hardened_ho
     assert "needs a credential" in mysql.note
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
     """TLS required, yet no password: PostgreSQL `hostssl ... trust`, MariaDB requiring TLS with
     root's password emptied, Redis TLS-only with requirepass cleared; on the hardened host's
-    address (its certificate), on ports of their own."""
+    address (its certificate), on ports of their own, for one test only (the service scan of
+    the hardened host would rightly find them)."""
     import psycopg
     import pymysql
     import redis
@@ -180,7 +182,7 @@ def test_silent_listeners_cost_no_more_than_the_timeout(silent_host: str) -> Non
     found = gather(db_target(silent_host), timeout=timeout)
     elapsed = time.monotonic() - started
     assert elapsed < timeout * 0.75, f"took {elapsed:.1f} s"   # one connect timeout: 2 s
-    assert sorted(e.service for e in found.endpoints) == sorted(STANDARD_PORTS.values())
+    assert sorted(e.service for e in found.endpoints) == sorted(DATABASE_PORTS.values())
     assert all(e.problem == "timeout" and e.unauthenticated is None for e in found.endpoints)
 
 

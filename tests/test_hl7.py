@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.facts.hl7 import Hl7Facts, MllpEndpoint, client_hello
+from audit.facts.hl7 import Hl7Facts, MllpEndpoint
+from audit.facts.net import client_hello
 from audit.registry import NoParams
 from audit.vocabulary import Status
 from checks.hl7 import mllp_plaintext

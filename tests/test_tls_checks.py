@@ -171,6 +171,6 @@ def test_endpoints_from_the_inventory() -> None:
         Service(kind="redis", port=6379), Service(kind="https", port=8443),
         Service(kind="postgresql", port=5433, tls=False)],
         urls=["https://10.0.0.5:8443/app", "https://portal.clinic.kz/", "http://10.0.0.5/"])
-    assert [endpoint.label for endpoint in tls_endpoints(target)] == [
+    assert [endpoint.label for endpoint in tls_endpoints(target, target.services)] == [
         "postgresql 10.0.0.5:5432 (STARTTLS POSTGRES)", "redis 10.0.0.5:6380",
         "https 10.0.0.5:8443", "https portal.clinic.kz:443"]

@@ -110,3 +110,19 @@ def test_missing_trust_file_is_an_error(tmp_path: Path) -> None:
                     services=[Service(kind="https", port=443)])
     result = run_check("tls.certificate", target, ca_file=tmp_path / "absent.pem")
     assert result.status is Status.ERROR and result.error and result.error.type == "not_found"
+
+
+@pytest.mark.servers
+def test_https_found_by_the_scan_on_an_address_alone(weak_site: WebServer,
+                                                     hardened_site: WebServer) -> None:
+    def bare(site: WebServer) -> Target:
+        return Target(name=f"bare-{site.variant}", address=site.address, roles=[Role.WEB])
+
+    good = run_check("tls.protocol_versions", bare(hardened_site), hardened_site.ca_file)
+    assert good.status is Status.PASS, good
+    assert [item["endpoint"] for item in good.evidence.observed] == [
+        f"https {HARDENED_ADDRESS}:443"]
+    bad = run_check("tls.protocol_versions", bare(weak_site), weak_site.ca_file)
+    assert bad.status is Status.FAIL, bad
+    assert run_check("tls.certificate", bare(weak_site), weak_site.ca_file).status \
+        is Status.FAIL

@@ -231,11 +231,12 @@ def test_base_urls() -> None:
                       urls=["https://portal.clinic.kz/app?x=1"],
                       services=[Service(kind="http", port=8080), Service(kind="api", port=9443,
                                                                          tls=True)])
-    assert web_base_urls(declared) == ["https://portal.clinic.kz/", "http://10.0.0.5:8080/",
+    assert web_base_urls(declared, declared.services) == ["https://portal.clinic.kz/", "http://10.0.0.5:8080/",
                                        "https://10.0.0.5:9443/"]
     bare = Target(name="w", address="10.0.0.5", roles=[Role.WEB])
-    assert web_base_urls(bare) == ["http://10.0.0.5/", "https://10.0.0.5/"]
-    assert plain_http_urls(declared, ["/", "login"]) == [
+    assert web_base_urls(bare, []) == ["http://10.0.0.5/", "https://10.0.0.5/"]
+    assert plain_http_urls(declared, web_base_urls(declared, declared.services),
+                           ["/", "login"]) == [
         "http://portal.clinic.kz/", "http://portal.clinic.kz/login", "http://portal.clinic.kz/app",
         "http://10.0.0.5:8080/", "http://10.0.0.5:8080/login", "http://10.0.0.5:8080/app",
         "http://10.0.0.5/", "http://10.0.0.5/login", "http://10.0.0.5/app"]
@@ -278,5 +279,5 @@ def test_inventory_refuses_urls_the_web_probes_cannot_use(url: str) -> None:
 
 def test_a_target_without_address_or_url_has_no_site() -> None:
     with pytest.raises(FactUnavailable) as raised:
-        web_base_urls(Target(name="share", roles=[Role.WEB]))
+        web_base_urls(Target(name="share", roles=[Role.WEB]), [])
     assert raised.value.reason is Reason.UNSUPPORTED

@@ -42,13 +42,22 @@ def test_https_redirect(weak_site: WebServer, hardened_site: WebServer) -> None:
 
 
 @pytest.mark.servers
+def test_a_plain_http_login_backend_found_on_its_own_port(weak_site: WebServer) -> None:
+    # Only an address: the scan finds nginx on 80 and 443 and the login backend on 8081
+    bare = Target(name="web-bare", address=weak_site.address, roles=[Role.WEB])
+    bad = run_check("web.https_redirect", bare, weak_site.ca_file)
+    assert bad.status is Status.FAIL
+    assert f"http://{WEAK_ADDRESS}:8081/login answers 200 in clear" in bad.summary
+
+
+@pytest.mark.servers
 def test_hsts(weak_site: WebServer, hardened_site: WebServer) -> None:
     good = run_check("web.hsts", site_target(hardened_site), hardened_site.ca_file)
     assert good.status is Status.PASS, good
     assert good.evidence.observed[0]["max_age"] == 31536000
     bad = run_check("web.hsts", site_target(weak_site), weak_site.ca_file)
     assert bad.status is Status.FAIL
-    assert bad.summary == f"https://{WEAK_ADDRESS}:443/: no HSTS header"
+    assert bad.summary == f"https://{WEAK_ADDRESS}/: no HSTS header"
     stricter = run_check("web.hsts", site_target(hardened_site), hardened_site.ca_file,
                          min_max_age=2 * 31536000)
     assert stricter.status is Status.FAIL
@@ -70,14 +79,19 @@ def test_security_headers(weak_site: WebServer, hardened_site: WebServer) -> Non
     good = run_check("web.security_headers", site_target(hardened_site), hardened_site.ca_file)
     assert good.status is Status.PASS, good
     assert good.evidence.observed == [{
-        "url": f"https://{HARDENED_ADDRESS}:443/",
+        "url": f"https://{HARDENED_ADDRESS}/",
         "headers": {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
                     "content-security-policy": None},
         "missing": []}]
     bad = run_check("web.security_headers", site_target(weak_site), weak_site.ca_file)
     assert bad.status is Status.FAIL, bad
-    assert bad.summary == (f"https://{WEAK_ADDRESS}:443/: no MIME-sniffing protection; "
-                           f"https://{WEAK_ADDRESS}:443/: no clickjacking protection")
+    # every site root is judged: the declared URL, plain HTTP on 80 and the login backend the
+    # scan found listening in clear on 8081
+    assert bad.summary == "; ".join(
+        f"{root}: no {protection} protection"
+        for root in (f"https://{WEAK_ADDRESS}/", f"http://{WEAK_ADDRESS}/",
+                     f"http://{WEAK_ADDRESS}:8081/")
+        for protection in ("MIME-sniffing", "clickjacking"))
     # A profile may ask for more: a CSP frame-ancestors the hardened site does not send
     stricter = run_check("web.security_headers", site_target(hardened_site),
                          hardened_site.ca_file, requirements=[
@@ -95,9 +109,9 @@ def test_public_exports(weak_site: WebServer, hardened_site: WebServer) -> None:
     assert good.evidence.details["listings"] == []
     bad = run_check("web.public_exports", site_target(weak_site), weak_site.ca_file)
     assert bad.status is Status.FAIL, bad
-    export = f"https://{WEAK_ADDRESS}:443/exports/patients-2026-01.csv"
+    export = f"https://{WEAK_ADDRESS}/exports/patients-2026-01.csv"
     assert export in bad.summary
-    assert f"https://{WEAK_ADDRESS}:443/exports/" in bad.evidence.details["listings"]
+    assert f"https://{WEAK_ADDRESS}/exports/" in bad.evidence.details["listings"]
     leaked = next(item for item in bad.evidence.observed if item["url"] == export)
     assert leaked["data_file"] is True and leaked["identifiers"]["kz_iin"] == 3
     assert all(sample.startswith("*") for sample in leaked["masked_samples"]["kz_iin"])

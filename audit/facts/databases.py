@@ -32,12 +32,11 @@ from redis.retry import Retry
 from audit.errors import FactUnavailable
 from audit.facts.budget import Budget
 from audit.facts.context import Environment, TargetContext
-from audit.facts.ports import canonical_service, scan_seconds, scan_tcp_ports, target_address
+from audit.facts.ports import canonical_service, target_address
+from audit.facts.services import FoundService, known_services, map_of
 from audit.model.inventory import BasicCredential
 from audit.vocabulary import Reason
 
-STANDARD_PORTS: dict[int, str] = {5432: "postgresql", 3306: "mysql", 6379: "redis",
-                                  11211: "memcached"}
 # At most three connections per endpoint, endpoints in parallel, after a scan of at most half
 # the check's time: each connection gets a slice small enough to end within the check's time.
 CONNECT_SHARE, MIN_CONNECT_SECONDS, MAX_CONNECT_SECONDS = 1 / 8, 1.0, 5.0
@@ -347,19 +346,15 @@ def service_login(environment: Environment, credential: str | None) -> Login | N
 
 
 def database_endpoints(context: TargetContext) -> list[Endpoint]:
-    """The target's declared database services, plus the standard ports found open."""
+    """The target's database services: declared ones, then those the scan found (identified
+    by their own handshake, or silent on their conventional port)."""
     address = target_address(context)
     environment = context.environment
     timeout = connect_seconds(context.budget)
-    declared = [Endpoint(canonical_service(service.kind), address, service.port, timeout,
-                         service_login(environment, service.credential))
-                for service in context.target.services
-                if canonical_service(service.kind) in PROBERS]
-    taken = {endpoint.port for endpoint in declared}
-    scan = scan_tcp_ports(address, [port for port in STANDARD_PORTS if port not in taken],
-                          scan_seconds(context.budget))
-    return declared + [Endpoint(STANDARD_PORTS[port], address, port, timeout)
-                       for port in scan.open]
+    return [Endpoint(canonical_service(service.kind), address, service.port, timeout,
+                     service_login(environment, service.credential))
+            for service in known_services(context, need_scan=True)
+            if canonical_service(service.kind) in PROBERS]
 
 
 def database_access(context: TargetContext) -> DatabaseFacts:
@@ -367,10 +362,20 @@ def database_access(context: TargetContext) -> DatabaseFacts:
     endpoints = database_endpoints(context)
     if not endpoints:
         return DatabaseFacts(target_address(context), ())
+    scan = map_of(context)
     with ThreadPoolExecutor(max_workers=len(endpoints),
                             thread_name_prefix="mis-audit-db") as pool:
-        found = pool.map(probe_endpoint, endpoints)
+        found = pool.map(lambda endpoint: _silent(scan.on_port(endpoint.port), endpoint)
+                         or probe_endpoint(endpoint), endpoints)
         return DatabaseFacts(target_address(context), tuple(found))
+
+
+def _silent(found: FoundService | None, endpoint: Endpoint) -> EndpointFacts | None:
+    """The fact of a port the scan found silent, without waiting for it a second time."""
+    if found is None or not found.silent:
+        return None
+    return EndpointFacts(endpoint.service, endpoint.port, problem=Reason.TIMEOUT,
+                         note="accepted the connection, then no answer within the timeout")
 
 
 def probe_endpoint(endpoint: Endpoint) -> EndpointFacts:

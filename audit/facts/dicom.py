@@ -35,10 +35,10 @@ from audit.facts.net import (
     access_probe_client,
     http_origin,
     open_connection,
-    services_of_kind,
     unverified_context,
 )
 from audit.facts.ports import target_address
+from audit.facts.services import services_of_kind
 from audit.model.inventory import Service
 from audit.vocabulary import Reason
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.net import HttpClient, access_probe_client, http_origin, services_of_kind
+from audit.facts.net import HttpClient, access_probe_client, http_origin
 from audit.facts.ports import target_address
+from audit.facts.services import services_of_kind
 from audit.vocabulary import Reason
 
 MAX_BODY_BYTES = 1024 * 1024

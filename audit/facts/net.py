@@ -131,6 +131,86 @@ def open_connection(address: str, port: int, timeout: float) -> socket.socket:
             from error
 
 
+# A TLS server answers a ClientHello at once; a listener that waits for its own protocol's
+# first message (MLLP, a DICOM acceptor) stays silent, and waiting a whole step for it only
+# slows every audit of a weak network.
+ANSWER_WAIT = 2.0
+TLS_HANDSHAKE, TLS_ALERT, TLS_MAJOR_VERSION = 0x16, 0x15, 0x03
+
+
+def first_answer(address: str, port: int, payload: bytes, timeout: float, need: int = 1,
+                 limit: int = 64) -> bytes | None:
+    """Send `payload` (empty: the peer speaks first) and return what comes back within
+    ANSWER_WAIT: at least `need` bytes, at most `limit`; b"" when the peer closed or reset,
+    None when it stayed silent. A refused or unanswered connection is FactUnavailable."""
+    with open_connection(address, port, timeout) as connection:
+        deadline = time.monotonic() + min(timeout, ANSWER_WAIT)
+        try:
+            if payload:
+                connection.sendall(payload)
+            return _receive_at_least(connection, deadline, need, limit)
+        except TimeoutError:
+            return None
+        except OSError:     # reset by the peer: it did not speak our protocol
+            return b""
+
+
+def _receive_at_least(connection: socket.socket, deadline: float, need: int,
+                      limit: int) -> bytes:
+    received = b""
+    while len(received) < need:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        connection.settimeout(remaining)
+        chunk = connection.recv(limit - len(received))
+        if not chunk:
+            return received
+        received += chunk
+    return received
+
+
+def tls_answer(address: str, port: int, timeout: float) -> str:
+    """Send a ClientHello to address:port and classify the first bytes of the answer:
+    tls handshake, tls alert, silent, closed, or not tls."""
+    first = first_answer(address, port, client_hello(address), timeout, need=2)
+    if first is None:
+        return "silent"
+    if not first:
+        return "closed"
+    if len(first) >= 2 and first[1] == TLS_MAJOR_VERSION:
+        if first[0] == TLS_HANDSHAKE:
+            return "tls handshake"
+        if first[0] == TLS_ALERT:
+            return "tls alert"
+    return "not tls"
+
+
+def speaks_tls(answer: str) -> bool:
+    """Whether a `tls_answer` classification is TLS (an alert is TLS refusing our offer)."""
+    return answer in ("tls handshake", "tls alert")
+
+
+def client_hello(server_name: str) -> bytes:
+    """The bytes of a TLS ClientHello, produced by the ssl module without any socket."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    hostname = None if _is_ip_address(server_name) else server_name
+    tls = unverified_context().wrap_bio(incoming, outgoing, server_hostname=hostname)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass  # expected: the ClientHello is written, the answer has not been read
+    return outgoing.read()
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in name else socket.AF_INET, name)
+    except OSError:
+        return False
+    return True
+
+
 def expect_tls_answer(address: str, port: int, timeout: float, label: str) -> None:
     """Raise unless address:port accepts a connection and answers a ClientHello in time (a
     refusal of our offer is an answer). A handshake message larger than clients accept (a
@@ -162,11 +242,6 @@ def expect_tls_answer(address: str, port: int, timeout: float, label: str) -> No
         raise FactUnavailable(Reason.UNREACHABLE, f"{label}: cannot resolve {address}") from None
     except OSError as error:
         raise FactUnavailable(Reason.UNREACHABLE, f"{label}: {error.strerror or error}") from None
-
-
-def services_of_kind(context: TargetContext, *kinds: str) -> list[Service]:
-    """The target's declared services of the given kinds, in inventory order."""
-    return [service for service in context.target.services if service.kind in kinds]
 
 
 def url_host(address: str) -> str:

@@ -46,7 +46,8 @@ from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocat
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import expect_tls_answer, trust_anchor_file
-from audit.model.inventory import Target
+from audit.facts.services import known_services, map_of
+from audit.model.inventory import Service, Target
 from audit.vocabulary import Reason
 
 # Protocol versions, oldest first: name, sslyze scan command, attribute of the scan result.
@@ -143,10 +144,11 @@ class TlsFacts:
     scanned_at: dt.datetime
 
 
-def tls_endpoints(target: Target) -> list[TlsEndpoint]:
-    """The endpoints where a target should speak TLS: TLS or STARTTLS services, https URLs."""
+def tls_endpoints(target: Target, services: list[Service]) -> list[TlsEndpoint]:
+    """The endpoints where a target should speak TLS: its TLS or STARTTLS services (declared
+    or found by the scan), and its https URLs."""
     found: dict[tuple[str, int], TlsEndpoint] = {}
-    for service in target.services if target.address else []:
+    for service in services if target.address else []:
         kind = service.kind.lower()
         if kind in STARTTLS_KINDS and service.tls is not False:
             endpoint = TlsEndpoint(target.address or "", service.port, kind,
@@ -166,10 +168,14 @@ def tls_endpoints(target: Target) -> list[TlsEndpoint]:
 
 def tls_facts(context: TargetContext) -> TlsFacts:
     """Scan every TLS endpoint of the target; not applicable when it has none."""
-    endpoints = tls_endpoints(context.target)
+    endpoints = tls_endpoints(context.target, known_services(context))
     if not endpoints:
+        scan = map_of(context)
+        if scan.unavailable is not None:
+            raise scan.unavailable.error()      # nothing declared, nothing seen: cannot tell
         raise FactUnavailable(Reason.UNSUPPORTED, f"target {context.target.name!r} has no TLS "
-                              "endpoint (no TLS service, PostgreSQL service or https URL)")
+                              "endpoint (no TLS service, PostgreSQL service or https URL "
+                              f"declared, none found by the scan of {len(scan.scanned)} ports)")
     # sslyze takes whole seconds: a step of the check's budget, at most MAX_NETWORK_TIMEOUT
     timeout = int(context.budget.step(high=MAX_NETWORK_TIMEOUT))
     trust_file = trust_anchor_file(context.environment.ca_file)

@@ -13,14 +13,15 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import PAGE_BYTES, HttpAnswer, HttpClient, http_client, url_host
-from audit.model.inventory import LoginProbe, Target
+from audit.facts.services import known_services
+from audit.model.inventory import LoginProbe, Service, Target
 from audit.registry import Params
 from audit.vocabulary import Reason
 
@@ -34,27 +35,39 @@ class PageFacts:
     unavailable: Unavailable | None = None
 
 
-def web_base_urls(target: Target) -> list[str]:
-    """The target's site roots: its URLs, its http/https services, else http and https on
-    its address. Not applicable when it has neither an address nor a URL."""
+def web_base_urls(target: Target, services: list[Service]) -> list[str]:
+    """The target's site roots: its URLs and its http/https services (declared or found by
+    the scan), else http and https on its address. Not applicable when it has neither an
+    address nor a URL."""
     found: dict[str, None] = {}
     for url in target.urls:         # the inventory model admits http(s) URLs with a host only
         parts = urlsplit(url)
-        found[urlunsplit((parts.scheme.lower(), parts.netloc, "/", "", ""))] = None
+        found[_root(parts.scheme.lower(), url_host(parts.hostname or ""), parts.port)] = None
     if target.address:
         host = url_host(target.address)
-        for service in target.services:
+        for service in services:
             kind = service.kind.lower()
             scheme = "https" if service.tls or kind == "https" else "http" if kind == "http" \
                 else None
             if scheme:
-                found[f"{scheme}://{host}:{service.port}/"] = None
+                found[_root(scheme, host, service.port)] = None
         if not found:
             found.update({f"http://{host}/": None, f"https://{host}/": None})
     if not found:
         raise FactUnavailable(Reason.UNSUPPORTED,
                               f"target {target.name!r} has no address or web URL")
     return list(found)
+
+
+def _root(scheme: str, host: str, port: int | None) -> str:
+    """`scheme://host[:port]/`, the port left out when it is the scheme's own."""
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}{'' if port in (None, default) else f':{port}'}/"
+
+
+def site_roots(context: TargetContext) -> list[str]:
+    """The site roots of the target being probed."""
+    return web_base_urls(context.target, known_services(context))
 
 
 def read_pages(client: HttpClient, urls: list[str], max_bytes: int = PAGE_BYTES) -> list[PageFacts]:
@@ -80,7 +93,7 @@ def require_an_answer(pages: list[PageFacts]) -> list[PageFacts]:
 def front_pages(context: TargetContext) -> list[PageFacts]:
     """The answer of every site root of the target (HTTP and HTTPS)."""
     with http_client(context) as client:
-        return require_an_answer(read_pages(client, web_base_urls(context.target)))
+        return require_an_answer(read_pages(client, site_roots(context)))
 
 
 class RedirectParams(Params):
@@ -91,23 +104,24 @@ class RedirectParams(Params):
     accepted_statuses: list[int] = Field(default_factory=lambda: [301, 308], min_length=1)
 
 
-def plain_http_urls(target: Target, paths: list[str]) -> list[str]:
+def plain_http_urls(target: Target, roots: list[str], paths: list[str]) -> list[str]:
     """Each path (and those of the target's URLs) on each plain-HTTP root: declared ones, and
     port 80 of every HTTPS host."""
     paths = list(dict.fromkeys([*paths, *(urlsplit(url).path or "/" for url in target.urls)]))
-    roots: dict[str, None] = {}
-    for base in web_base_urls(target):
+    plain: dict[str, None] = {}
+    for base in roots:
         parts = urlsplit(base)
         host = parts.hostname or ""
         netloc = parts.netloc if parts.scheme == "http" else url_host(host)
-        roots[f"http://{netloc}"] = None
-    return [f"{root}/{path.lstrip('/')}" for root in roots for path in paths]
+        plain[f"http://{netloc}"] = None
+    return [f"{root}/{path.lstrip('/')}" for root in plain for path in paths]
 
 
 def plain_http_answers(context: TargetContext, params: RedirectParams) -> list[PageFacts]:
     """What each path answers over plain HTTP (a closed port is a fact: nothing in clear)."""
     with http_client(context) as client:
-        return read_pages(client, plain_http_urls(context.target, params.paths))
+        return read_pages(client, plain_http_urls(context.target, site_roots(context),
+                                                  params.paths))
 
 
 HSTS_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)", re.IGNORECASE)

@@ -20,7 +20,7 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import HttpAnswer, HttpClient, http_client, origin_of
 from audit.facts.pii import redact_name, scan_bytes
-from audit.facts.web import web_base_urls
+from audit.facts.web import site_roots
 from audit.registry import Params
 from audit.vocabulary import Reason
 
@@ -137,7 +137,7 @@ def is_data_file(answer: HttpAnswer, extensions: list[str]) -> bool:
 
 def public_exports(context: TargetContext, params: ExportParams) -> ExportFacts:
     """Ask every site root for the export paths, walk the listings found, keep the files."""
-    origins = list(dict.fromkeys(origin_of(base) for base in web_base_urls(context.target)))
+    origins = list(dict.fromkeys(origin_of(base) for base in site_roots(context)))
     queue = deque(f"{origin}/{path.lstrip('/')}" for origin in origins
                   for path in ["/", *params.paths])
     seen = set(queue)

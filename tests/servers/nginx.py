@@ -67,7 +67,7 @@ WEAK_SERVERS = """
         ssl_ciphers 'ALL:!aNULL:!eNULL:@SECLEVEL=0';
         root {work}/www;
         location / {{ autoindex on; }}
-        location = /login {{ proxy_pass http://{address}:{backend_port}; }}
+        location = /login {{ proxy_pass http://{backend_address}:{backend_port}; }}
     }}
 """
 
@@ -84,7 +84,7 @@ HARDENED_SERVERS = """
         add_header X-Content-Type-Options "nosniff" always;
         add_header X-Frame-Options "DENY" always;
         root {work}/www;
-        location = /login {{ proxy_pass http://{address}:{backend_port}; }}
+        location = /login {{ proxy_pass http://{backend_address}:{backend_port}; }}
     }}
 """
 
@@ -157,8 +157,35 @@ def _site_files(work: Path, variant: Variant) -> None:
         (www / "exports").mkdir()
         (www / "exports" / "patients-2026-01.csv").write_text(fake_patients_csv())
         (www / "exports" / "readme.txt").write_text("monthly exports\n")
+    _temp_directories(work)
+
+
+def _temp_directories(work: Path) -> None:
     for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (work / "tmp" / name).mkdir(parents=True)
+
+
+TLS_PROXY = """
+    server {{
+        listen {address}:{port} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{ proxy_pass http://{upstream}; proxy_set_header Host $host; }}
+    }}
+"""
+
+
+def start_tls_proxy(work: Path, address: str, port: int, upstream: str,
+                    cert: CertFiles) -> ServerProcess:
+    """nginx terminating TLS (1.2 and 1.3) on address:port in front of `upstream` (host:port)."""
+    nginx_binary = require_binary("/usr/sbin/nginx")
+    work.mkdir(parents=True, exist_ok=True)
+    _temp_directories(work)
+    config = work / "nginx.conf"
+    config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key, servers=TLS_PROXY.format(
+        address=address, port=port, upstream=upstream)))
+    return start_server("tls-proxy", [nginx_binary, "-c", str(config), "-e",
+                                      str(work / "error.log"), "-g", "daemon off;"],
+                        address, port, work)
 
 
 def _certificate(work: Path, variant: Variant, address: str) -> tuple[CertFiles, Path]:
@@ -173,18 +200,23 @@ def _certificate(work: Path, variant: Variant, address: str) -> tuple[CertFiles,
 def start_web_server(work: Path, variant: Variant, address: str,
                      http_port: int = HTTP_PORT, https_port: int = HTTPS_PORT,
                      backend_port: int = BACKEND_PORT) -> WebServer:
-    """Write the site, certificates and config under `work`, start backend and nginx."""
+    """Write the site, certificates and config under `work`, start backend and nginx. The
+    weak site's login backend listens on the site's own address, in plain HTTP, as an
+    exposed application server does; the hardened one's only where nginx reaches it."""
     nginx_binary = require_binary("/usr/sbin/nginx")
+    backend_address = address if variant == "weak" else private_address(address)
     work.mkdir(parents=True, exist_ok=True)
     _site_files(work, variant)
     cert, ca_file = _certificate(work, variant, address)
     lockout = [] if variant == "weak" else ["--lockout-after", str(LOCKOUT_AFTER)]
     backend = start_server(f"login-{variant}", [sys.executable, str(LOGIN_BACKEND), "--bind",
-                                                address, "--port", str(backend_port), *lockout],
-                           address, backend_port, work)
+                                                backend_address, "--port", str(backend_port),
+                                                *lockout],
+                           backend_address, backend_port, work)
     servers = WEAK_SERVERS if variant == "weak" else HARDENED_SERVERS
     values = {"work": work, "address": address, "http_port": http_port,
-              "https_port": https_port, "backend_port": backend_port}
+              "https_port": https_port, "backend_port": backend_port,
+              "backend_address": backend_address}
     config = work / "nginx.conf"
     config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key,
                                     servers=servers.format(**values)))
@@ -196,6 +228,13 @@ def start_web_server(work: Path, variant: Variant, address: str,
         backend.stop()
         raise
     return WebServer(variant, address, http_port, https_port, ca_file, nginx, backend)
+
+
+def private_address(address: str) -> str:
+    """The loopback address standing for a site's private network: 100 above its own last
+    byte (127.61.2.11 -> 127.61.2.111), an address no test target has."""
+    network, _, last = address.rpartition(".")
+    return f"{network}.{int(last) + 100}"
 
 
 def run_check(check_id: str, target: Target, ca_file: Path | None = None,
