@@ -11,8 +11,10 @@ from audit.facts.dicom import (
     DicomFacts,
     HttpExposure,
     PacsHttpFacts,
+    PacsTransport,
     dicom_associations,
     pacs_http_anonymous,
+    pacs_transport,
 )
 from audit.registry import Finding, NoParams, Params, check, failed, manual, not_applicable, passed
 from audit.vocabulary import Role
@@ -164,3 +166,27 @@ def dicomweb_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     and keeps the status and the number of studies only."""
     return _http_verdict([facts.dicomweb], facts.base_url, "DICOMweb",
                          "HTTP 401 or 403 without credentials")
+
+
+@check(id="pacs.plaintext", title="DICOM and the PACS's HTTP API are encrypted in transit",
+       applies_to=Role.PACS, probe=pacs_transport, params=NoParams)
+def pacs_plaintext(facts: PacsTransport, p: NoParams) -> Finding:
+    """Images, reports and the names and identifiers in every DICOM header cross the
+    network on the PACS's DICOM port and its HTTP API (REST, DICOMweb, viewers); in clear,
+    anyone on the path reads and alters them. Serve DICOM over TLS (DICOM PS3.15 secure
+    transport; Orthanc `DicomTlsEnabled`) and the HTTP API over HTTPS only (Orthanc
+    `SslEnabled`, or a TLS reverse proxy with the plain port closed). The facts are those of
+    the access probes: the associations they made and the HTTP API they reached."""
+    observed = [asdict(channel) for channel in facts.channels]
+    expected = "TLS on every DICOM port and on the HTTP API"
+    plain = [channel.channel for channel in facts.channels if channel.encrypted is False]
+    if plain:
+        return failed(f"in clear: {', '.join(plain)}", observed=observed, expected=expected,
+                      unreached=facts.unreached)
+    unclear = [f"{channel.channel} ({channel.seen})" for channel in facts.channels
+               if channel.encrypted is None]
+    if unclear:
+        return manual(f"could not tell: {', '.join(unclear)}", observed=observed,
+                      expected=expected, unreached=facts.unreached)
+    return passed(f"over TLS: {', '.join(channel.channel for channel in facts.channels)}",
+                  observed=observed, expected=expected, unreached=facts.unreached)

@@ -168,10 +168,22 @@ def test_hardened_dicomweb_demands_credentials(hardened_pacs: Target) -> None:
     assert result.status is Status.PASS, result.summary
 
 
+def test_plain_dicom_and_plain_http_fail_encryption_in_transit(
+        weak_pacs: Target, hardened_pacs: Target, orthancs: dict[str, ServerProcess]) -> None:
+    weak = run_check("pacs.plaintext", weak_pacs)
+    assert weak.status is Status.FAIL, weak.summary
+    extra = orthancs["weak"].extra
+    assert weak.summary == (f"in clear: DICOM port {extra['dicom_port']}, HTTP API "
+                            f"http://{WEAK_ADDRESS}:{extra['http_port']}")
+    hardened = run_check("pacs.plaintext", hardened_pacs)
+    assert hardened.status is Status.PASS, hardened.summary
+    assert [channel["encrypted"] for channel in hardened.evidence.observed] == [True, True]
+
+
 def test_closed_ports_are_an_error_not_a_pass(tmp_path: Path) -> None:
     target = Target(name="pacs-down", address=SILENT_ADDRESS, roles=[Role.PACS], services=[
         Service(kind="dicom", port=14699), Service(kind="pacs-http", port=18699)])
-    for check_id in ("pacs.dicom_unknown_ae", "pacs.rest_unauthenticated"):
+    for check_id in ("pacs.dicom_unknown_ae", "pacs.rest_unauthenticated", "pacs.plaintext"):
         result = run_check(check_id, target)
         assert result.status is Status.ERROR
         assert result.error is not None and result.error.type == "unreachable"
@@ -202,6 +214,7 @@ controls:
       - {check: pacs.dicom_called_ae}
       - {check: pacs.rest_unauthenticated}
       - {check: pacs.dicomweb_unauthenticated}
+      - {check: pacs.plaintext}
 """
 
 
@@ -215,7 +228,7 @@ def test_a_run_from_yaml_files(orthancs: dict[str, ServerProcess], tmp_path: Pat
                                          inventory=tmp_path / "inventory.yaml", timeout=8.0)))
     statuses = {(result.check, result.target): result.status for result in results.results}
     checks = ("pacs.dicom_unknown_ae", "pacs.dicom_called_ae", "pacs.rest_unauthenticated",
-              "pacs.dicomweb_unauthenticated")
+              "pacs.dicomweb_unauthenticated", "pacs.plaintext")
     assert statuses == {**{(check, "pacs-weak"): Status.FAIL for check in checks},
                         **{(check, "pacs-hardened"): Status.PASS for check in checks}}
     text = results_json(results)

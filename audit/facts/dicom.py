@@ -338,3 +338,49 @@ def _anonymous_count(client: HttpClient, base: str, path: str, request: str,
     if count is not None and count > MAX_STUDIES_COUNTED:
         return HttpExposure(path, answer.status, MAX_STUDIES_COUNTED, count_capped=True)
     return HttpExposure(path, answer.status, count)
+
+
+@dataclass(frozen=True)
+class PacsChannel:
+    """One way into the PACS and whether what crosses it is encrypted (None: cannot tell)."""
+
+    channel: str          # "DICOM port 4242", "HTTP API http://10.0.0.5:8042"
+    encrypted: bool | None
+    seen: str             # what showed it
+
+
+@dataclass(frozen=True)
+class PacsTransport:
+    """The PACS's DICOM ports and HTTP API, and what could not be reached."""
+
+    channels: list[PacsChannel]
+    unreached: list[str]
+
+
+def pacs_transport(context: TargetContext) -> PacsTransport:
+    """Whether DICOM and the HTTP API are spoken in clear, from the probes that talked to
+    them (their facts, gathered once, are shared with the access checks)."""
+    channels: list[PacsChannel] = []
+    unreached: list[str] = []
+    try:
+        for endpoint in context.gather(dicom_associations).endpoints:
+            channels.append(_dicom_channel(endpoint))
+    except FactUnavailable as error:
+        unreached.append(f"DICOM: {error.unavailable.message}")
+    try:
+        http = context.gather(pacs_http_anonymous)
+        channels.append(PacsChannel(f"HTTP API {http.base_url}",
+                                    http.base_url.startswith("https://"),
+                                    f"answered HTTP {http.rest[0].status}"))
+    except FactUnavailable as error:
+        unreached.append(f"HTTP API: {error.unavailable.message}")
+    if not channels and unreached:
+        raise FactUnavailable(Reason.UNREACHABLE, "; ".join(unreached))
+    return PacsTransport(channels, unreached)
+
+
+def _dicom_channel(endpoint: DicomEndpoint) -> PacsChannel:
+    outcome = endpoint.unknown_caller.outcome
+    answered = outcome in ("accepted", "rejected")
+    seen = f"association {outcome}" + (" over TLS" if endpoint.tls else " in clear")
+    return PacsChannel(f"DICOM port {endpoint.port}", endpoint.tls if answered else None, seen)

@@ -65,6 +65,8 @@ class ServerProcess:
     workdir: Path
     log: Path
     extra: dict[str, object] = field(default_factory=dict)
+    # Servers that exist for this one (a TLS proxy in front of it), stopped with it.
+    companions: list[ServerProcess] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -72,7 +74,9 @@ class ServerProcess:
         return self.process.pid
 
     def stop(self) -> None:
-        """SIGTERM the process group, then SIGKILL if it lingers."""
+        """SIGTERM the process group, then SIGKILL if it lingers; companions first."""
+        for companion in self.companions:
+            companion.stop()
         if self.process.poll() is not None:
             return
         try:

@@ -27,6 +27,8 @@ from tests.servers.base import (
     wait_for_port,
 )
 from tests.servers.mllp import ca_signed_cert
+from tests.servers.nginx import start_tls_proxy
+from tests.servers.pki import CertFiles
 
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -46,16 +48,33 @@ class OrthancVariant:
     # Hardened but for C-ECHO, which Orthanc then answers for any calling AE.
     echo_for_anyone: bool = False
     dicom_tls: bool = False
+    # The HTTP API (REST, DICOMweb) over TLS, through nginx on the HTTP port + 100: Debian's
+    # Orthanc 1.10 crashes on its own HTTPS requests. Its plain port stays open (Orthanc
+    # binds every address), on a port no scan of common ports covers.
+    https: bool = False
 
 
 WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
 HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True,
-                          dicom_tls=True)
+                          dicom_tls=True, https=True)
 ECHO_ONLY = OrthancVariant("orthanc-echo-only", 18644, 14644, "ECHOPACS", hardened=True,
                            echo_for_anyone=True)
 
 # Fake patients only: these names exist nowhere but in the tests.
 SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
+
+
+def https_port(variant: OrthancVariant) -> int:
+    """Where the HTTPS proxy of a variant listens."""
+    return variant.http_port + 100
+
+
+def pacs_cert(workdir: Path, address: str) -> CertFiles:
+    """The PACS's certificate (DICOM TLS and the HTTPS proxy), from its own CA in pki/."""
+    cert_dir = workdir / "pki"
+    if not (cert_dir / "pacs.pem").exists():
+        ca_signed_cert(cert_dir, "pacs", address)
+    return CertFiles(cert_dir / "pacs.pem", cert_dir / "pacs.key")
 
 
 def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool,
@@ -74,9 +93,9 @@ def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool,
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
     if variant.dicom_tls:
+        cert = pacs_cert(workdir, address)
         # Any client may handshake (certificates are the TLS checks' business); the AE rules
         # below still decide who may query.
-        cert = ca_signed_cert(workdir / "pki", "dicom", address)
         config |= {"DicomTlsEnabled": True, "DicomTlsCertificate": str(cert.cert),
                    "DicomTlsPrivateKey": str(cert.key),
                    "DicomTlsTrustedCertificates": str(workdir / "pki" / "ca.pem"),
@@ -152,7 +171,8 @@ def _free_ports(variant: OrthancVariant) -> OrthancVariant:
     """
     for offset in range(0, 200, 10):
         ports = (variant.http_port + offset, variant.dicom_port + offset)
-        if all(port_is_free("0.0.0.0", port) for port in ports):
+        wanted = [*ports, ports[0] + 100] if variant.https else list(ports)
+        if all(port_is_free("0.0.0.0", port) for port in wanted):
             return replace(variant, http_port=ports[0], dicom_port=ports[1])
     raise RuntimeError(f"{variant.name}: ports {variant.http_port}/{variant.dicom_port} and "
                        "the next 19 pairs are all taken on this machine")
@@ -173,11 +193,17 @@ def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
     try:
         wait_for_port(address, variant.dicom_port, 30, server.process, server.log)
         studies = upload_synthetic_studies(server, variant)
+        if variant.https:
+            server.companions.append(start_tls_proxy(
+                workdir / "proxy", address, https_port(variant), f"{address}:{variant.http_port}",
+                pacs_cert(workdir, address)))
     except Exception:
         server.stop()
         raise
     server.extra.update(http_port=variant.http_port, dicom_port=variant.dicom_port,
                         ae_title=variant.ae_title, dicom_tls=variant.dicom_tls,
+                        https=variant.https, api_port=https_port(variant) if variant.https
+                        else variant.http_port,
                         studies=studies, dicomweb=dicomweb, ca_file=workdir / "pki" / "ca.pem",
                         user=ADMIN_USER, password=ADMIN_PASSWORD)
     return server
@@ -189,7 +215,8 @@ def pacs_target(name: str, server: ServerProcess, ae_title: str | None = None) -
         Service(kind="dicom", port=int(str(server.extra["dicom_port"])),
                 ae_title=ae_title or str(server.extra["ae_title"]),
                 tls=bool(server.extra["dicom_tls"])),
-        Service(kind="pacs-http", port=int(str(server.extra["http_port"])))])
+        Service(kind="pacs-http", port=int(str(server.extra["api_port"])),
+                tls=bool(server.extra["https"]) or None)])
 
 
 def inventory_target_yaml(name: str, server: ServerProcess) -> str:
@@ -199,4 +226,5 @@ def inventory_target_yaml(name: str, server: ServerProcess) -> str:
             f"    services:\n"
             f"      - {{kind: dicom, port: {extra['dicom_port']}, ae_title: {extra['ae_title']}, "
             f"tls: {str(extra['dicom_tls']).lower()}}}\n"
-            f"      - {{kind: pacs-http, port: {extra['http_port']}}}\n")
+            f"      - {{kind: pacs-http, port: {extra['api_port']}"
+            f"{', tls: true' if extra['https'] else ''}}}\n")
