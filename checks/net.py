@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from audit.facts.ports import MAX_PORTS, ServicePorts, service_ports
+from audit.facts.ports import MAX_PORTS, ServicePorts
+from audit.facts.services import service_ports
 from audit.registry import Finding, Params, check, failed, passed
 from audit.vocabulary import Role
 from checks.host import DATABASE_PORTS

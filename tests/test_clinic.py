@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 from test_oscal import validated as oscal_validated
 from test_sarif import VALIDATOR as SARIF_VALIDATOR
 
@@ -103,6 +104,56 @@ def test_weak_servers_fail_and_hardened_servers_pass(clinic_run: tuple[Clinic, P
     observed = {(check, weak, hardened): (status.get((check, weak)), status.get((check, hardened)))
                 for check, weak, hardened in WEAK_FAILS_HARDENED_PASSES}
     assert observed == {case: ("fail", "pass") for case in WEAK_FAILS_HARDENED_PASSES}
+
+
+def addresses_only(inventory: str) -> str:
+    """The clinic's inventory as an engineer first writes it: names, addresses and roles,
+    plus only what no scan can find out (credentials, `ssh:`, the opt-in `login:`, trust
+    anchors, evidence). A service stays only to carry a credential. The PACS targets keep
+    theirs: Orthanc binds every address, so the test instances sit on ports of their own
+    that no scan of common ports covers (a network namespace per PACS would lift this)."""
+    document = yaml.safe_load(inventory)
+    for target in document["targets"]:
+        target.pop("urls", None)
+        if "pacs" not in target["roles"]:
+            services = [{"kind": service["kind"], "port": service["port"],
+                         "credential": service["credential"]}
+                        for service in target.pop("services", []) if service.get("credential")]
+            if services:
+                target["services"] = services
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def addresses_only_run(clinic_run: tuple[Clinic, Path, int],
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    clinic = clinic_run[0]
+    work = tmp_path_factory.mktemp("addresses-only")
+    inventory = work / "inventory.yaml"
+    inventory.write_text(addresses_only(clinic.inventory.read_text()))
+    done = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "run", "-p", "kz-mis-baseline", "-i", str(inventory),
+         "-o", str(work / "out"), "--format", "json", "--quiet"],
+        env={**os.environ, **clinic.environment}, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    return results_of(work / "out")
+
+
+def test_addresses_and_roles_alone_give_the_same_verdicts(
+        clinic_run: tuple[Clinic, Path, int], addresses_only_run: dict[str, object]) -> None:
+    def verdicts(results: dict[str, object]) -> dict[tuple[str, str], str]:
+        return {(r["check"], r["target"]): r["status"]  # type: ignore[index]
+                for r in results["results"]}  # type: ignore[attr-defined]
+
+    full = verdicts(results_of(clinic_run[1]))
+    bare = verdicts(addresses_only_run)
+    assert {key: (full.get(key), bare.get(key)) for key in full.keys() | bare.keys()
+            if full.get(key) != bare.get(key)} == {}
+    judged_tls = {target for (check, target), status in bare.items()
+                  if check.startswith("tls.") and status in ("pass", "fail")}
+    assert {"db-hardened", "web-weak", "web-hardened", "hl7-hardened", "fhir-hardened"} \
+        <= judged_tls
 
 
 class _Sections(HTMLParser):

@@ -43,13 +43,16 @@ class FhirFacts:
 
 
 def fhir_base_urls(context: TargetContext) -> list[str]:
-    """The target's `urls`, else one base per service of kind `fhir` (path `/`)."""
+    """The target's `urls`, else one base per service of kind `fhir`, else one per web
+    service declared or found by the scan (path `/`)."""
     if context.target.urls:
         return list(context.target.urls)
-    services = services_of_kind(context, FHIR_SERVICE_KIND)
+    services = (services_of_kind(context, FHIR_SERVICE_KIND)
+                or services_of_kind(context, "http", "https"))
     if not services:
         raise FactUnavailable(Reason.NOT_FOUND, f"target {context.target.name!r} names no FHIR "
-                              f"base: give it `urls` or a service of kind '{FHIR_SERVICE_KIND}'")
+                              f"base and the scan found no web service: give it `urls` or a "
+                              f"service of kind '{FHIR_SERVICE_KIND}'")
     address = target_address(context)
     return [http_origin(address, service) + "/" for service in services]
 

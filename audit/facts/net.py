@@ -250,8 +250,10 @@ def url_host(address: str) -> str:
 
 
 def http_origin(address: str, service: Service) -> str:
-    """`http(s)://address:port` of a declared service (https when `tls` is true)."""
-    return f"{'https' if service.tls else 'http'}://{url_host(address)}:{service.port}"
+    """`http(s)://address:port` of a service (https when `tls` is true or its kind is
+    https)."""
+    secure = service.tls or service.kind.lower() == "https"
+    return f"{'https' if secure else 'http'}://{url_host(address)}:{service.port}"
 
 
 def origin_of(url: str) -> str:

@@ -145,14 +145,3 @@ class ServicePorts:
         return [{"port": port, "service": self.services[port],
                  "nmap_name": self.scan.nmap_names.get(port, "unknown")}
                 for port in self.scan.open]
-
-
-def service_ports(context: TargetContext, params: PortTable) -> ServicePorts:
-    """Scan the table's ports plus the target's declared services of the table's kinds."""
-    services = {port: canonical_service(name) for port, name in params.ports.items()}
-    kinds = set(services.values())
-    services.update({service.port: canonical_service(service.kind)
-                     for service in context.target.services
-                     if canonical_service(service.kind) in kinds})
-    scan = scan_tcp_ports(target_address(context), services, scan_seconds(context.budget))
-    return ServicePorts(scan, services)

@@ -1,7 +1,7 @@
 """The services a target offers, as the scanner sees them: the service map.
 
-One bounded TCP connect scan (nmap) of the common service ports of a medical network plus
-every declared port, then each open port identified by what it answers to the project's own
+One bounded TCP connect scan (nmap) of the common service ports of a medical network that
+the inventory does not declare, then each open port identified by what it answers to the project's own
 first messages: a TLS ClientHello, a PostgreSQL SSLRequest, a Redis PING, a memcached
 `version`, an HTTP HEAD, a DICOM A-ASSOCIATE-RQ, or the banner a server sends first (SSH,
 MySQL). A port that answers none of them keeps its conventional kind, unconfirmed, so a
@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
@@ -26,7 +26,15 @@ from pynetdicom.presentation import build_context
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import USER_AGENT, first_answer, speaks_tls, tls_answer, url_host
-from audit.facts.ports import canonical_service, scan_seconds, scan_tcp_ports, target_address
+from audit.facts.ports import (
+    PortScan,
+    PortTable,
+    ServicePorts,
+    canonical_service,
+    scan_seconds,
+    scan_tcp_ports,
+    target_address,
+)
 from audit.model.inventory import Service
 
 # The database services the database checks probe, on their conventional ports.
@@ -39,7 +47,8 @@ COMMON_PORTS: dict[int, str] = {
     445: "smb", 1433: "mssql", 1521: "oracle", 2575: "hl7", 2762: "dicom", 3000: "http",
     3389: "rdp", 4242: "dicom", 5000: "http", 5984: "couchdb", 6380: "redis", 8000: "http",
     8008: "http", 8042: "pacs-http", 8080: "http", 8081: "http", 8443: "https", 8888: "http",
-    9200: "elasticsearch", 11112: "dicom", 27017: "mongodb",
+    8123: "clickhouse", 9042: "cassandra", 9200: "elasticsearch", 11112: "dicom",
+    27017: "mongodb",
 }
 # Kinds a plain-text answer is recognised by; each one's first message and recogniser.
 SERVER_SPEAKS_FIRST = frozenset({"ssh", "mysql", "ftp", "smtp"})
@@ -73,8 +82,10 @@ class FoundService:
 
     def service(self) -> Service:
         """The found service as an inventory service: TLS when it answered TLS, otherwise
-        unset (each probe judges a plain port its own way, as for an undeclared one)."""
-        return Service(kind=self.kind, port=self.port, tls=self.tls or None)
+        unset (each probe judges a plain port its own way, as for an undeclared one). A
+        port conventionally HTTPS that did not answer TLS is tried as plain HTTP."""
+        kind = "http" if self.kind == "https" and not self.tls else self.kind
+        return Service(kind=kind, port=self.port, tls=self.tls or None)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class ServiceMap:
     scanned: tuple[int, ...] = ()
     found: tuple[FoundService, ...] = ()
     unavailable: Unavailable | None = None
+    nmap_names: dict[int, str] = field(default_factory=dict)
 
     def on_port(self, port: int) -> FoundService | None:
         """What was found on `port`, if it is open."""
@@ -92,14 +104,14 @@ class ServiceMap:
 
 
 def service_map(context: TargetContext) -> ServiceMap:
-    """Scan the target's common and declared ports and identify each open one."""
+    """Scan the common ports the target does not declare, and identify each open one."""
     try:
         address = target_address(context)
     except FactUnavailable as unavailable:
         return ServiceMap("", unavailable=unavailable.unavailable)
-    declared = {service.port: canonical_service(service.kind)
-                for service in context.target.services}
-    ports = {**COMMON_PORTS, **declared}
+    # Declared ports are the inventory's word: neither scanned nor second-guessed here.
+    declared = {service.port for service in context.target.services}
+    ports = {port: kind for port, kind in COMMON_PORTS.items() if port not in declared}
     try:
         scan = scan_tcp_ports(address, ports, scan_seconds(context.budget))
     except FactUnavailable as unavailable:
@@ -108,7 +120,7 @@ def service_map(context: TargetContext) -> ServiceMap:
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_IDENTIFYING, len(scan.open))),
                             thread_name_prefix="mis-audit-identify") as pool:
         found = pool.map(lambda port: identify(address, port, ports[port], timeout), scan.open)
-        return ServiceMap(address, scan.scanned, tuple(found))
+        return ServiceMap(address, scan.scanned, tuple(found), nmap_names=scan.nmap_names)
 
 
 def map_of(context: TargetContext) -> ServiceMap:
@@ -117,15 +129,13 @@ def map_of(context: TargetContext) -> ServiceMap:
 
 
 def known_services(context: TargetContext, need_scan: bool = False) -> list[Service]:
-    """The target's declared services, then those the scan found on other ports. With
+    """The target's declared services, then those the scan found on the other ports. With
     `need_scan`, a scan that could not run is the probe's own failure (an empty list must
     never read as "nothing there")."""
     scan = map_of(context)
     if need_scan and scan.unavailable is not None:
         raise scan.unavailable.error()
-    declared = list(context.target.services)
-    taken = {service.port for service in declared}
-    return declared + [service.service() for service in scan.found if service.port not in taken]
+    return list(context.target.services) + [service.service() for service in scan.found]
 
 
 def services_of_kind(context: TargetContext, *kinds: str) -> list[Service]:
@@ -173,7 +183,9 @@ def _tls_then_plain(address: str, port: int, hint: str, timeout: float) -> Found
     answer = tls_answer(address, port, timeout)
     if speaks_tls(answer):
         return FoundService(port, _tls_kind(hint), True, False, "answered a TLS ClientHello")
-    if answer == "silent":      # it waits for its own protocol's first message (MLLP)
+    if answer == "silent" and hint not in HTTP_KINDS:
+        # it waits for its own protocol's first message (MLLP); an HTTP server may be
+        # waiting for the end of a request line, which a ClientHello never sends
         return FoundService(port, hint, False, False, "open; silent to a TLS ClientHello",
                             silent=True)
     for kind in dict.fromkeys([hint, "http"]):
@@ -261,3 +273,24 @@ def association_request() -> bytes:
     pdu.from_primitive(primitive)
     return bytes(pdu.encode())
 
+
+
+def service_ports(context: TargetContext, params: PortTable) -> ServicePorts:
+    """Which ports of a table (plus the target's declared services of the table's kinds)
+    are open: from the service map where it scanned them, the rest in one scan of its own."""
+    services = {port: canonical_service(name) for port, name in params.ports.items()}
+    kinds = set(services.values())
+    services.update({service.port: canonical_service(service.kind)
+                     for service in context.target.services
+                     if canonical_service(service.kind) in kinds})
+    address = target_address(context)
+    known = map_of(context)
+    mapped = set(known.scanned) if known.unavailable is None else set()
+    rest = scan_tcp_ports(address, [port for port in services if port not in mapped],
+                          scan_seconds(context.budget))
+    open_ports = {service.port for service in known.found if service.port in services}
+    names = {**{port: known.nmap_names.get(port, "unknown") for port in open_ports},
+             **rest.nmap_names}
+    scan = PortScan(address, tuple(sorted(services)), tuple(sorted(open_ports | set(rest.open))),
+                    {port: names[port] for port in sorted(open_ports | set(rest.open))})
+    return ServicePorts(scan, services)
