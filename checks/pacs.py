@@ -54,7 +54,8 @@ def _stranger_unclear(endpoint: DicomEndpoint) -> str | None:
     attempt = endpoint.unknown_caller
     if attempt.rejection_reason == CALLED_AE_NOT_RECOGNISED:
         return (f"port {endpoint.port} does not know the called AE title "
-                f"{endpoint.called_ae!r}: set ae_title on the inventory's dicom service")
+                f"{endpoint.called_ae!r}: set the target's ae_title (or its dicom "
+                "service's)")
     if attempt.outcome == "no answer":
         return f"port {endpoint.port} did not answer the association request"
     return None

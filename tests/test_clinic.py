@@ -109,18 +109,19 @@ def test_weak_servers_fail_and_hardened_servers_pass(clinic_run: tuple[Clinic, P
 def addresses_only(inventory: str) -> str:
     """The clinic's inventory as an engineer first writes it: names, addresses and roles,
     plus only what no scan can find out (credentials, `ssh:`, the opt-in `login:`, trust
-    anchors, evidence). A service stays only to carry a credential. The PACS targets keep
-    theirs: Orthanc binds every address, so the test instances sit on ports of their own
-    that no scan of common ports covers (a network namespace per PACS would lift this)."""
+    anchors, evidence, a PACS's AE title). A service stays only to carry a credential."""
     document = yaml.safe_load(inventory)
     for target in document["targets"]:
         target.pop("urls", None)
-        if "pacs" not in target["roles"]:
-            services = [{"kind": service["kind"], "port": service["port"],
-                         "credential": service["credential"]}
-                        for service in target.pop("services", []) if service.get("credential")]
-            if services:
-                target["services"] = services
+        services = target.pop("services", [])
+        titles = [service["ae_title"] for service in services if service.get("ae_title")]
+        if titles:
+            target["ae_title"] = titles[0]
+        logins = [{"kind": service["kind"], "port": service["port"],
+                   "credential": service["credential"]}
+                  for service in services if service.get("credential")]
+        if logins:
+            target["services"] = logins
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -152,8 +153,8 @@ def test_addresses_and_roles_alone_give_the_same_verdicts(
             if full.get(key) != bare.get(key)} == {}
     judged_tls = {target for (check, target), status in bare.items()
                   if check.startswith("tls.") and status in ("pass", "fail")}
-    assert {"db-hardened", "web-weak", "web-hardened", "hl7-hardened", "fhir-hardened"} \
-        <= judged_tls
+    assert {"db-hardened", "web-weak", "web-hardened", "pacs-hardened", "hl7-hardened",
+            "fhir-hardened"} <= judged_tls
 
 
 class _Sections(HTMLParser):

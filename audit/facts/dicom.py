@@ -142,15 +142,16 @@ def _dicom_ports(context: TargetContext, address: str,
                  timeout: float) -> list[tuple[int, str, bool]]:
     """(port, called AE title, DICOM over TLS) of each DICOM service of the target."""
     declared = services_of_kind(context, DICOM_SERVICE_KIND)
+    called = context.target.ae_title or DEFAULT_CALLED_AE
     if declared:
-        return [(service.port, service.ae_title or DEFAULT_CALLED_AE, bool(service.tls))
+        return [(service.port, service.ae_title or called, bool(service.tls))
                 for service in declared]
     open_ports = [port for port in DEFAULT_DICOM_PORTS if _accepts_tcp(address, port, timeout)]
     if not open_ports:
         raise FactUnavailable(Reason.UNREACHABLE, f"no DICOM port open on {address} (tried "
                               f"{', '.join(map(str, DEFAULT_DICOM_PORTS))}; declare a service "
                               f"of kind '{DICOM_SERVICE_KIND}')")
-    return [(port, DEFAULT_CALLED_AE, False) for port in open_ports]
+    return [(port, called, False) for port in open_ports]
 
 
 def _accepts_tcp(address: str, port: int, timeout: float) -> bool:

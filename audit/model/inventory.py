@@ -151,6 +151,9 @@ class Target(Strict):
     services: list[Service] = Field(default_factory=list, description="Services on ports the "
                                     "scan does not find by itself.")
     urls: list[WebUrl] = Field(default_factory=list, description="Web or FHIR base URLs.")
+    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$",
+                                 description="A PACS's own (called) AE title, for the DICOM "
+                                 "ports the scan finds (a `dicom` service's own wins).")
     login: LoginProbe | None = Field(default=None, description="Opt-in brute-force probe.")
 
     @model_validator(mode="after")

@@ -92,9 +92,11 @@ class ServerProcess:
 
 def start_server(name: str, argv: Sequence[str], address: str, port: int, workdir: Path,
                  user: str | None = None, env: dict[str, str] | None = None,
-                 wait: bool = True, timeout: float = 30.0) -> ServerProcess:
-    """Start `argv` in its own process group (as `user` when given) and wait for its port."""
-    if not port_is_free(address, port):
+                 wait: bool = True, timeout: float = 30.0,
+                 own_network: bool = False) -> ServerProcess:
+    """Start `argv` in its own process group (as `user` when given) and wait for its port.
+    With `own_network` (a namespace of its own), nothing here can hold its port already."""
+    if not own_network and not port_is_free(address, port):
         raise RuntimeError(f"{name}: {address}:{port} is already taken")
     log = workdir / f"{name}.log"
     command = list(argv)

@@ -2,14 +2,15 @@
 PACS, HL7, FHIR and two SSH hosts, with the inventory an assessor would write for them.
 
 Used by the end-to-end test (`tests/test_clinic.py`) and the benchmark (`bench/clinic_run.py`).
-Every server is on an address of 127.69.0.0/24 (this module's own range).
+Every server is on an address of 127.69.0.0/24 (this module's own range), but for the two
+PACS, each in a network namespace of its own on 198.18.69.0/24 (Orthanc binds every address).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tests.servers.fhir import start_fhir
 from tests.servers.mariadb import start_mariadb
 from tests.servers.memcached import start_memcached
 from tests.servers.mllp import start_mllp
+from tests.servers.netns import create_namespace
 from tests.servers.nginx import start_web_server
 from tests.servers.orthanc import HARDENED as ORTHANC_HARDENED
 from tests.servers.orthanc import WEAK as ORTHANC_WEAK
@@ -29,10 +31,13 @@ from tests.servers.redis_server import start_redis
 from tests.servers.sshd import start_ssh_host
 
 NETWORK = "127.69.0.0/24"
+# The PACS network namespaces' pairs (tests/servers/netns.py): this machine's ends.
+PACS_NETWORK = "198.18.69.0/24"
+PACS_HOST_SIDE = {"weak": "198.18.69.1", "hardened": "198.18.69.5"}
 ADDRESSES = {
     "db-weak": "127.69.0.10", "db-hardened": "127.69.0.11",
     "web-weak": "127.69.0.20", "web-hardened": "127.69.0.21",
-    "pacs-weak": "127.69.0.30", "pacs-hardened": "127.69.0.31",
+    "pacs-weak": "198.18.69.2", "pacs-hardened": "198.18.69.6",
     "hl7-weak": "127.69.0.40", "hl7-hardened": "127.69.0.41",
     "fhir-weak": "127.69.0.42", "fhir-hardened": "127.69.0.43",
     "host-weak": "127.69.0.50", "host-hardened": "127.69.0.51",
@@ -98,9 +103,18 @@ def _web(work: Path, stoppers: list[Callable[[], None]]) -> tuple[Path, dict[str
 
 
 def _pacs(work: Path, stoppers: list[Callable[[], None]]) -> dict[str, ServerProcess]:
+    """Each Orthanc in a network namespace of its own, on the standard ports (DICOM 4242,
+    HTTP 8042; the hardened one's HTTP API behind an HTTPS proxy on 8042), so that a scan
+    of one target never sees another's PACS."""
     servers = {}
-    for variant, config in (("weak", ORTHANC_WEAK), ("hardened", ORTHANC_HARDENED)):
-        server = start_orthanc(config, ADDRESSES[f"pacs-{variant}"], work / f"pacs-{variant}")
+    variants = (("weak", replace(ORTHANC_WEAK, http_port=8042, dicom_port=4242)),
+                ("hardened", replace(ORTHANC_HARDENED, dicom_port=4242, proxy_port=8042)))
+    for variant, config in variants:
+        namespace = create_namespace(f"mispacs{variant[0]}", PACS_HOST_SIDE[variant],
+                                     ADDRESSES[f"pacs-{variant}"])
+        stoppers.append(namespace.remove)
+        server = start_orthanc(config, namespace.address, work / f"pacs-{variant}",
+                               namespace=namespace)
         stoppers.append(server.stop)
         servers[variant] = server
     return servers
@@ -158,7 +172,7 @@ def _inventory(trust: Path, sites: dict[str, Any], pacs: dict[str, ServerProcess
         for variant, host in hosts.items())
     return f"""organisation: City Clinic No. 5 (test servers)
 system: MedInfo MIS 4.2
-scope: {{networks: [{NETWORK}]}}
+scope: {{networks: [{NETWORK}, {PACS_NETWORK}]}}
 credentials:
   mariadb-root: {{type: basic, user: root, password_env: {MARIADB_PASSWORD_ENV}}}
 {ssh}trust: {{ca_file: {trust}}}

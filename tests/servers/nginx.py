@@ -174,18 +174,19 @@ TLS_PROXY = """
 """
 
 
-def start_tls_proxy(work: Path, address: str, port: int, upstream: str,
-                    cert: CertFiles) -> ServerProcess:
-    """nginx terminating TLS (1.2 and 1.3) on address:port in front of `upstream` (host:port)."""
+def start_tls_proxy(work: Path, address: str, port: int, upstream: str, cert: CertFiles,
+                    prefix: list[str] | None = None) -> ServerProcess:
+    """nginx terminating TLS (1.2 and 1.3) on address:port in front of `upstream` (host:port),
+    started behind `prefix` (a network namespace's `ip netns exec`) if given."""
     nginx_binary = require_binary("/usr/sbin/nginx")
     work.mkdir(parents=True, exist_ok=True)
     _temp_directories(work)
     config = work / "nginx.conf"
     config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key, servers=TLS_PROXY.format(
         address=address, port=port, upstream=upstream)))
-    return start_server("tls-proxy", [nginx_binary, "-c", str(config), "-e",
+    return start_server("tls-proxy", [*(prefix or []), nginx_binary, "-c", str(config), "-e",
                                       str(work / "error.log"), "-g", "daemon off;"],
-                        address, port, work)
+                        address, port, work, own_network=bool(prefix))
 
 
 def _certificate(work: Path, variant: Variant, address: str) -> tuple[CertFiles, Path]:

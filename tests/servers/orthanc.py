@@ -27,6 +27,7 @@ from tests.servers.base import (
     wait_for_port,
 )
 from tests.servers.mllp import ca_signed_cert
+from tests.servers.netns import Namespace
 from tests.servers.nginx import start_tls_proxy
 from tests.servers.pki import CertFiles
 
@@ -52,6 +53,7 @@ class OrthancVariant:
     # Orthanc 1.10 crashes on its own HTTPS requests. Its plain port stays open (Orthanc
     # binds every address), on a port no scan of common ports covers.
     https: bool = False
+    proxy_port: int | None = None   # where the HTTPS proxy listens (default: HTTP port + 100)
 
 
 WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
@@ -66,7 +68,7 @@ SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
 
 def https_port(variant: OrthancVariant) -> int:
     """Where the HTTPS proxy of a variant listens."""
-    return variant.http_port + 100
+    return variant.proxy_port or variant.http_port + 100
 
 
 def pacs_cert(workdir: Path, address: str) -> CertFiles:
@@ -179,24 +181,28 @@ def _free_ports(variant: OrthancVariant) -> OrthancVariant:
 
 
 def start_orthanc(variant: OrthancVariant, address: str, workdir: Path,
-                  dicomweb: bool = True) -> ServerProcess:
-    """Start a variant with its studies loaded; `extra` holds the ports, AE title, studies."""
+                  dicomweb: bool = True, namespace: Namespace | None = None) -> ServerProcess:
+    """Start a variant with its studies loaded; `extra` holds the ports, AE title, studies.
+    In a network namespace of its own the variant keeps its ports and is reached at the
+    namespace's address; otherwise it moves to free ports, at `address`."""
     binary = require_binary(ORTHANC)
-    variant = _free_ports(variant)
+    prefix = namespace.exec_prefix if namespace else []
+    address = namespace.address if namespace else address
+    variant = variant if namespace else _free_ports(variant)
     dicomweb = dicomweb and Path(DICOMWEB_PLUGIN).exists()
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "orthanc.json"
     config = orthanc_config(variant, workdir, dicomweb, address)
     config_file.write_text(json.dumps(config, indent=2))
-    server = start_server(variant.name, [binary, str(config_file)], address, variant.http_port,
-                          workdir)
+    server = start_server(variant.name, [*prefix, binary, str(config_file)], address,
+                          variant.http_port, workdir, own_network=namespace is not None)
     try:
         wait_for_port(address, variant.dicom_port, 30, server.process, server.log)
         studies = upload_synthetic_studies(server, variant)
         if variant.https:
             server.companions.append(start_tls_proxy(
                 workdir / "proxy", address, https_port(variant), f"{address}:{variant.http_port}",
-                pacs_cert(workdir, address)))
+                pacs_cert(workdir, address), prefix))  # in the same namespace
     except Exception:
         server.stop()
         raise
