@@ -9,4 +9,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.schedule",
     "audit.commands.plan",
     "audit.commands.seal",
+    "audit.commands.discover",
 )

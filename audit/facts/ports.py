@@ -67,13 +67,41 @@ def _nmap_host_argument(address: str) -> tuple[str, list[str]]:
 
 def scan_tcp_ports(address: str, ports: Collection[int], seconds: int) -> PortScan:
     """TCP connect scan of `ports` on `address`, within `seconds`."""
-    wanted = tuple(sorted(set(ports)))
+    wanted = _bounded(ports)
     if not wanted:
         return PortScan(address, (), (), {})
+    host, family = _nmap_host_argument(address)
+    return _parse_scan(_run_nmap(host, family, wanted, seconds, address), address, wanted,
+                       seconds)
+
+
+def scan_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network, ports: Collection[int],
+                 seconds: int) -> dict[str, tuple[int, ...]]:
+    """One TCP connect scan of `ports` on every address of `network`: the open ports of each
+    address where any is open (hosts nmap gave up on are left out)."""
+    wanted = _bounded(ports)
+    family = ["-6"] if network.version == 6 else []
+    scanner = _run_nmap(str(network), family, wanted, seconds, str(network))
+    found = {}
+    for host in scanner.all_hosts():
+        tcp = scanner[host].get("tcp", {})
+        open_ports = tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
+        if open_ports:
+            found[host] = open_ports
+    return found
+
+
+def _bounded(ports: Collection[int]) -> tuple[int, ...]:
+    wanted = tuple(sorted(set(ports)))
     if len(wanted) > MAX_PORTS:
         raise FactUnavailable(Reason.CHECK_FAILED,
                               f"{len(wanted)} ports asked, at most {MAX_PORTS} are scanned")
-    host, family = _nmap_host_argument(address)
+    return wanted
+
+
+def _run_nmap(hosts: str, family: list[str], ports: tuple[int, ...], seconds: int,
+              label: str) -> nmap.PortScanner:
+    """nmap's connect scan (no root, no host discovery, no DNS) of `ports` on `hosts`."""
     arguments = ["-sT", "-Pn", "-n", "--max-retries", "1", "--host-timeout", f"{seconds}s",
                  *family]
     try:
@@ -82,14 +110,14 @@ def scan_tcp_ports(address: str, ports: Collection[int], seconds: int) -> PortSc
         raise FactUnavailable(Reason.NOT_FOUND, f"nmap is not usable on the scanner: {error}") \
             from None
     try:
-        scanner.scan(hosts=host, ports=",".join(map(str, wanted)), arguments=" ".join(arguments),
+        scanner.scan(hosts=hosts, ports=",".join(map(str, ports)), arguments=" ".join(arguments),
                      timeout=seconds + MIN_SCAN_SECONDS)
     except nmap.PortScannerTimeout:
-        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} took over "
+        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {label} took over "
                               f"{seconds} s") from None
     except nmap.PortScannerError as error:
-        raise FactUnavailable(Reason.CHECK_FAILED, f"nmap failed on {address}: {error}") from None
-    return _parse_scan(scanner, address, wanted, seconds)
+        raise FactUnavailable(Reason.CHECK_FAILED, f"nmap failed on {label}: {error}") from None
+    return scanner
 
 
 def _timed_out(scanner: nmap.PortScanner) -> bool:
