@@ -20,8 +20,8 @@ import yaml
 from test_oscal import validated as oscal_validated
 from test_sarif import VALIDATOR as SARIF_VALIDATOR
 
-from tests.servers.clinic import Clinic, running_clinic
-from tests.servers.nginx import fake_patients_csv
+from tests.servers.clinic import ADDRESSES, NETWORK, PACS_NETWORKS, Clinic, running_clinic
+from tests.servers.nginx import fake_patients_csv, private_address
 from tests.servers.orthanc import SYNTHETIC_PATIENTS
 
 pytestmark = pytest.mark.servers
@@ -155,6 +155,31 @@ def test_addresses_and_roles_alone_give_the_same_verdicts(
                   if check.startswith("tls.") and status in ("pass", "fail")}
     assert {"db-hardened", "web-weak", "web-hardened", "pacs-hardened", "hl7-hardened",
             "fhir-hardened"} <= judged_tls
+
+
+def test_discover_finds_every_server_of_the_clinic(clinic_run: tuple[Clinic, Path, int],
+                                                   tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "discover", NETWORK, *PACS_NETWORKS, "-o",
+         "draft.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    validated = subprocess.run([sys.executable, "-m", "audit.cli", "validate", "draft.yaml"],
+                               cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert validated.returncode == 0, validated.stderr
+    draft = yaml.safe_load((tmp_path / "draft.yaml").read_text())
+    roles = {target["address"]: target["roles"] for target in draft["targets"]}
+    expected = {name: [name.split("-")[0]] for name in ADDRESSES}
+    expected |= {"fhir-weak": ["web"], "fhir-hardened": ["web"]}   # FHIR is HTTP(S) to a scan
+    assert {address: roles.get(address) for address in ADDRESSES.values()} == \
+        {ADDRESSES[name]: role for name, role in expected.items()}
+    # the hardened site's login backend, on its private address, is found too
+    assert roles[private_address(ADDRESSES["web-hardened"])] == ["web"]
+    kinds = {(target["address"], service["kind"], service.get("tls", False))
+             for target in draft["targets"] for service in target.get("services", [])}
+    assert {(ADDRESSES["pacs-hardened"], "dicom", True), (ADDRESSES["pacs-hardened"],
+            "pacs-http", True), (ADDRESSES["pacs-weak"], "dicom", False),
+            (ADDRESSES["db-hardened"], "redis", True), (ADDRESSES["hl7-hardened"], "hl7", True),
+            (ADDRESSES["host-weak"], "ssh", False)} <= kinds
 
 
 class _Sections(HTMLParser):

@@ -44,7 +44,8 @@ DATABASE_PORTS: dict[int, str] = {5432: "postgresql", 3306: "mysql", 6379: "redi
 COMMON_PORTS: dict[int, str] = {
     **DATABASE_PORTS,
     21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 80: "http", 104: "dicom", 443: "https",
-    445: "smb", 1433: "mssql", 1521: "oracle", 2575: "hl7", 2762: "dicom", 3000: "http",
+    445: "smb", 1433: "mssql", 1521: "oracle", 2222: "ssh", 2575: "hl7", 2762: "dicom",
+    3000: "http",
     3389: "rdp", 4242: "dicom", 5000: "http", 5984: "couchdb", 6380: "redis", 8000: "http",
     8008: "http", 8042: "pacs-http", 8080: "http", 8081: "http", 8443: "https", 8888: "http",
     8123: "clickhouse", 9042: "cassandra", 9200: "elasticsearch", 11112: "dicom",

@@ -3,7 +3,8 @@ PACS, HL7, FHIR and two SSH hosts, with the inventory an assessor would write fo
 
 Used by the end-to-end test (`tests/test_clinic.py`) and the benchmark (`bench/clinic_run.py`).
 Every server is on an address of 127.69.0.0/24 (this module's own range), but for the two
-PACS, each in a network namespace of its own on 198.18.69.0/24 (Orthanc binds every address).
+PACS, each in a network namespace of its own on a /30 of 198.18.69.0/24 (Orthanc binds
+every address).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from tests.servers.redis_server import start_redis
 from tests.servers.sshd import start_ssh_host
 
 NETWORK = "127.69.0.0/24"
-# The PACS network namespaces' pairs (tests/servers/netns.py): this machine's ends.
-PACS_NETWORK = "198.18.69.0/24"
+# The PACS network namespaces' pairs (tests/servers/netns.py), one /30 each, and this
+# machine's ends. Nothing else of 198.18.69.0/24 exists: no test addresses it.
+PACS_NETWORKS = ("198.18.69.0/30", "198.18.69.4/30")
 PACS_HOST_SIDE = {"weak": "198.18.69.1", "hardened": "198.18.69.5"}
 ADDRESSES = {
     "db-weak": "127.69.0.10", "db-hardened": "127.69.0.11",
@@ -172,7 +174,7 @@ def _inventory(trust: Path, sites: dict[str, Any], pacs: dict[str, ServerProcess
         for variant, host in hosts.items())
     return f"""organisation: City Clinic No. 5 (test servers)
 system: MedInfo MIS 4.2
-scope: {{networks: [{NETWORK}, {PACS_NETWORK}]}}
+scope: {{networks: [{", ".join((NETWORK, *PACS_NETWORKS))}]}}
 credentials:
   mariadb-root: {{type: basic, user: root, password_env: {MARIADB_PASSWORD_ENV}}}
 {ssh}trust: {{ca_file: {trust}}}
