@@ -11,16 +11,15 @@ guessed from the kinds found; the draft says what was guessed and what only the 
 from __future__ import annotations
 
 import ipaddress
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from audit.facts.ports import scan_network
-from audit.facts.services import COMMON_PORTS, FoundService, identify
+from audit.facts.services import COMMON_PORTS, DATABASE_PORTS, FoundService, identify_all
 
 MAX_ADDRESSES = 4096          # in all the networks of one sweep
 IDENTIFY_SECONDS = 3.0
 # The role each kind of service suggests.
-ROLE_OF_KIND = {"postgresql": "db", "mysql": "db", "redis": "db", "memcached": "db",
+ROLE_OF_KIND = {**{kind: "db" for kind in DATABASE_PORTS.values()},
                 "http": "web", "https": "web", "dicom": "pacs", "pacs-http": "pacs",
                 "hl7": "hl7", "ssh": "host"}
 ROLE_ORDER = ("host", "db", "web", "pacs", "hl7", "fhir")
@@ -80,7 +79,8 @@ def sweep(networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
         for address, ports in sorted(open_ports.items(), key=lambda item: _sort_key(item[0])):
             own = [port for port in ports if port not in everywhere]
             if own:
-                hosts.append(Host(address, _identified(address, own)))
+                hosts.append(Host(address, identify_all(address, own, COMMON_PORTS,
+                                                        IDENTIFY_SECONDS)))
     return Sweep(tuple(map(str, networks)), tuple(hosts), wildcards)
 
 
@@ -91,13 +91,6 @@ def _on_every_address(network: ipaddress.IPv4Network | ipaddress.IPv6Network,
         return ()
     common = set.intersection(*(set(ports) for ports in open_ports.values()))
     return tuple(sorted(common))
-
-
-def _identified(address: str, ports: list[int]) -> tuple[FoundService, ...]:
-    with ThreadPoolExecutor(max_workers=min(8, len(ports)),
-                            thread_name_prefix="mis-audit-discover") as pool:
-        return tuple(pool.map(lambda port: identify(address, port, COMMON_PORTS[port],
-                                                    IDENTIFY_SECONDS), ports))
 
 
 def _sort_key(address: str) -> tuple[int, int]:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from audit.commands import fail
 from audit.discovery import draft_inventory, parse_networks, sweep
 from audit.errors import FactUnavailable
 from audit.outputs import OutputError, write_atomically
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    Console(stderr=True).print(f"error: {message}", highlight=False, markup=False)
-    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,9 +27,9 @@ def register(app: typer.Typer) -> None:
         try:
             found = sweep(parse_networks(networks))
         except ValueError as error:
-            _fail(str(error))
+            fail(str(error))
         except FactUnavailable as error:
-            _fail(error.unavailable.message, code=1)
+            fail(error.unavailable.message, code=1)
         text = draft_inventory(found)
         if output is None:
             typer.echo(text, nl=False)
@@ -41,6 +37,6 @@ def register(app: typer.Typer) -> None:
         try:
             write_atomically(output, text)
         except OutputError as error:
-            _fail(str(error), code=4)
+            fail(str(error), code=4)
         Console(stderr=True).print(f"{len(found.hosts)} hosts written to {output}",
                                    highlight=False, markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +13,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from audit.commands import fail
 from audit.history import (
     DISABLED,
     HISTORY_ENV,
@@ -47,15 +48,10 @@ HistoryOption = Annotated[str | None, typer.Option(
                       f"(default: ${HISTORY_ENV}, else a per-user file).")]
 
 
-def _fail(message: str) -> NoReturn:
-    _err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _location(history: str | None) -> str:
     location = history or default_location()
     if location == DISABLED:
-        _fail("the history store is switched off (--history off)")
+        fail("the history store is switched off (--history off)")
     return location
 
 
@@ -73,7 +69,7 @@ def history(limit: Annotated[int, typer.Option("--limit", min=1, max=10_000,
     try:
         runs = open_store(location).runs(limit)
     except HistoryUnavailable as error:
-        _fail(str(error))
+        fail(str(error))
     if as_json:
         typer.echo(json.dumps([_run_record(run) for run in runs], indent=2, ensure_ascii=False))
         return
@@ -109,17 +105,17 @@ def _side(reference: str, store: str | None) -> tuple[str, float, Snapshot]:
         try:
             results = read_results(path)
         except (ValidationError, ValueError, OSError) as error:
-            _fail(f"{reference}: not a mis-audit results.json ({str(error).splitlines()[0]})")
+            fail(f"{reference}: not a mis-audit results.json ({str(error).splitlines()[0]})")
         return str(path), results.score, snapshot(results)
     run_id = reference.removeprefix("#")
     if not run_id.isdigit():
-        _fail(f"{reference}: neither a results.json file nor a run id")
+        fail(f"{reference}: neither a results.json file nor a run id")
     try:
         stored, results_snapshot = open_store(_location(store)).run(int(run_id))
     except HistoryUnavailable as error:
-        _fail(str(error))
+        fail(str(error))
     except KeyError:
-        _fail(f"run #{run_id} is not in the history store")
+        fail(f"run #{run_id} is not in the history store")
     return _describe(stored), stored.score, results_snapshot
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from audit.commands import fail
 from audit.outputs import OutputError, private_directory, write_atomically
 
 UNIT = "mis-audit"
@@ -87,11 +87,6 @@ def cron_line(program: str, inventory: str, profiles: list[str], user: str, at: 
             f"{profile_options} {RUN_OPTIONS}\n")
 
 
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"error: {message}", highlight=False, markup=False)
-    raise typer.Exit(2)
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
 
@@ -108,9 +103,9 @@ def register(app: typer.Typer) -> None:
         """Print (or write) units for a nightly run: systemd service + timer, or a cron line."""
         hour, _, minute = at.partition(":")
         if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
-            _fail(f"--at {at!r}: expected HH:MM")
+            fail(f"--at {at!r}: expected HH:MM")
         if systemd and cron:
-            _fail("choose --systemd or --cron")
+            fail("choose --systemd or --cron")
         profiles, program = profile or [], _program()
         files = {f"{UNIT}.cron": cron_line(program, inventory, profiles, user, at)} if cron else {
             f"{UNIT}.service": service_unit(program, inventory, profiles, user),
@@ -124,4 +119,4 @@ def register(app: typer.Typer) -> None:
             for name, text in files.items():
                 typer.echo(f"wrote {write_atomically(directory / name, text)}")
         except OutputError as error:
-            _fail(str(error))
+            fail(str(error))

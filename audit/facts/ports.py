@@ -82,13 +82,8 @@ def scan_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network, ports: 
     wanted = _bounded(ports)
     family = ["-6"] if network.version == 6 else []
     scanner = _run_nmap(str(network), family, wanted, seconds, str(network))
-    found = {}
-    for host in scanner.all_hosts():
-        tcp = scanner[host].get("tcp", {})
-        open_ports = tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
-        if open_ports:
-            found[host] = open_ports
-    return found
+    found = {host: _open_ports(scanner, host, wanted) for host in scanner.all_hosts()}
+    return {host: ports for host, ports in found.items() if ports}
 
 
 def _bounded(ports: Collection[int]) -> tuple[int, ...]:
@@ -120,6 +115,12 @@ def _run_nmap(hosts: str, family: list[str], ports: tuple[int, ...], seconds: in
     return scanner
 
 
+def _open_ports(scanner: nmap.PortScanner, host: str, wanted: tuple[int, ...]) -> tuple[int, ...]:
+    """The ports of `wanted` nmap found open on `host`."""
+    tcp = scanner[host].get("tcp", {})
+    return tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
+
+
 def _timed_out(scanner: nmap.PortScanner) -> bool:
     """Whether nmap marked the host `timedout` (python-nmap does not parse that attribute)."""
     try:
@@ -138,7 +139,7 @@ def _parse_scan(scanner: nmap.PortScanner, address: str, wanted: tuple[int, ...]
         raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} did not finish "
                               f"within {seconds} s")
     tcp = scanner[hosts[0]].get("tcp", {})
-    open_ports = tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
+    open_ports = _open_ports(scanner, hosts[0], wanted)
     names = {port: str(tcp[port].get("name") or "unknown") for port in open_ports}
     return PortScan(address, wanted, open_ports, names)
 

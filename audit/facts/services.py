@@ -15,7 +15,7 @@ comes first and is never overridden by what the scan guessed.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -117,11 +117,19 @@ def service_map(context: TargetContext) -> ServiceMap:
         scan = scan_tcp_ports(address, ports, scan_seconds(context.budget))
     except FactUnavailable as unavailable:
         return ServiceMap(address, tuple(sorted(ports)), unavailable=unavailable.unavailable)
-    timeout = context.budget.step()
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_IDENTIFYING, len(scan.open))),
+    found = identify_all(address, scan.open, ports, context.budget.step())
+    return ServiceMap(address, scan.scanned, found, nmap_names=scan.nmap_names)
+
+
+def identify_all(address: str, ports: Sequence[int], hints: Mapping[int, str],
+                 timeout: float) -> tuple[FoundService, ...]:
+    """`identify` each open port of an address, a few at a time, in port order."""
+    if not ports:
+        return ()
+    with ThreadPoolExecutor(max_workers=min(MAX_IDENTIFYING, len(ports)),
                             thread_name_prefix="mis-audit-identify") as pool:
-        found = pool.map(lambda port: identify(address, port, ports[port], timeout), scan.open)
-        return ServiceMap(address, scan.scanned, tuple(found), nmap_names=scan.nmap_names)
+        return tuple(pool.map(lambda port: identify(address, port, hints[port], timeout),
+                              ports))
 
 
 def map_of(context: TargetContext) -> ServiceMap:

@@ -178,15 +178,21 @@ def start_tls_proxy(work: Path, address: str, port: int, upstream: str, cert: Ce
                     prefix: list[str] | None = None) -> ServerProcess:
     """nginx terminating TLS (1.2 and 1.3) on address:port in front of `upstream` (host:port),
     started behind `prefix` (a network namespace's `ip netns exec`) if given."""
-    nginx_binary = require_binary("/usr/sbin/nginx")
     work.mkdir(parents=True, exist_ok=True)
     _temp_directories(work)
+    servers = TLS_PROXY.format(address=address, port=port, upstream=upstream)
+    return _start_nginx("tls-proxy", work, cert, servers, address, port, prefix or [])
+
+
+def _start_nginx(name: str, work: Path, cert: CertFiles, servers: str, address: str, port: int,
+                 prefix: list[str]) -> ServerProcess:
+    """Write work/nginx.conf around `servers` and start nginx in the foreground, waiting for
+    address:port; behind `prefix`, in a network of its own."""
     config = work / "nginx.conf"
-    config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key, servers=TLS_PROXY.format(
-        address=address, port=port, upstream=upstream)))
-    return start_server("tls-proxy", [*(prefix or []), nginx_binary, "-c", str(config), "-e",
-                                      str(work / "error.log"), "-g", "daemon off;"],
-                        address, port, work, own_network=bool(prefix))
+    config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key, servers=servers))
+    argv = [*prefix, require_binary("/usr/sbin/nginx"), "-c", str(config), "-e",
+            str(work / "error.log"), "-g", "daemon off;"]
+    return start_server(name, argv, address, port, work, own_network=bool(prefix))
 
 
 def _certificate(work: Path, variant: Variant, address: str) -> tuple[CertFiles, Path]:
@@ -204,7 +210,7 @@ def start_web_server(work: Path, variant: Variant, address: str,
     """Write the site, certificates and config under `work`, start backend and nginx. The
     weak site's login backend listens on the site's own address, in plain HTTP, as an
     exposed application server does; the hardened one's only where nginx reaches it."""
-    nginx_binary = require_binary("/usr/sbin/nginx")
+    require_binary("/usr/sbin/nginx")
     backend_address = address if variant == "weak" else private_address(address)
     work.mkdir(parents=True, exist_ok=True)
     _site_files(work, variant)
@@ -218,13 +224,9 @@ def start_web_server(work: Path, variant: Variant, address: str,
     values = {"work": work, "address": address, "http_port": http_port,
               "https_port": https_port, "backend_port": backend_port,
               "backend_address": backend_address}
-    config = work / "nginx.conf"
-    config.write_text(COMMON.format(work=work, cert=cert.cert, key=cert.key,
-                                    servers=servers.format(**values)))
     try:
-        nginx = start_server(f"nginx-{variant}", [nginx_binary, "-c", str(config), "-e",
-                                                  str(work / "error.log"), "-g", "daemon off;"],
-                             address, https_port, work)
+        nginx = _start_nginx(f"nginx-{variant}", work, cert, servers.format(**values), address,
+                             https_port, [])
     except Exception:
         backend.stop()
         raise
