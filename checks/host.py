@@ -294,8 +294,9 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
 class RoleSeparationParams(Params):
     """Who may hold unrestricted sudo, and which groups are ordinary (clinical) users.
 
-    Admin groups are the declared `admin_groups` and any group with one of the
-    `admin_group_words` in a part of its name (`it-admins`, `his-root-admins`, `sysadmins`).
+    Admin groups are those declared (the target's `admin_groups` in the inventory, and this
+    `admin_groups`) and any group with one of the `admin_group_words` in a part of its name
+    (`it-admins`, `his-root-admins`, `sysadmins`).
     `unrestricted_commands` are the sudo commands that amount to a root shell."""
 
     admin_groups: list[str] = Field(default_factory=lambda: ["sudo", "wheel", "admin"])
@@ -316,18 +317,18 @@ def _unrestricted(commands: tuple[str, ...], p: RoleSeparationParams) -> bool:
     return bool(allowed & set(p.unrestricted_commands))
 
 
-def is_admin_group(group: str, p: RoleSeparationParams) -> bool:
-    """Declared, or named as one: a word of the list in a part of the name (never clinical)."""
+def is_admin_group(group: str, p: RoleSeparationParams, declared: list[str]) -> bool:
+    """Declared (by the target or the profile), or named as one: a word of the list in a
+    part of the name (never clinical)."""
     if group in p.clinical_groups:
         return False
     parts = re.split(r"[-_.]", group.lower())
-    return group in p.admin_groups or any(word in part for part in parts
-                                          for word in p.admin_group_words)
+    return group in p.admin_groups or group in declared or \
+        any(word in part for part in parts for word in p.admin_group_words)
 
 
 def _admin_groups(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
-    return sorted({*(g for g in p.admin_groups if g in facts.groups),
-                   *(g for g in facts.groups if is_admin_group(g, p))})
+    return sorted(g for g in facts.groups if is_admin_group(g, p, facts.declared_admin_groups))
 
 
 def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
@@ -348,10 +349,11 @@ def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
                 if group in p.clinical_groups:
                     problems.append(f"group {group} holds ordinary (clinical) users yet gets "
                                     f"unrestricted sudo ({where})")
-                elif not is_admin_group(group, p):
+                elif not is_admin_group(group, p, facts.declared_admin_groups):
                     problems.append(f"group {group} is not an admin group yet gets "
                                     f"unrestricted sudo ({where}); if it is one, list it in "
-                                    "the check's admin_groups parameter")
+                                    "the target's admin_groups (inventory) or the check's "
+                                    "admin_groups parameter")
             elif principal in clinical or principal not in admins:
                 problems.append(f"user {principal} gets unrestricted sudo outside the admin "
                                 f"groups ({where})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from audit.facts.host_data import DataLocationParams
 from audit.facts.host_firewall import FirewallFacts, firewall_facts
 from audit.facts.host_maintenance import (
     PendingUpdates,
@@ -16,9 +17,11 @@ from audit.facts.host_storage import (
     AuditFacts,
     DataPermissions,
     EncryptionFacts,
-    audit_facts,
+    LocationMount,
+    WatchedData,
     covers,
     data_permissions,
+    data_watches,
     disk_encryption_facts,
     permission_letters,
     world_access,
@@ -26,68 +29,83 @@ from audit.facts.host_storage import (
 from audit.registry import Finding, NoParams, Params, check, failed, not_applicable, passed
 from audit.vocabulary import Role
 
-DEFAULT_DATA_PATH = "/srv/mis"
-
-
-class DataPathParams(Params):
-    """Where the MIS keeps its data (database files, documents, images)."""
-
-    data_path: str = Field(default=DEFAULT_DATA_PATH, pattern=r"^/")
-
 
 @check(id="hostsys.disk_encryption", title="MIS data is encrypted at rest",
-       applies_to=Role.HOST, probe=disk_encryption_facts, params=DataPathParams)
-def disk_encryption(facts: EncryptionFacts, p: DataPathParams) -> Finding:
-    """A stolen disk, server or backup image must not give away patient records. Put the
-    MIS data on a LUKS volume (`/etc/crypttab`), mounted by `/etc/fstab` at the data path."""
-    observed = {"mountpoint": facts.mountpoint, "device": facts.device, "source": facts.source,
-                "encryption": facts.crypt_layers}
-    expected = f"a LUKS volume under {p.data_path}"
-    if facts.mountpoint is None:
-        return failed(f"no mount in /etc/fstab holds {p.data_path}", observed=observed,
-                      expected=expected, crypttab=facts.crypttab)
-    if not facts.crypt_layers:
-        return failed(f"{facts.device} mounted at {facts.mountpoint} is not encrypted",
-                      observed=observed, expected=expected, location=facts.location,
-                      crypttab=facts.crypttab)
-    return passed(f"{facts.mountpoint} is on an encrypted volume ({facts.crypt_layers[0]})",
-                  observed=observed, expected=expected, location=facts.location)
+       applies_to=Role.HOST, probe=disk_encryption_facts, params=DataLocationParams)
+def disk_encryption(facts: EncryptionFacts, p: DataLocationParams) -> Finding:
+    """A stolen disk, server or backup image must not give away patient records. Put every
+    data location (the MIS's, the database's data directory, the PACS storage) on a LUKS
+    volume (`/etc/crypttab`), mounted by `/etc/fstab`."""
+    if not facts.mounts:
+        return not_applicable(facts.locations.none_found(p.conventional_paths),
+                              **facts.locations.evidence())
+    observed = [mount.observed() for mount in facts.mounts]
+    expected = "every data location on a LUKS volume, mounted as /etc/fstab says"
+    problems = [problem for mount in facts.mounts if (problem := _encryption_problem(mount))]
+    evidence = {"observed": observed, "expected": expected, "crypttab": facts.crypttab,
+                **facts.locations.evidence()}
+    if problems:
+        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      problems=problems, **evidence)
+    return passed(f"{len(facts.mounts)} data location(s) on encrypted volumes: "
+                  + ", ".join(f"{m.location.path} ({m.crypt_layers[0]})" for m in facts.mounts),
+                  **evidence)
 
 
-class AuditRulesParams(DataPathParams):
+def _encryption_problem(mount: LocationMount) -> str | None:
+    path = mount.location.path
+    if mount.disagreement:
+        return f"{path}: {mount.disagreement}"
+    if mount.mountpoint is None:
+        return f"no mount in /etc/fstab holds {path}"
+    if not mount.crypt_layers:
+        return f"{path} is on {mount.device} mounted at {mount.mountpoint}, not encrypted"
+    return None
+
+
+class AuditRulesParams(DataLocationParams):
     """The audit permissions a watch on the data must cover (r read, w write, a attributes)."""
 
     permissions: str = Field(default="wa", pattern=r"^[rwxa]+$")
 
 
 @check(id="hostsys.audit_rules", title="Access to MIS data is audited", applies_to=Role.HOST,
-       probe=audit_facts, params=AuditRulesParams)
-def audit_rules(facts: AuditFacts, p: AuditRulesParams) -> Finding:
+       probe=data_watches, params=AuditRulesParams)
+def audit_rules(facts: WatchedData, p: AuditRulesParams) -> Finding:
     """Without an audit trail nobody can tell who changed or copied patient records. Add an
-    auditd watch, e.g. `-w /srv/mis -p wa -k mis-data` in /etc/audit/rules.d/."""
+    auditd watch on every data location, e.g. `-w /srv/mis -p wa -k mis-data` in
+    /etc/audit/rules.d/."""
+    audit, locations = facts.audit, facts.locations
+    if not locations.present:
+        return not_applicable(locations.none_found(p.conventional_paths), **locations.evidence())
     required = permission_letters(p.permissions)
-    relevant = [w for w in facts.watches if covers(w.path, p.data_path)]
-    sufficient = [w for w in relevant if required <= permission_letters(w.permissions)]
-    observed = [f"{w.location}: {w.path} -p {w.permissions}" for w in relevant]
-    expected = f"a watch on {p.data_path} with permissions {p.permissions}"
-    if facts.disabled_at:
-        return failed(f"auditing is switched off ({facts.disabled_at}: -e 0)", observed=observed,
-                      expected=expected, source=facts.source)
-    if not sufficient:
-        summary = (f"no audit watch covers {p.data_path}" if not relevant else
-                   f"the watch on {p.data_path} misses permissions {p.permissions}")
-        return failed(summary, observed=observed, expected=expected, source=facts.source,
-                      files=facts.files)
+    paths = [location.path for location in locations.present]
+    relevant = [w for w in audit.watches if any(covers(w.path, path) for path in paths)]
+    evidence = {"observed": [f"{w.location}: {w.path} -p {w.permissions}" for w in relevant],
+                "expected": f"a watch with permissions {p.permissions} on every data location",
+                "source": audit.source, "files": audit.files, **locations.evidence()}
+    if audit.disabled_at:
+        return failed(f"auditing is switched off ({audit.disabled_at}: -e 0)", **evidence)
+    problems = [problem for path in paths if (problem := _watch_problem(audit, path, required))]
+    if problems:
+        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      problems=problems, **evidence)
+    where = "loaded in the kernel" if audit.loaded is not None else "rule files"
+    return passed(f"{len(paths)} data location(s) watched ({where}): {', '.join(paths)}",
+                  **evidence)
+
+
+def _watch_problem(audit: AuditFacts, path: str, required: set[str]) -> str | None:
+    relevant = [w for w in audit.watches if covers(w.path, path)]
+    if not relevant:
+        return f"no audit watch covers {path}"
+    if not any(required <= permission_letters(w.permissions) for w in relevant):
+        return f"the watch on {path} misses permissions {''.join(sorted(required))}"
     # the kernel's rules decided; files that say otherwise are shown, and never passed
-    disagreement = facts.disagreement(lambda w: covers(w.path, p.data_path))
+    disagreement = audit.disagreement(lambda w: covers(w.path, path))
     if disagreement:
-        return failed(f"the rule files and the loaded rules disagree on {p.data_path}: "
-                      f"{disagreement}", observed=observed, expected=expected,
-                      source=facts.source, files=facts.files)
-    return passed(f"{sufficient[0].path} watched (-p {sufficient[0].permissions}, "
-                  f"{'loaded in the kernel' if facts.loaded is not None else 'rule files'})",
-                  observed=observed, expected=expected, source=facts.source,
-                  files=facts.files)
+        return f"the rule files and the loaded rules disagree on {path}: {disagreement}"
+    return None
 
 
 class FirewallParams(Params):
@@ -116,31 +134,25 @@ def firewall(facts: FirewallFacts, p: FirewallParams) -> Finding:
                   observed=observed, expected=expected, location=facts.location)
 
 
-class DataPermissionsParams(Params):
-    """Directories that hold patient data."""
-
-    data_paths: list[str] = Field(default_factory=lambda: [DEFAULT_DATA_PATH], min_length=1)
-
-
 @check(id="hostsys.data_permissions", title="Patient data is not world-readable",
-       applies_to=Role.HOST, probe=data_permissions, params=DataPermissionsParams)
-def data_permissions_check(facts: DataPermissions, p: DataPermissionsParams) -> Finding:
+       applies_to=Role.HOST, probe=data_permissions, params=DataLocationParams)
+def data_permissions_check(facts: DataPermissions, p: DataLocationParams) -> Finding:
     """Any local account (a compromised web worker, a clinician's shell) can read files
     that are world-readable. Remove the "other" bits: `chmod -R o-rwx` on the data
-    directories, owned by the MIS service account and its group."""
+    locations, owned by the service account and its group."""
     if not facts.entries:
-        return not_applicable(f"no data directory on this host ({', '.join(facts.missing)})")
+        return not_applicable(facts.locations.none_found(p.conventional_paths),
+                              **facts.locations.evidence())
     modes = {entry.path: entry.mode for entry in facts.entries}
     # An entry inside a directory others cannot enter is out of their reach whatever its bits.
     open_entries = [f"{entry.path} ({oct(entry.mode)}: other {world_access(entry.mode)})"
                     for entry in facts.entries if world_access(entry.mode)
                     and modes.get(entry.path.rsplit("/", 1)[0], 0o001) & 0o001]
-    expected = "no read or write for other users"
+    evidence = {"observed": open_entries, "expected": "no read or write for other users",
+                **facts.locations.evidence()}
     if open_entries:
-        return failed(f"{len(open_entries)} data path(s) open to every user",
-                      observed=open_entries, expected=expected, missing=facts.missing)
-    return passed(f"{len(facts.entries)} data path(s) closed to other users", observed=[],
-                  expected=expected, missing=facts.missing)
+        return failed(f"{len(open_entries)} data path(s) open to every user", **evidence)
+    return passed(f"{len(facts.entries)} data path(s) closed to other users", **evidence)
 
 
 class UpdatesParams(Params):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -18,6 +17,7 @@ from audit.facts.host_auth import (
     _grants,
     parse_shadow,
 )
+from audit.facts.host_data import DataLocation, DataLocations
 from audit.facts.host_databases import (
     DatabaseConfigs,
     HbaLine,
@@ -32,8 +32,10 @@ from audit.facts.host_storage import (
     AuditRule,
     DataPermissions,
     EncryptionFacts,
+    LocationMount,
     PathMode,
-    _live_crypt_layers,
+    WatchedData,
+    _live_mount,
     parse_audit_rules,
 )
 from audit.registry import NoParams
@@ -164,11 +166,13 @@ def test_admin_groups_are_recognised_by_name_or_declaration() -> None:
     assert clinical.status is Status.FAIL and "clinicians holds ordinary" in clinical.summary
     neither = host.role_separation(SudoersFacts([grant(("%backup-ops",), ("ALL",))], groups, []),
                                    params)
-    assert neither.status is Status.FAIL and "list it in the check's admin_groups" in \
+    assert neither.status is Status.FAIL and "list it in the target's admin_groups" in \
         neither.summary
     declared = host.RoleSeparationParams(admin_groups=["backup-ops"])
     assert host.role_separation(SudoersFacts([grant(("%backup-ops",), ("ALL",))], groups, []),
                                 declared).status is Status.PASS
+    by_the_target = SudoersFacts([grant(("%backup-ops",), ("ALL",))], groups, [], ["backup-ops"])
+    assert host.role_separation(by_the_target, params).status is Status.PASS
 
 
 def test_sudoers_grants_expand_aliases_and_tags() -> None:
@@ -201,26 +205,44 @@ def test_firewall(facts: FirewallFacts, status: Status) -> None:
     assert hostsys.firewall(facts, hostsys.FirewallParams()).status is status
 
 
+def located(*paths: str) -> DataLocations:
+    """Data locations found as conventional ones."""
+    return DataLocations([DataLocation(path, ("conventional location",)) for path in paths],
+                         [], [])
+
+
 def test_disk_encryption() -> None:
-    params = hostsys.DataPathParams(data_path="/srv/mis")
-    encrypted = EncryptionFacts("/srv/mis", "lsblk", "/srv", "/dev/mapper/data", "fstab:2",
-                                ["data (crypt)"], [])
-    assert hostsys.disk_encryption(encrypted, params).status is Status.PASS
-    plain = EncryptionFacts("/srv/mis", "files", "/", "/dev/sda1", "fstab:1", [], [])
-    assert hostsys.disk_encryption(plain, params).status is Status.FAIL
-    unmounted = EncryptionFacts("/srv/mis", "files", None, None, None, [], [])
-    assert hostsys.disk_encryption(unmounted, params).status is Status.FAIL
+    params = hostsys.DataLocationParams()
+    mis, orthanc = located("/srv/mis", "/var/lib/orthanc/db").present
+    encrypted = LocationMount(mis, "lsblk", "/srv", "data", None, ["data (crypt)"])
+    plain = LocationMount(orthanc, "files", "/", "/dev/sda1", "fstab:1", [])
+    both = located("/srv/mis", "/var/lib/orthanc/db")
+    assert hostsys.disk_encryption(EncryptionFacts([encrypted], both, []), params).status \
+        is Status.PASS
+    finding = hostsys.disk_encryption(EncryptionFacts([encrypted, plain], both, []), params)
+    assert finding.status is Status.FAIL
+    assert finding.summary == "/var/lib/orthanc/db is on /dev/sda1 mounted at /, not encrypted"
+    unmounted = LocationMount(mis, "files", None, None, None, [])
+    assert hostsys.disk_encryption(EncryptionFacts([unmounted], both, []), params).status \
+        is Status.FAIL
+    drifted = replace(encrypted, disagreement="fstab:2 mounts x at /srv/mis, but ...")
+    assert hostsys.disk_encryption(EncryptionFacts([drifted], both, []), params).status \
+        is Status.FAIL
+    nothing = hostsys.disk_encryption(EncryptionFacts([], located(), []), params)
+    assert nothing.status is Status.NOT_APPLICABLE and "data_paths" in nothing.summary
 
 
 def test_lsblk_crypt_chain() -> None:
-    tree = {"blockdevices": [{"name": "sda", "type": "disk", "children": [
+    tree = [{"name": "sda", "type": "disk", "children": [
         {"name": "sda2", "type": "part", "children": [
             {"name": "data_crypt", "type": "crypt", "children": [
                 {"name": "vg-mis", "type": "lvm", "mountpoint": "/srv/mis"}]}]},
-        {"name": "sda1", "type": "part", "mountpoint": "/"}]}]}
-    assert _live_crypt_layers(json.dumps(tree), "/srv/mis") == ["data_crypt (crypt)"]
-    assert _live_crypt_layers(json.dumps(tree), "/") == []
-    assert _live_crypt_layers(json.dumps(tree), "/nowhere") is None
+        {"name": "sda1", "type": "part", "mountpoint": "/"}]}]
+    mountpoint, chain = _live_mount(tree, "/srv/mis/data") or ("", [])
+    assert mountpoint == "/srv/mis"
+    assert [device["name"] for device in chain] == ["sda", "sda2", "data_crypt", "vg-mis"]
+    assert (_live_mount(tree, "/var/lib") or ("", []))[0] == "/"
+    assert _live_mount([], "/srv/mis") is None
 
 
 def test_audit_rules_parser_and_check() -> None:
@@ -228,24 +250,29 @@ def test_audit_rules_parser_and_check() -> None:
         "-w /srv/mis -p wa -k mis\n-a always,exit -F arch=b64 -F dir=/srv -F perm=r\n-e 0\n", "r")
     assert [(w.path, w.permissions) for w in watches] == [("/srv/mis", "wa"), ("/srv", "r")]
     assert disabled == "r:3"
-    params = hostsys.AuditRulesParams(data_path="/srv/mis/data", permissions="wa")
+    params = hostsys.AuditRulesParams(permissions="wa")
+    data = located("/srv/mis/data")
     on = AuditFacts("files", [AuditRule("/srv/mis", "wa", "mis", "r:1")], None, [])
-    assert hostsys.audit_rules(on, params).status is Status.PASS
-    assert hostsys.audit_rules(AuditFacts("files", on.watches, "r:3", []), params).status \
-        is Status.FAIL
+    assert hostsys.audit_rules(WatchedData(on, data), params).status is Status.PASS
+    off = AuditFacts("files", on.watches, "r:3", [])
+    assert hostsys.audit_rules(WatchedData(off, data), params).status is Status.FAIL
     read_only = AuditFacts("files", [AuditRule("/srv", "r", None, "r:2")], None, [])
-    assert hostsys.audit_rules(read_only, params).status is Status.FAIL
+    assert hostsys.audit_rules(WatchedData(read_only, data), params).status is Status.FAIL
+    partly = hostsys.audit_rules(WatchedData(on, located("/srv/mis", "/var/lib/pg")), params)
+    assert partly.status is Status.FAIL and partly.summary == "no audit watch covers /var/lib/pg"
 
 
 def test_data_permissions() -> None:
-    params = hostsys.DataPermissionsParams(data_paths=["/srv/mis"])
+    params = hostsys.DataLocationParams()
+    data = located("/srv/mis")
     closed = DataPermissions([PathMode("/srv/mis", 0o750, True),
-                              PathMode("/srv/mis/scan.dcm", 0o644, False)], [])
+                              PathMode("/srv/mis/scan.dcm", 0o644, False)], data)
     assert hostsys.data_permissions_check(closed, params).status is Status.PASS
-    open_dir = DataPermissions([PathMode("/srv/mis", 0o755, True)], [])
+    open_dir = DataPermissions([PathMode("/srv/mis", 0o755, True)], data)
     assert hostsys.data_permissions_check(open_dir, params).status is Status.FAIL
-    absent = DataPermissions([], ["/srv/mis"])
-    assert hostsys.data_permissions_check(absent, params).status is Status.NOT_APPLICABLE
+    absent = DataPermissions([], DataLocations([], [DataLocation("/srv/x", ("inventory",))], []))
+    finding = hostsys.data_permissions_check(absent, params)
+    assert finding.status is Status.NOT_APPLICABLE and "/srv/x (inventory)" in finding.summary
 
 
 def test_security_updates() -> None:
@@ -360,19 +387,21 @@ def test_time_sync_enabled_but_not_running_fails() -> None:
 
 
 def test_audit_rules_that_the_files_and_the_kernel_disagree_on_never_pass() -> None:
-    params = hostsys.AuditRulesParams(data_path="/srv/mis")
+    params = hostsys.AuditRulesParams()
+    data = located("/srv/mis")
     watch = AuditRule("/srv/mis", "wa", "mis", "/etc/audit/rules.d/mis.rules:1")
     loaded = AuditRule("/srv/mis", "wa", "mis", "auditctl -l:1")
     agreeing = AuditFacts("auditctl -l", [loaded], None, ["/etc/audit/rules.d/mis.rules"],
                           [watch], [loaded])
-    finding = hostsys.audit_rules(agreeing, params)
+    finding = hostsys.audit_rules(WatchedData(agreeing, data), params)
     assert finding.status is Status.PASS and "loaded in the kernel" in finding.summary
     not_loaded = AuditFacts("auditctl -l", [loaded], None, ["/etc/audit/rules.d/mis.rules"],
                             [watch, AuditRule("/srv/mis", "rwa", None, "x:2")], [loaded])
-    stale = hostsys.audit_rules(not_loaded, params)
+    stale = hostsys.audit_rules(WatchedData(not_loaded, data), params)
     assert stale.status is Status.FAIL and "but not loaded: /srv/mis -p arw" in stale.summary
-    lost = hostsys.audit_rules(AuditFacts("auditctl -l", [loaded], None, [], [], [loaded]),
-                               params)
+    lost = hostsys.audit_rules(
+        WatchedData(AuditFacts("auditctl -l", [loaded], None, [], [], [loaded]), data), params)
     assert lost.status is Status.FAIL and "lost at the next boot" in lost.summary
-    files_only = hostsys.audit_rules(AuditFacts("files", [watch], None, ["f"], [watch]), params)
+    files_only = hostsys.audit_rules(
+        WatchedData(AuditFacts("files", [watch], None, ["f"], [watch]), data), params)
     assert files_only.status is Status.PASS and "rule files" in files_only.summary

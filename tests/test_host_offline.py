@@ -56,7 +56,8 @@ def test_hardened_tree_evidence(tmp_path: Path) -> None:
     assert firewall["allowed"] == ["tcp dport 22", "tcp dport { 443, 2575 }"]
     assert firewall["source"] == "/etc/nftables.conf"
     encryption = results[("hardened", "hostsys.disk_encryption")].evidence.observed
-    assert encryption["encryption"] == ["/etc/crypttab:1"]
+    assert [mount["encryption"] for mount in encryption] == [["/etc/crypttab:1"]]
+    assert encryption[0]["location"] == "/srv/mis (conventional location)"
     assert results[("hardened", "hostdb.postgres_ssl")].summary == "ssl = on in 1 cluster(s)"
 
 

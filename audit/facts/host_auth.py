@@ -165,6 +165,7 @@ class SudoersFacts:
     grants: list[SudoGrant]
     groups: dict[str, list[str]]
     files: list[str]
+    declared_admin_groups: list[str] = field(default_factory=list)    # the target's own
 
 
 @dataclass
@@ -184,7 +185,8 @@ def sudoers_facts(context: TargetContext) -> SudoersFacts:
     transport = prefetch_host(context)
     state = _SudoParse()
     _parse_sudoers(transport, "/etc/sudoers", state, 0)
-    return SudoersFacts(state.grants, group_members(transport), state.files)
+    return SudoersFacts(state.grants, group_members(transport), state.files,
+                        list(context.target.admin_groups))
 
 
 def _parse_sudoers(transport: Transport, path: str, state: _SudoParse, depth: int) -> None:

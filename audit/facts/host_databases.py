@@ -58,6 +58,7 @@ class PostgresCluster:
     directory: str
     ssl: Setting | None
     hba: list[HbaLine]
+    data_directory: Setting | None = None
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,14 @@ class DatabaseConfigs:
     redis_protected_mode: Setting | None
     redis_bind: Setting | None
     servers: dict[str, ServerState] = field(default_factory=dict)   # by kind: on or off
+    mysql_datadir: Setting | None = None
+    redis_dir: Setting | None = None
 
 
 def database_configs(context: TargetContext) -> DatabaseConfigs:
     """PostgreSQL clusters below /etc/postgresql, my.cnf and its directories, redis.conf."""
     transport = prefetch_host(context)
-    mysql_files, secure = _mysql(transport)
+    mysql_files, mysql_settings = _mysql(transport)
     redis = present_texts(transport, list(REDIS_FILES))
     redis_file = next(iter(redis), None)
     redis_settings = _key_values(redis[redis_file], redis_file) if redis_file else {}
@@ -85,10 +88,12 @@ def database_configs(context: TargetContext) -> DatabaseConfigs:
     password = bool(requirepass and requirepass.value) or \
         _redis_acl_password(redis.get(redis_file or "", ""))
     return DatabaseConfigs(
-        postgres=_postgres(transport), mysql_files=mysql_files, mysql_secure_transport=secure,
+        postgres=_postgres(transport), mysql_files=mysql_files,
+        mysql_secure_transport=mysql_settings.get("require_secure_transport"),
         redis_file=redis_file, redis_password_set=password,
         redis_protected_mode=redis_settings.get("protected-mode"),
-        redis_bind=redis_settings.get("bind"), servers=context.gather(server_states))
+        redis_bind=redis_settings.get("bind"), servers=context.gather(server_states),
+        mysql_datadir=mysql_settings.get("datadir"), redis_dir=redis_settings.get("dir"))
 
 
 def _postgres(transport: Transport) -> list[PostgresCluster]:
@@ -102,7 +107,8 @@ def _postgres(transport: Transport) -> list[PostgresCluster]:
             settings.update(_key_values(text, path, separator="="))
         hba_text = present_texts(transport, [f"{directory}/pg_hba.conf"])
         hba = [line for path, text in hba_text.items() for line in parse_pg_hba(text, path)]
-        clusters.append(PostgresCluster(directory, settings.get("ssl"), hba))
+        clusters.append(PostgresCluster(directory, settings.get("ssl"), hba,
+                                        settings.get("data_directory")))
     return clusters
 
 
@@ -141,12 +147,14 @@ def _redis_acl_password(text: str) -> bool:
     return any(re.match(r"^\s*user\s+\S+.*\s(?:>|#)\S+", line) for line in text.splitlines())
 
 
-def _mysql(transport: Transport) -> tuple[list[str], Setting | None]:
+def _mysql(transport: Transport) -> tuple[list[str], dict[str, Setting]]:
+    """The files read and the server sections' settings (dashes as underscores, the last
+    setting wins; a bare option is ON)."""
     paths = list(MYSQL_FILES)
     for directory in MYSQL_DIRS:
         paths += sorted(p for p in dir_files(transport, directory) if p.endswith(".cnf"))
     found = present_texts(transport, paths)
-    secure: Setting | None = None
+    settings: dict[str, Setting] = {}
     for path, text in found.items():
         section = ""
         for number, raw in enumerate(text.splitlines(), start=1):
@@ -155,7 +163,7 @@ def _mysql(transport: Transport) -> tuple[list[str], Setting | None]:
                 section = line.strip("[]").strip().lower()
                 continue
             key, _, value = line.partition("=")
-            if section in MYSQL_SERVER_SECTIONS and \
-                    key.strip().lower().replace("-", "_") == "require_secure_transport":
-                secure = Setting(value.strip() or "ON", f"{path}:{number}")
-    return list(found), secure
+            if section in MYSQL_SERVER_SECTIONS and key.strip():
+                settings[key.strip().lower().replace("-", "_")] = \
+                    Setting(value.strip().strip("'\"") or "ON", f"{path}:{number}")
+    return list(found), settings

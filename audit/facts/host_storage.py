@@ -1,5 +1,6 @@
-"""Where the MIS data lives: the mount and encryption under it, audit watches on it, and who
-can read it. The data path comes from the check's parameters.
+"""What protects the MIS data where it lives: the mount and encryption under each data
+location, the audit watches on it, and who can read it. The locations come from
+`audit.facts.host_data`.
 """
 
 from __future__ import annotations
@@ -8,12 +9,11 @@ import itertools
 import json
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
-from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import (
     dir_files,
@@ -22,8 +22,14 @@ from audit.facts.host_batch import (
     prefetch_host,
     strip_comment,
 )
+from audit.facts.host_data import (
+    DataLocation,
+    DataLocationParams,
+    DataLocations,
+    data_locations,
+    path_entry,
+)
 from audit.transports.reads import HostCommand, HostReads, Prefetch
-from audit.vocabulary import Reason
 
 LSBLK = HostCommand(("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
                     "/usr/bin/lsblk")
@@ -37,20 +43,6 @@ READS = HostReads(
 MAX_DATA_ENTRIES = 500
 
 
-class DataPathParams(Protocol):
-    """Parameters naming the MIS data directory."""
-
-    @property
-    def data_path(self) -> str: ...
-
-
-class DataPathsParams(Protocol):
-    """Parameters naming the directories that hold patient data."""
-
-    @property
-    def data_paths(self) -> list[str]: ...
-
-
 def covers(mountpoint: str, path: str) -> bool:
     """Whether a path lies at or below a mount point (or watched directory)."""
     mount, target = PurePosixPath(mountpoint), PurePosixPath(path)
@@ -58,36 +50,67 @@ def covers(mountpoint: str, path: str) -> bool:
 
 
 @dataclass(frozen=True)
-class EncryptionFacts:
-    """The mount holding the data path and what backs it."""
+class LocationMount:
+    """The mount holding one data location and what backs it: the running system's mount
+    table (lsblk) where it answers, else /etc/fstab and /etc/crypttab."""
 
-    data_path: str
+    location: DataLocation
     source: str                         # "lsblk" or "files"
     mountpoint: str | None
     device: str | None
-    location: str | None                # fstab line
+    fstab_line: str | None
     crypt_layers: list[str]             # live: crypt devices under the mount; files: crypttab lines
+    disagreement: str | None = None     # fstab and the live mounts differ for this location
+
+    def observed(self) -> dict[str, object]:
+        """This location's mount, for the evidence."""
+        return {"location": self.location.describe(), "mountpoint": self.mountpoint,
+                "device": self.device, "source": self.source, "encryption": self.crypt_layers}
+
+
+@dataclass(frozen=True)
+class EncryptionFacts:
+    """The mount under every data location, and the crypttab entries."""
+
+    mounts: list[LocationMount]
+    locations: DataLocations
     crypttab: list[str]                 # crypttab entries (name device options), for evidence
 
 
-def disk_encryption_facts(context: TargetContext, params: DataPathParams) -> EncryptionFacts:
-    """The device under the data path and whether a LUKS volume backs it."""
+def disk_encryption_facts(context: TargetContext, params: DataLocationParams) -> EncryptionFacts:
+    """The device under each data location and whether a LUKS volume backs it."""
+    locations = context.gather(data_locations, params.locations())
     transport = prefetch_host(context)
     fstab = _fstab(optional_text(transport, "/etc/fstab") or "")
     crypttab = _crypttab(optional_text(transport, "/etc/crypttab") or "")
-    mounts = [entry for entry in fstab if covers(entry[1], params.data_path)]
-    mount = max(mounts, key=lambda entry: len(entry[1])) if mounts else None
-    summary = [f"{name} {device} {options}" for name, device, options, _ in crypttab]
-    live = _live_crypt_layers(live_output(transport, LSBLK.argv), mount[1] if mount else None)
-    if live is not None and mount is not None:
-        return EncryptionFacts(params.data_path, "lsblk", mount[1], mount[0], mount[3], live, summary)
-    layers = []
-    if mount is not None:
-        name = mount[0].removeprefix("/dev/mapper/")
-        layers = [location for entry_name, _, options, location in crypttab
-                  if entry_name == name and _is_luks(options)]
-    return EncryptionFacts(params.data_path, "files", mount[1] if mount else None,
-                           mount[0] if mount else None, mount[3] if mount else None, layers, summary)
+    devices = _lsblk_devices(live_output(transport, LSBLK.argv))
+    mounts = [_mount_of(location, fstab, crypttab, devices) for location in locations.present]
+    return EncryptionFacts(mounts, locations,
+                           [f"{name} {device} {options}" for name, device, options, _ in crypttab])
+
+
+def _mount_of(location: DataLocation, fstab: list[tuple[str, str, str, str]],
+              crypttab: list[tuple[str, str, str, str]], devices: list[Any] | None
+              ) -> LocationMount:
+    configured = max((entry for entry in fstab if covers(entry[1], location.path)),
+                     key=lambda entry: len(entry[1]), default=None)
+    live = _live_mount(devices or [], location.path)
+    if live is not None:
+        mountpoint, chain = live
+        line = configured[3] if configured and configured[1] == mountpoint else None
+        disagreement = None
+        if configured is not None and configured[1] != mountpoint:
+            disagreement = (f"{configured[3]} mounts {configured[0]} at {configured[1]}, but "
+                            f"the running system has {location.path} on {mountpoint}")
+        return LocationMount(location, "lsblk", mountpoint, str(chain[-1].get("name")), line,
+                             [f"{d.get('name')} ({d.get('type')})" for d in chain
+                              if d.get("type") == "crypt"], disagreement)
+    if configured is None:
+        return LocationMount(location, "files", None, None, None, [])
+    name = configured[0].removeprefix("/dev/mapper/")
+    layers = [line for entry_name, _, options, line in crypttab
+              if entry_name == name and _is_luks(options)]
+    return LocationMount(location, "files", configured[1], configured[0], configured[3], layers)
 
 
 def _is_luks(options: str) -> bool:
@@ -115,33 +138,33 @@ def _crypttab(text: str) -> list[tuple[str, str, str, str]]:
     return entries
 
 
-def _live_crypt_layers(lsblk_json: str | None, mountpoint: str | None) -> list[str] | None:
-    """The crypt devices between the mount and the disk; None when lsblk does not show it."""
-    if lsblk_json is None or mountpoint is None:
+def _lsblk_devices(lsblk_json: str | None) -> list[Any] | None:
+    """lsblk's device tree; None when lsblk could not say."""
+    if lsblk_json is None:
         return None
     try:
         devices = json.loads(lsblk_json).get("blockdevices", [])
     except (ValueError, AttributeError):
         return None
-    chain = _chain_to(devices, mountpoint, [])
-    if chain is None:
-        return None
-    return [f"{device.get('name')} ({device.get('type')})" for device in chain
-            if device.get("type") == "crypt"]
+    return devices if isinstance(devices, list) else None
 
 
-def _chain_to(devices: list[Any], mountpoint: str, above: list[Any]) -> list[Any] | None:
+def _live_mount(devices: list[Any], path: str) -> tuple[str, list[Any]] | None:
+    """The deepest live mount holding the path, with the devices from the disk up to it."""
+    mounts = [(str(chain[-1]["mountpoint"]), chain) for chain in _chains(devices, [])
+              if covers(str(chain[-1]["mountpoint"]), path)]
+    return max(mounts, key=lambda mount: len(mount[0]), default=None)
+
+
+def _chains(devices: list[Any], above: list[Any]) -> Iterator[list[Any]]:
     # lsblk nests a disk's partitions and the volumes built on them as children.
     for device in devices:
         if not isinstance(device, dict):
             continue
         chain = [*above, device]
-        if device.get("mountpoint") == mountpoint:
-            return chain
-        found = _chain_to(device.get("children") or [], mountpoint, chain)
-        if found is not None:
-            return found
-    return None
+        if isinstance(device.get("mountpoint"), str):
+            yield chain
+        yield from _chains(device.get("children") or [], chain)
 
 
 @dataclass(frozen=True)
@@ -210,6 +233,20 @@ def audit_facts(context: TargetContext) -> AuditFacts:
     return AuditFacts("auditctl -l", loaded, live_disabled, files, watches, loaded)
 
 
+@dataclass(frozen=True)
+class WatchedData:
+    """The audit watches and the data locations they must cover."""
+
+    audit: AuditFacts
+    locations: DataLocations
+
+
+def data_watches(context: TargetContext, params: DataLocationParams) -> WatchedData:
+    """The audit facts beside the data locations."""
+    return WatchedData(context.gather(audit_facts), context.gather(data_locations,
+                                                                   params.locations()))
+
+
 def parse_audit_rules(text: str, source: str) -> tuple[list[AuditRule], str | None]:
     """`-w PATH -p PERMS -k KEY` and `-a ... -F dir=|path= -F perm=` rules, and `-e 0`."""
     watches, disabled = [], None
@@ -255,43 +292,31 @@ class PathMode:
 
 @dataclass(frozen=True)
 class DataPermissions:
-    """The permission bits of each data directory and of what it directly holds."""
+    """The permission bits of each data location and of what it directly holds."""
 
     entries: list[PathMode]
-    missing: list[str]
+    locations: DataLocations
 
 
-def data_permissions(context: TargetContext, params: DataPathsParams) -> DataPermissions:
-    """Modes of the data directories and their entries (names are listed, never read)."""
+def data_permissions(context: TargetContext, params: DataLocationParams) -> DataPermissions:
+    """Modes of the data locations and their entries (names are listed, never read)."""
+    locations = context.gather(data_locations, params.locations())
     transport = context.transport
-    parents = tuple(str(PurePosixPath(path).parent) for path in params.data_paths)
-    transport.prefetch(Prefetch(dirs=(*parents, *params.data_paths)))
-    entries, missing = [], []
-    for path in params.data_paths:
-        own = _own_entry(context, path)
-        if own is None:
-            missing.append(path)
+    paths = [location.path for location in locations.present]
+    parents = tuple(str(PurePosixPath(path).parent) for path in paths)
+    transport.prefetch(Prefetch(dirs=(*parents, *paths)))
+    entries = []
+    for path in paths:
+        entry = path_entry(transport, path)
+        if entry is None:
             continue
+        own = PathMode(path, entry.mode, entry.is_dir)
         entries.append(own)
         if own.is_dir:
             children = transport.list_dir(path)[:MAX_DATA_ENTRIES]
             entries += [PathMode(f"{path.rstrip('/')}/{child.name}", child.mode, child.is_dir)
                         for child in children if not child.is_symlink]
-    return DataPermissions(entries, missing)
-
-
-def _own_entry(context: TargetContext, path: str) -> PathMode | None:
-    parent, name = PurePosixPath(path).parent, PurePosixPath(path).name
-    try:
-        listing = context.transport.list_dir(str(parent))
-    except FactUnavailable as error:
-        if error.reason is Reason.NOT_FOUND:
-            return None
-        raise
-    for entry in listing:
-        if entry.name == name:
-            return PathMode(path, entry.mode, entry.is_dir)
-    return None
+    return DataPermissions(entries, locations)
 
 
 WORLD_READ = 0o004

@@ -11,6 +11,9 @@ from pydantic import AfterValidator, Field, model_validator
 
 from audit.vocabulary import Role, Strict
 
+# A DICOM AE title: up to 16 printable ASCII characters, no backslash.
+AE_TITLE_PATTERN = r"^[ -\[\]-~]{1,16}$"
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -117,7 +120,7 @@ class Service(Strict):
     credential: str | None = Field(default=None, description="Name of a `basic` credential the "
                                    "database checks log in with.")
     # A DICOM service's own (called) AE title: 1-16 printable ASCII characters, no backslash.
-    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$",
+    ae_title: str | None = Field(default=None, pattern=AE_TITLE_PATTERN,
                                  description="A DICOM service's own (called) AE title "
                                  "(default ORTHANC).")
 
@@ -151,10 +154,16 @@ class Target(Strict):
     services: list[Service] = Field(default_factory=list, description="Services on ports the "
                                     "scan does not find by itself.")
     urls: list[WebUrl] = Field(default_factory=list, description="Web or FHIR base URLs.")
-    ae_title: str | None = Field(default=None, pattern=r"^[ -\[\]-~]{1,16}$",
+    ae_title: str | None = Field(default=None, pattern=AE_TITLE_PATTERN,
                                  description="A PACS's own (called) AE title, for the DICOM "
                                  "ports the scan finds (a `dicom` service's own wins).")
     login: LoginProbe | None = Field(default=None, description="Opt-in brute-force probe.")
+    data_paths: list[Annotated[str, Field(pattern=r"^/")]] = Field(
+        default_factory=list, description="Host: directories holding patient data, always "
+        "judged (besides those found on the host) for encryption, audit watches and "
+        "permissions.")
+    admin_groups: list[str] = Field(default_factory=list, description="Host: groups of "
+                                    "administrators, which may hold unrestricted sudo.")
 
     @model_validator(mode="after")
     def _consistent_transport(self) -> Target:

@@ -21,6 +21,7 @@ HOST_PROBE_MODULES: tuple[str, ...] = (
     "audit.facts.host",
     "audit.facts.host_auth",
     "audit.facts.host_storage",
+    "audit.facts.host_data",
     "audit.facts.host_firewall",
     "audit.facts.host_maintenance",
     "audit.facts.host_databases",

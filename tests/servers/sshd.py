@@ -1,10 +1,12 @@
-"""A real sshd serving a host whose /etc and /srv are a test tree, not this machine's.
+"""A real sshd serving a host whose /etc, /srv and /var/lib are a test tree, not this
+machine's.
 
 The weak and hardened host trees live in `tests/hosts/`; `host_tree()` copies one and gives
 its files the modes git cannot store. `start_ssh_host()` builds a full /etc for the remote
 host (this machine's /etc, minus every file the host checks read, plus the tree, plus an
 `auditor` account), then starts `/usr/sbin/sshd -D -e` inside `unshare --mount` with that
-/etc and the tree's /srv bind-mounted: only that sshd and its sessions see them.
+/etc and the tree's /srv and /var/lib bind-mounted: only that sshd and its sessions see
+them.
 
 The live commands the host probes run (`auditctl -l`, `nft list ruleset`, `lsblk`, ...) would
 answer with this machine's kernel and packages. On the test host they are stand-ins, laid
@@ -34,22 +36,44 @@ SHADOW_GID = 42
 MANAGED = ("ssh/sshd_config.d", "sudoers.d", "crypttab", "fstab", "audit", "nftables.conf",
            "iptables", "sysconfig", "postgresql", "mysql", "my.cnf", "my.cnf.d", "redis",
            "redis.conf", "chrony", "chrony.conf", "ntp.conf", "ntpsec", "systemd/timesyncd.conf",
-           "systemd/system/multi-user.target.wants", "systemd/system/sysinit.target.wants")
+           "systemd/system/multi-user.target.wants", "systemd/system/sysinit.target.wants",
+           "orthanc")
+# as Debian's auditd leaves it: the audit account cannot look inside
+AUDIT_MODES = {"etc/audit": 0o750, "etc/audit/rules.d": 0o750}
 MODES = {
     "weak": {"srv/mis": 0o755, "srv/mis/data": 0o755, "srv/mis/data/patient-0001.txt": 0o644},
     "hardened": {"srv/mis": 0o750, "srv/mis/data": 0o750,
-                 "srv/mis/data/patient-0001.txt": 0o640,
-                 # as Debian's auditd leaves it: the audit account cannot look inside
-                 "etc/audit": 0o750, "etc/audit/rules.d": 0o750},
+                 "srv/mis/data/patient-0001.txt": 0o640, **AUDIT_MODES},
+    "vendor": {"var/lib/medsoft": 0o750, "var/lib/medsoft/pgsql": 0o700,
+               "var/lib/medsoft/dicom": 0o750, **AUDIT_MODES},
 }
+# A variant written as changes to another: its files replace the base's, and the base's
+# paths it lists are removed. Its recorded commands default to the base's too.
+BASES = {"vendor": ("hardened", ("srv/mis", "etc/sudoers.d/it-admins",
+                                "etc/audit/rules.d/mis.rules"))}
 
 
 def host_tree(variant: str, destination: Path) -> Path:
-    """A copy of `tests/hosts/VARIANT` with its data modes applied."""
-    shutil.copytree(HOSTS / variant, destination, symlinks=True)
+    """A copy of `tests/hosts/VARIANT` (over its base's) with its data modes applied; its
+    own /srv and /var/lib, empty where the tree has none."""
+    base, removed = BASES.get(variant, (None, ()))
+    if base is not None:
+        shutil.copytree(HOSTS / base, destination, symlinks=True)
+        for relative in removed:
+            path = destination / relative
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.copytree(HOSTS / variant, destination, symlinks=True, dirs_exist_ok=True)
+    for own in ("srv", "var/lib"):
+        (destination / own).mkdir(parents=True, exist_ok=True)
     for relative, mode in MODES[variant].items():
         os.chmod(destination / relative, mode)
     return destination
+
+
+def _recorded(variant: str, name: str) -> Path:
+    recorded = RECORDED_COMMANDS / variant / name
+    base = BASES.get(variant, (None, ()))[0]
+    return recorded if recorded.exists() or base is None else _recorded(base, name)
 
 
 def keygen(path: Path) -> str:
@@ -106,7 +130,7 @@ def stand_in_commands(variant: str, workdir: Path) -> Path:
         name = command.argv[0]
         if name == "sshd":
             continue
-        recorded = RECORDED_COMMANDS / variant / name
+        recorded = _recorded(variant, name)
         script = root / command.path.lstrip("/")
         script.parent.mkdir(parents=True, exist_ok=True)
         if recorded.exists() and name == "systemctl":
@@ -174,8 +198,9 @@ def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222,
     stand_ins = stand_in_commands(commands or variant, workdir)
     overlays = " && ".join(f"mount -t overlay overlay -o lowerdir={stand_ins}/{directory}:/"
                            f"{directory} /{directory}" for directory in ("usr/sbin", "usr/bin"))
-    script = (f"{overlays} && mount --bind {etc} /etc && mount --bind {tree / 'srv'} /srv "
-              f"&& exec {sshd} -D -e -f {config}")
+    binds = " && ".join(f"mount --bind {source} {mountpoint}" for source, mountpoint in
+                        ((etc, "/etc"), (tree / "srv", "/srv"), (tree / "var/lib", "/var/lib")))
+    script = f"{overlays} && {binds} && exec {sshd} -D -e -f {config}"
     server = start_server(f"sshd-{variant}", ["unshare", "--mount", "--propagation", "private",
                                               "sh", "-c", script], address, port, workdir)
     return SshHost(server, address, port, workdir / "auditor_ed25519", known_hosts, host_key, tree)
