@@ -11,8 +11,11 @@ guessed from the kinds found; the draft says what was guessed and what only the 
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 
+from audit.facts.dicom import PACS_HTTP_SERVICE_KIND, revealed_ae_title
+from audit.facts.net import http_origin
 from audit.facts.ports import scan_network
 from audit.facts.services import COMMON_PORTS, DATABASE_PORTS, FoundService, identify_all
 
@@ -31,6 +34,7 @@ class Host:
 
     address: str
     services: tuple[FoundService, ...]
+    ae_title: str | None = None       # told by the PACS's own HTTP API, without a login
 
     @property
     def roles(self) -> list[str]:
@@ -79,9 +83,17 @@ def sweep(networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
         for address, ports in sorted(open_ports.items(), key=lambda item: _sort_key(item[0])):
             own = [port for port in ports if port not in everywhere]
             if own:
-                hosts.append(Host(address, identify_all(address, own, COMMON_PORTS,
-                                                        IDENTIFY_SECONDS)))
+                services = identify_all(address, own, COMMON_PORTS, IDENTIFY_SECONDS)
+                hosts.append(Host(address, services, _told_ae_title(address, services)))
     return Sweep(tuple(map(str, networks)), tuple(hosts), wildcards)
+
+
+def _told_ae_title(address: str, services: tuple[FoundService, ...]) -> str | None:
+    """The AE title a PACS's HTTP API tells anyone who asks (the first that does)."""
+    origins = [http_origin(address, found.service()) for found in services
+               if found.kind == PACS_HTTP_SERVICE_KIND]
+    return next(filter(None, (revealed_ae_title(origin, IDENTIFY_SECONDS)
+                              for origin in origins)), None)
 
 
 def _on_every_address(network: ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -126,6 +138,11 @@ def _target_lines(host: Host) -> list[str]:
                  "    roles: [host]   # nothing recognised: what is it?")
     if "host" in roles:
         lines.append("    # ssh: NAME   # an ssh credential, for the host review")
+    if host.ae_title is not None:
+        lines.append(f"    ae_title: {json.dumps(host.ae_title)}   # told by its HTTP API "
+                     "without a login")
+    elif "pacs" in roles:
+        lines.append("    # ae_title: NAME   # the PACS's own AE title: its HTTP API hid it")
     lines.append("    services:   # found by the scan; the audit finds them again by itself")
     for found in host.services:
         service = found.service()

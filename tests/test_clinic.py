@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -125,13 +126,10 @@ def addresses_only(inventory: str) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-@pytest.fixture(scope="module")
-def addresses_only_run(clinic_run: tuple[Clinic, Path, int],
-                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    clinic = clinic_run[0]
-    work = tmp_path_factory.mktemp("addresses-only")
+def audited(clinic: Clinic, inventory_text: str, work: Path) -> dict[str, object]:
+    """The results of kz-mis-baseline run over the clinic from another inventory."""
     inventory = work / "inventory.yaml"
-    inventory.write_text(addresses_only(clinic.inventory.read_text()))
+    inventory.write_text(inventory_text)
     done = subprocess.run(
         [sys.executable, "-m", "audit.cli", "run", "-p", "kz-mis-baseline", "-i", str(inventory),
          "-o", str(work / "out"), "--format", "json", "--quiet"],
@@ -141,32 +139,52 @@ def addresses_only_run(clinic_run: tuple[Clinic, Path, int],
     return results_of(work / "out")
 
 
-def test_addresses_and_roles_alone_give_the_same_verdicts(
-        clinic_run: tuple[Clinic, Path, int], addresses_only_run: dict[str, object]) -> None:
+def verdict_differences(full: dict[str, object], other: dict[str, object]
+                        ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """Every (check, target) whose status differs between two runs."""
     def verdicts(results: dict[str, object]) -> dict[tuple[str, str], str]:
         return {(r["check"], r["target"]): r["status"]  # type: ignore[index]
                 for r in results["results"]}  # type: ignore[attr-defined]
 
-    full = verdicts(results_of(clinic_run[1]))
-    bare = verdicts(addresses_only_run)
-    assert {key: (full.get(key), bare.get(key)) for key in full.keys() | bare.keys()
-            if full.get(key) != bare.get(key)} == {}
-    judged_tls = {target for (check, target), status in bare.items()
-                  if check.startswith("tls.") and status in ("pass", "fail")}
+    first, second = verdicts(full), verdicts(other)
+    return {key: (first.get(key), second.get(key)) for key in first.keys() | second.keys()
+            if first.get(key) != second.get(key)}
+
+
+@pytest.fixture(scope="module")
+def addresses_only_run(clinic_run: tuple[Clinic, Path, int],
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    clinic = clinic_run[0]
+    return audited(clinic, addresses_only(clinic.inventory.read_text()),
+                   tmp_path_factory.mktemp("addresses-only"))
+
+
+def test_addresses_and_roles_alone_give_the_same_verdicts(
+        clinic_run: tuple[Clinic, Path, int], addresses_only_run: dict[str, object]) -> None:
+    assert verdict_differences(results_of(clinic_run[1]), addresses_only_run) == {}
+    bare = addresses_only_run["results"]
+    judged_tls = {r["target"] for r in bare  # type: ignore[attr-defined]
+                  if r["check"].startswith("tls.") and r["status"] in ("pass", "fail")}
     assert {"db-hardened", "web-weak", "web-hardened", "pacs-hardened", "hl7-hardened",
             "fhir-hardened"} <= judged_tls
 
 
-def test_discover_finds_every_server_of_the_clinic(clinic_run: tuple[Clinic, Path, int],
-                                                   tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def draft(clinic_run: tuple[Clinic, Path, int],
+          tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """`mis-audit discover` over the clinic's networks: the draft, validated."""
+    work = tmp_path_factory.mktemp("discover")
     done = subprocess.run(
         [sys.executable, "-m", "audit.cli", "discover", NETWORK, *PACS_NETWORKS, "-o",
-         "draft.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+         "draft.yaml"], cwd=work, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     validated = subprocess.run([sys.executable, "-m", "audit.cli", "validate", "draft.yaml"],
-                               cwd=tmp_path, capture_output=True, text=True, check=False)
+                               cwd=work, capture_output=True, text=True, check=False)
     assert validated.returncode == 0, validated.stderr
-    draft = yaml.safe_load((tmp_path / "draft.yaml").read_text())
+    return yaml.safe_load((work / "draft.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def test_discover_finds_every_server_of_the_clinic(draft: dict[str, Any]) -> None:
     roles = {target["address"]: target["roles"] for target in draft["targets"]}
     expected = {name: [name.split("-")[0]] for name in ADDRESSES}
     expected |= {"fhir-weak": ["web"], "fhir-hardened": ["web"]}   # FHIR is HTTP(S) to a scan
@@ -180,6 +198,41 @@ def test_discover_finds_every_server_of_the_clinic(clinic_run: tuple[Clinic, Pat
             "pacs-http", True), (ADDRESSES["pacs-weak"], "dicom", False),
             (ADDRESSES["db-hardened"], "redis", True), (ADDRESSES["hl7-hardened"], "hl7", True),
             (ADDRESSES["host-weak"], "ssh", False)} <= kinds
+    # the open Orthanc tells its AE title to anyone; the hardened one asks for a login first
+    titles = {target["address"]: target.get("ae_title") for target in draft["targets"]}
+    assert (titles[ADDRESSES["pacs-weak"]], titles[ADDRESSES["pacs-hardened"]]) == \
+        ("ORTHANC", None)
+
+
+def completed_draft(draft: dict[str, Any], inventory: str) -> str:
+    """The draft as its user completes it: each target renamed after the hand-written one at
+    its address, given the roles the user knows (a scan sees FHIR as HTTP), and only what no
+    scan reveals (`addresses_only`'s fields); the draft's services and AE titles stay."""
+    hand = yaml.safe_load(addresses_only(inventory))
+    by_address = {target["address"]: target for target in hand["targets"] if "address" in target}
+    targets = []
+    for found in draft["targets"]:
+        known = by_address.get(found["address"])
+        if known is None:       # the private login backend: the hand inventory has no target
+            continue
+        target = {key: value for key, value in known.items() if key != "services"}
+        target |= {key: found[key] for key in ("address", "ae_title") if key in found}
+        credentialed = {service["port"]: service for service in known.get("services", [])}
+        target["services"] = [credentialed.pop(service["port"], service)
+                              for service in found.get("services", [])]
+        target["services"] += credentialed.values()
+        targets.append(target)
+    targets += [target for target in hand["targets"] if "address" not in target]
+    return yaml.safe_dump({**hand, "targets": targets}, sort_keys=False)
+
+
+def test_an_audit_from_the_completed_draft_gives_the_same_verdicts(
+        clinic_run: tuple[Clinic, Path, int], draft: dict[str, Any],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    clinic = clinic_run[0]
+    completed = completed_draft(draft, clinic.inventory.read_text())
+    results = audited(clinic, completed, tmp_path_factory.mktemp("from-draft"))
+    assert verdict_differences(results_of(clinic_run[1]), results) == {}
 
 
 class _Sections(HTMLParser):

@@ -17,6 +17,7 @@ bound each wait, not a peer that drips bytes).
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from audit.facts.net import (
 )
 from audit.facts.ports import target_address
 from audit.facts.services import services_of_kind
-from audit.model.inventory import Service
+from audit.model.inventory import AE_TITLE_PATTERN, Service
 from audit.vocabulary import Reason
 
 VERIFICATION = UID("1.2.840.10008.1.1")
@@ -64,6 +65,7 @@ DICOMWEB_STUDIES = "/dicom-web/studies"
 MAX_PDU_BYTES = 1024 * 1024
 # A PACS HTTP answer is read up to this (a list of 1001 study ids fits many times over).
 MAX_HTTP_BYTES = 1024 * 1024
+AE_TITLE_TEXT = re.compile(AE_TITLE_PATTERN)
 # An association is at most four waits (associate, echo, find, release), each one step.
 ASSOCIATION_STEPS = 4
 UNRECOGNISED_PDU = "Evt19"    # pynetdicom's state-machine event for an invalid PDU
@@ -320,6 +322,18 @@ def pacs_http_anonymous(context: TargetContext) -> PacsHttpFacts:
         dicomweb = _anonymous_count(client, base, DICOMWEB_STUDIES,
                                     f"{DICOMWEB_STUDIES}?{limit}", accept="application/dicom+json")
     return PacsHttpFacts(base, rest, dicomweb)
+
+
+def revealed_ae_title(origin: str, timeout: float) -> str | None:
+    """The AE title an Orthanc HTTP API tells whoever asks: `/system`, without a login."""
+    with HttpClient(timeout, verify=False, tls_failure=Reason.UNREACHABLE) as client:
+        try:
+            answer = client.get(f"{origin}/system", MAX_HTTP_BYTES, accept="application/json")
+        except FactUnavailable:
+            return None
+    document = answer.json() if answer.status == 200 else None
+    title = document.get("DicomAet") if isinstance(document, dict) else None
+    return title if isinstance(title, str) and AE_TITLE_TEXT.fullmatch(title) else None
 
 
 def pacs_http_base(context: TargetContext) -> str:
