@@ -65,3 +65,22 @@ def unauthenticated_search(facts: FhirFacts, p: NoParams) -> Finding:
                       observed=observed, expected=expected)
     return passed("Patient search refused without a token", observed=observed,
                   expected=expected)
+
+
+@check(id="fhir.plaintext", title="FHIR is served only over TLS", applies_to=Role.FHIR,
+       probe=fhir_anonymous_search, params=NoParams)
+def plaintext(facts: FhirFacts, p: NoParams) -> Finding:
+    """A FHIR API over plain HTTP carries patient resources and the bearer tokens that
+    guard them in clear, readable by anyone on the path. Serve it only over HTTPS; a plain
+    port may answer nothing but a redirect to https://. Uses the answers of the search
+    probe: no second request."""
+    observed = [f"{answer.base_url}: HTTP {answer.search_status}"
+                + (f" to {answer.redirect}" if answer.redirect else "") for answer in facts.answers]
+    clear = [line for answer, line in zip(facts.answers, observed, strict=True)
+             if answer.base_url.startswith("http://")
+             and not (answer.redirect or "").startswith("https://")]
+    expected = "https:// bases only (plain HTTP answering only redirects to https://)"
+    if clear:
+        return failed(f"FHIR in clear: {'; '.join(clear)}", observed=observed, expected=expected)
+    return passed(f"{len(facts.answers)} FHIR base(s) over TLS or redirecting to it",
+                  observed=observed, expected=expected)

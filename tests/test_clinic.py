@@ -45,6 +45,7 @@ WEAK_FAILS_HARDENED_PASSES = [
     ("pacs.rest_unauthenticated", "pacs-weak", "pacs-hardened"),
     ("hl7.mllp_plaintext", "hl7-weak", "hl7-hardened"),
     ("fhir.unauthenticated_search", "fhir-weak", "fhir-hardened"),
+    ("fhir.plaintext", "fhir-weak", "fhir-hardened"),
     ("host.ssh_root_login", "host-weak", "host-hardened"),
     ("host.ssh_password_auth", "host-weak", "host-hardened"),
     ("host.ssh_mfa", "host-weak", "host-hardened"),

@@ -1,4 +1,5 @@
-"""fhir.unauthenticated_search on hand-built facts, and the Bundle counting it relies on."""
+"""fhir.unauthenticated_search and fhir.plaintext on hand-built facts, and the Bundle counting
+they rely on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from audit.facts.fhir import FhirFacts, FhirSearchAnswer, bundle_counts
 from audit.facts.net import HttpAnswer
 from audit.registry import NoParams
 from audit.vocabulary import Status
-from checks.fhir import Access, http_access, unauthenticated_search
+from checks.fhir import Access, http_access, plaintext, unauthenticated_search
 
 BASE = "https://fhir.clinic.test/r4"
 
@@ -39,7 +40,7 @@ def test_failure_names_the_base_and_the_count() -> None:
                                "without a token")
     assert finding.observed[1] == {"base_url": BASE, "metadata_status": 200,
                                    "search_status": 200, "bundle": True, "total": 7,
-                                   "entries": 1}
+                                   "entries": 1, "redirect": None}
 
 
 @pytest.mark.parametrize(("document", "counts"), [
@@ -71,3 +72,17 @@ def test_a_cut_body_is_not_parsed() -> None:
 ])
 def test_http_access(status: int, access: Access) -> None:
     assert http_access(status) is access
+
+
+def test_plain_http_fails_unless_it_only_redirects_to_https() -> None:
+    def facts(base: str, status: int, redirect: str | None = None) -> FhirFacts:
+        return FhirFacts([FhirSearchAnswer(base, None, status, False, None, None, redirect)])
+
+    assert plaintext(facts(BASE, 401), NoParams()).status is Status.PASS
+    refused_in_clear = plaintext(facts("http://fhir.clinic.test/r4", 401), NoParams())
+    assert refused_in_clear.status is Status.FAIL      # the token would cross in clear
+    assert refused_in_clear.summary == "FHIR in clear: http://fhir.clinic.test/r4: HTTP 401"
+    redirected = facts("http://fhir.clinic.test/r4", 301, "https://fhir.clinic.test/r4/Patient")
+    assert plaintext(redirected, NoParams()).status is Status.PASS
+    elsewhere = facts("http://fhir.clinic.test/r4", 302, "http://login.clinic.test/")
+    assert plaintext(elsewhere, NoParams()).status is Status.FAIL

@@ -1,4 +1,5 @@
-"""fhir.unauthenticated_search against the FHIR stand-in: open (weak) and token-only (hardened)."""
+"""fhir.unauthenticated_search and fhir.plaintext against the FHIR stand-in: open over plain
+HTTP (weak) and token-only over HTTPS (hardened)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_open_patient_search_fails_with_counts_only(
     [observed] = result.evidence.observed
     assert observed == {"base_url": f"http://{WEAK_ADDRESS}:{FHIR_PORT}/", "metadata_status": 200,
                         "search_status": 200, "bundle": True,
-                        "total": len(SYNTHETIC_PATIENTS), "entries": 1}
+                        "total": len(SYNTHETIC_PATIENTS), "entries": 1, "redirect": None}
     text = json.dumps(result.model_dump(mode="json"))
     assert "Alpha" not in text and "fake-1" not in text
 
@@ -59,6 +60,17 @@ def test_token_only_search_passes_with_public_metadata(
     [observed] = result.evidence.observed
     assert observed["search_status"] == 401 and observed["metadata_status"] == 200
     assert observed["base_url"].startswith("https://")
+
+
+def test_fhir_in_clear_fails_and_over_tls_passes(fhir_servers: dict[str, ServerProcess]) -> None:
+    weak = Target(name="fhir-weak", address=WEAK_ADDRESS, roles=[Role.FHIR],
+                  services=[Service(kind="fhir", port=FHIR_PORT)])
+    clear = run_check("fhir.plaintext", weak)
+    assert clear.status is Status.FAIL
+    assert clear.summary == f"FHIR in clear: http://{WEAK_ADDRESS}:{FHIR_PORT}/: HTTP 200"
+    hardened = Target(name="fhir-hardened", address=HARDENED_ADDRESS, roles=[Role.FHIR],
+                      services=[Service(kind="fhir", port=FHIR_PORT, tls=True)])
+    assert run_check("fhir.plaintext", hardened).status is Status.PASS
 
 
 def test_a_target_without_a_fhir_base_is_an_error() -> None:

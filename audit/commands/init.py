@@ -66,6 +66,8 @@ targets: []
 #    roles: [host]
 #    ssh: ops-ssh                        # host configuration read over SSH
 #    transport: ssh                      # local | ssh | offline (default from ssh/root)
+#    data_paths: [/opt/medinfo/storage]  # patient data the host's own config does not name
+#    admin_groups: [his-ops]             # administrators, beside groups named *admin*
 #  - name: db
 #    address: 10.20.0.20
 #    roles: [db]

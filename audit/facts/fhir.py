@@ -33,6 +33,7 @@ class FhirSearchAnswer:
     bundle: bool
     total: int | None
     entries: int | None
+    redirect: str | None = None     # where a 3xx answer to the search points (capped)
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,10 @@ def _search_one(client: HttpClient, base_url: str) -> FhirSearchAnswer:
     except FactUnavailable:
         metadata_status = None  # only context for the report: the search decides
     is_bundle, total, entries = bundle_counts(search.json())
+    location = search.headers.get("location") if 300 <= search.status < 400 else None
     return FhirSearchAnswer(base_url=base_url, metadata_status=metadata_status,
                             search_status=search.status, bundle=is_bundle, total=total,
-                            entries=entries)
+                            entries=entries, redirect=location[:200] if location else None)
 
 
 def bundle_counts(document: object) -> tuple[bool, int | None, int | None]:
