@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -21,7 +23,8 @@ from audit.inventory import (
     load_waivers,
     local_inventory,
 )
-from audit.model.inventory import Target
+from audit.method import run_method, source_address
+from audit.model.inventory import Credential, SshCredential, Target
 from audit.model.results import (
     InputFiles,
     Result,
@@ -93,12 +96,35 @@ def _environment(prepared: PreparedRun) -> Environment:
                        timeout=prepared.request.timeout)
 
 
-def _target_record(target: Target) -> TargetRecord:
+def _target_record(target: Target, credentials: dict[str, Credential]) -> TargetRecord:
     # Every credential the audit may use on the target, by its inventory name only.
     names = {target.ssh, *(service.credential for service in target.services)} - {None}
     return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
                         transport=target.host_transport,
-                        credential=", ".join(sorted(str(name) for name in names)) or None)
+                        credential=", ".join(sorted(str(name) for name in names)) or None,
+                        source_address=source_address(target.address),
+                        account=_host_account(target, credentials))
+
+
+def _host_account(target: Target, credentials: dict[str, Credential]) -> str | None:
+    """Who reads the host's files, with which privileges."""
+    transport = target.host_transport
+    ssh = credentials.get(target.ssh or "")
+    if transport == "ssh" and isinstance(ssh, SshCredential):
+        return f"{ssh.user} over SSH, " + ("sudo -n for the allow-listed reads" if ssh.sudo
+                                          else "no sudo")
+    if transport == "local":
+        return f"{_local_user()} on this machine"
+    if transport == "offline":
+        return "none: files of a copy"
+    return None
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):           # no login name and no passwd entry
+        return f"uid {os.getuid()}"
 
 
 def _absolute(path: Path | None) -> str | None:
@@ -154,14 +180,15 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
         profile_family=prepared.profile.family, inventory_sha256=prepared.inventory.sha256(),
         scope=ScopeRecord(networks=[str(n) for n in scope.networks], hosts=list(scope.hosts),
                           paths=list(scope.paths)),
-        targets=[_target_record(t) for t in targets],
+        targets=[_target_record(t, inventory.credentials) for t in targets],
         checks_run=sorted({item.check_id for item in full_plan}),
         results=results, controls=card.controls, threshold=prepared.profile.threshold,
         weights=prepared.profile.weights, score=card.score, verdict=card.verdict,
         blockers=card.blockers, waivers=waiver_record, attestations=attestation_record,
         inputs=_input_files(prepared.request),
         warnings=[*unused_inputs(full_plan, inventory, waiver_record),
-                  *attestation_warnings(attestation_record)])
+                  *attestation_warnings(attestation_record)],
+        method=run_method())
 
 
 def results_json(results: RunResults) -> str:

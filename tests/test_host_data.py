@@ -20,10 +20,10 @@ from tests.servers.sshd import SshHost, host_tree, start_ssh_host
 
 DATA_CHECKS = ("hostsys.disk_encryption", "hostsys.audit_rules", "hostsys.data_permissions")
 VENDOR_ADDRESS = "127.63.0.14"
-FOUND = ["/var/lib/medsoft/pgsql (PostgreSQL data_directory "
-         "(/etc/postgresql/15/main/postgresql.conf:2))",
-         "/var/lib/medsoft/dicom (Orthanc StorageDirectory (/etc/orthanc/orthanc.json); "
-         "Orthanc IndexDirectory (/etc/orthanc/orthanc.json))"]
+FOUND = [("/var/lib/medsoft/pgsql (PostgreSQL data_directory "
+         "(/etc/postgresql/15/main/postgresql.conf:2))"),
+         ("/var/lib/medsoft/dicom (Orthanc StorageDirectory (/etc/orthanc/orthanc.json); "
+         "Orthanc IndexDirectory (/etc/orthanc/orthanc.json))")]
 
 
 def _offline(tmp_path: Path, target: str = "", checks: tuple[str, ...] = HOST_CHECKS
@@ -127,7 +127,10 @@ def test_over_ssh_the_running_system_decides_and_agrees(tmp_path: Path, vendor: 
         f"known_hosts: {vendor.known_hosts}, port: {vendor.port}, sudo: true}}\n"
         f"targets:\n  - {{name: vendor, address: {vendor.address}, roles: [host], ssh: key, "
         "admin_groups: [his-ops]}\n")
-    results = by_target(run_audit(tmp_path, profile_text(HOST_CHECKS), inventory))
+    run = run_audit(tmp_path, profile_text(HOST_CHECKS), inventory)
+    assert run.targets[0].account == "auditor over SSH, sudo -n for the allow-listed reads"
+    assert run.targets[0].source_address == "127.0.0.1"
+    results = by_target(run)
     for check in HOST_CHECKS:
         assert results[("vendor", check)].status is Status.PASS, \
             (check, results[("vendor", check)].summary)

@@ -107,6 +107,19 @@ class TargetRecord(Strict):
     roles: list[Role]
     transport: str | None = None
     credential: str | None = None
+    # The address of the scanner host that reaches the target (what "reachable" is from).
+    source_address: str | None = None
+    # Who the host review logs in as, and with which privileges.
+    account: str | None = None
+
+
+class RunMethod(Strict):
+    """How and from where the run looked: for the report's method section."""
+
+    scanner_host: str
+    tools: dict[str, str] = Field(default_factory=dict)      # name -> version
+    ports_scanned: list[int] = Field(default_factory=list)
+    host_commands: list[str] = Field(default_factory=list)
 
 
 class ScopeRecord(Strict):
@@ -216,6 +229,7 @@ class RunResults(Strict):
     inputs: InputFiles = Field(default_factory=InputFiles)
     # One line each: inventory entries and waivers that nothing used.
     warnings: list[str] = Field(default_factory=list)
+    method: RunMethod | None = None
     # Embedded after the run is recorded, so a report rendered from this file alone shows it.
     history: HistorySummary | None = None
     # Set instead when the store could not record the run (the run itself still counts).
