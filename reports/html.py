@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from audit.model.results import Result, RunResults
 from audit.profiles import LIBRARY_VERSION
 from audit.vocabulary import Lang, Severity, Status, localized
+from reports.charts import area_grid, grid_chart, severity_chart, trend_chart
 from reports.i18n import translator
 from reports.register import findings_register, one_line, remediation_plan, target_lines
 from reports.text import as_text, attestation_note, clean
@@ -101,14 +102,22 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
     """The report as one self-contained HTML page in `lang`."""
     template = _ENVIRONMENT.get_template("report.html.j2")
     register = findings_register(results, lang)
+    t = translator(lang)
+    matrix = _severity_matrix(results)
+    grid = area_grid(results)
+    history = results.history
     return template.render(
         run=results,
         lang=lang,
-        t=translator(lang),
+        t=t,
         text=lambda value: localized(value, lang),
         statuses=STATUS_ORDER,
         severities=list(Severity),
-        severity_matrix=_severity_matrix(results),
+        severity_matrix=matrix,
+        severity_chart=severity_chart(matrix, STATUS_ORDER, t),
+        grid=grid,
+        grid_chart=grid_chart(grid, t),
+        trend_chart=trend_chart(history.trend, results.threshold) if history else "",
         result_counts=Counter(result.status for result in results.results),
         results_by_control=_by_control(results),
         titles={control.id: control.title for control in results.controls},

@@ -36,7 +36,13 @@ CORPUS = {
 UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "section", "h1", "h2", "h3", "colgroup", "col", "details", "summary",
                 "h4", "p", "table", "thead", "tr", "th", "td", "code", "pre", "span", "strong", "ul", "li",
-                "a", "br", "div", "footer", "em", "small", "dl", "dt", "dd", "nav", "ol"}
+                "a", "br", "div", "footer", "em", "small", "dl", "dt", "dd", "nav", "ol",
+                # the inline SVG charts: shapes and text, no script, no link, no image
+                "svg", "defs", "pattern", "rect", "path", "text", "line", "polyline", "circle"}
+SVG_ATTRIBUTES = {"xmlns", "aria-hidden", "viewbox", "width", "height", "patternunits", "x",
+                  "y", "fill", "stroke", "stroke-width", "stroke-dasharray", "opacity", "d",
+                  "font-size", "text-anchor", "transform", "x1", "x2", "y1", "y2", "points",
+                  "cx", "cy", "r"}
 # Bound on any output: the renderers cut every field, so 13 fields of 10 MB shrink to this.
 MAX_OUTPUT = 3_000_000
 
@@ -74,7 +80,11 @@ def test_html_keeps_hostile_text_inert(payload: str) -> None:
         assert not name.startswith("on"), (name, value)
         if name == "href":
             assert value is not None and value.startswith("#")
-        assert name in {"lang", "charset", "name", "content", "class", "id", "href", "style"}
+        assert name in {"lang", "charset", "name", "content", "class", "id", "href", "style",
+                        *SVG_ATTRIBUTES}
+        if name == "fill":
+            assert value is not None and re.fullmatch(r"#[0-9a-f]{3,6}|none|url\(#[a-z_-]+\)",
+                                                      value), value
     if payload == CORPUS["script"]:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in output   # shown, as text
 

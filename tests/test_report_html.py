@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from test_report_samples import hostile_results, sample_results
 
 from audit.model.profile import ReferenceKind
 from audit.vocabulary import Lang, Role, Severity, Status, Verdict
+from reports.charts import area_grid, grid_chart
 from reports.html import render_html
 from reports.i18n import catalogue, translator
 
@@ -127,5 +129,27 @@ def test_report_is_self_contained_and_deterministic() -> None:
     html = render_html(sample_results(), Lang.KK)
     assert "<script" not in html and "<link" not in html and "<img" not in html
     assert not re.search(r"(src|href)=\"(?!#)", html)
-    assert "url(" not in html and "@import" not in html
+    # the charts' patterns are referenced inside the page only
+    assert not re.search(r"url\((?!#)", html) and "@import" not in html
     assert render_html(sample_results(), Lang.KK) == html
+
+
+def test_charts_are_inline_svg_with_their_numbers_in_tables() -> None:
+    html = render_html(sample_results(), Lang.EN)
+    charts = re.findall(r"<svg .*?</svg>", html, flags=re.DOTALL)
+    assert len(charts) == 2 + bool(sample_results().history)
+    for chart in charts:
+        ElementTree.fromstring(chart)             # well-formed, no external reference
+        assert 'aria-hidden="true"' in chart
+    # the grid's numbers are in a table for screen readers: worst status per target and area
+    grid = area_grid(sample_results())
+    assert grid.areas == list(dict.fromkeys(c.id.split(".")[0]
+                                            for c in sample_results().controls))
+    cells = dict(grid.rows)
+    assert cells["web-front"]["AUTH-02"] is Status.ERROR
+    assert '<table class="sr-only">' in html
+
+
+def test_a_hostile_target_name_is_cut_and_escaped_in_the_charts() -> None:
+    chart = str(grid_chart(area_grid(hostile_results("<script>" * 1000)), translator(Lang.EN)))
+    assert "<script>" not in chart and "&lt;script&gt;" in chart and len(chart) < 20_000
