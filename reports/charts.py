@@ -39,9 +39,9 @@ STYLES = {
 # From what needs action first to what needs none: a grid cell shows the worst.
 WORST_FIRST = (Status.FAIL, Status.ERROR, Status.MANUAL, Status.WAIVED, Status.PASS,
                Status.NOT_APPLICABLE)
-BAR_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 420, 16, 80
-CELL = 18
-CHARACTER_WIDTH, LEGEND_LINE = 6.5, 14      # at font size 10, Cyrillic included
+BAR_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 420, 12, 80
+CELL = 14
+CHARACTER_WIDTH, LEGEND_LINE = 6.5, 13      # at font size 10, Cyrillic included
 LABEL_CHARACTERS = 32         # a longer target name or area is cut in the chart (the table has it)
 
 
@@ -93,8 +93,8 @@ def severity_chart(matrix: dict[Severity, Counter[Status]], statuses: Sequence[S
     most = max((counts.total() for counts in matrix.values()), default=0) or 1
     rows = []
     for row, (severity, counts) in enumerate(matrix.items()):
-        y, x = row * (BAR_HEIGHT + 6), float(LABEL_WIDTH)
-        rows.append(_text(0, y + 12, t(f"severity.{severity.value}")))
+        y, x = row * (BAR_HEIGHT + 4), float(LABEL_WIDTH)
+        rows.append(_text(0, y + 10, t(f"severity.{severity.value}")))
         for status in statuses:
             width = BAR_WIDTH * counts[status] / most
             if not width:
@@ -102,11 +102,11 @@ def severity_chart(matrix: dict[Severity, Counter[Status]], statuses: Sequence[S
             rows.append(f'<rect x="{x:g}" y="{y}" width="{width:g}" height="{BAR_HEIGHT}" '
                         f'fill="url(#sev-{status.value})" stroke="#555" stroke-width="0.5"/>')
             if width >= 14:
-                rows.append(f'<rect x="{x + width / 2 - 7:g}" y="{y + 2}" width="14" '
-                            f'height="12" fill="#fff" opacity="0.85"/>')
-                rows.append(_text(x + width / 2, y + 12, str(counts[status]), "middle", 9))
+                rows.append(f'<rect x="{x + width / 2 - 7:g}" y="{y + 1}" width="14" '
+                            f'height="10" fill="#fff" opacity="0.85"/>')
+                rows.append(_text(x + width / 2, y + 9.5, str(counts[status]), "middle", 9))
             x += width
-    height, width = len(matrix) * (BAR_HEIGHT + 6), LABEL_WIDTH + BAR_WIDTH + 10
+    height, width = len(matrix) * (BAR_HEIGHT + 4), LABEL_WIDTH + BAR_WIDTH + 10
     legend, legend_height = _legend(height + 4, statuses, t, "sev", width)
     return _svg(width, int(height + 6 + legend_height), "".join(rows) + legend, "sev")
 
@@ -140,7 +140,7 @@ def grid_chart(grid: AreaGrid, t: Translate) -> Markup:
              for column, area in enumerate(grid.areas)]
     for row, (target, cells) in enumerate(grid.rows):
         y = header + row * CELL
-        parts.append(_text(0, y + 13, target))
+        parts.append(_text(0, y + 10, target))
         for column, area in enumerate(grid.areas):
             status = cells.get(area)
             if status is not None:
@@ -156,7 +156,7 @@ def grid_chart(grid: AreaGrid, t: Translate) -> Markup:
 
 def trend_chart(trend: Sequence[RunDigest], threshold: float) -> Markup:
     """The score of each run of the series (0 to 100), the threshold dashed."""
-    width, height, left = 480, 120, 30
+    width, height, left = 480, 80, 30
     step = (width - left - 20) / max(len(trend) - 1, 1)
 
     def y_of(score: float) -> float:
