@@ -102,7 +102,7 @@ def main() -> None:
              db_ca.ca_file),
             ("redis TLS, hardened", HARDENED_DB, "redis", redis.port, db_ca.ca_file),
         ]
-        print(f"TLS scan per endpoint (sslyze, median of {repeat}):")
+        print(f"TLS scan per endpoint (a handshake per version, median of {repeat}):")
         for label, address, kind, port, ca_file in endpoints:
             target = Target(name="bench", address=address, roles=[Role.DB],
                             services=[Service(kind=kind, port=port, tls=True)])

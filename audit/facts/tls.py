@@ -1,9 +1,12 @@
-"""TLS facts from sslyze: the protocol versions an endpoint accepts and the certificate it shows.
+"""TLS facts: the protocol versions an endpoint accepts and the certificate it shows.
 
-One sslyze scan per endpoint, all endpoints of a target in one scanner, with only the scan
-commands the checks need (one cipher-suite command per protocol version, and certificate info).
-sslyze speaks SSLv2 to TLS 1.3 through its own OpenSSL builds, so it sees the TLS 1.0/1.1 that
-the standard ssl module of OpenSSL 3 refuses to negotiate.
+One handshake per protocol version (two where the default cipher list is refused: sslyze's own
+F5 workaround), newest first, through sslyze's connection helper: it speaks SSLv2 to TLS 1.3
+with its own OpenSSL builds (so it sees the TLS 1.0/1.1 that OpenSSL 3's ssl module refuses)
+and does PostgreSQL's STARTTLS. The certificate chain comes from the newest accepted
+handshake and is validated against the run's trust anchors only (sslyze's TrustStore, loaded
+once per file). No check asks for cipher suites, so none are enumerated: that is what made a
+TLS endpoint cost hundreds of handshakes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 import ipaddress
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,28 +23,18 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
+from nassl._nassl import OpenSSLError
 from sslyze.connection_helpers.opportunistic_tls_helpers import ProtocolWithOpportunisticTlsEnum
+from sslyze.connection_helpers.tls_connection import SslConnection
 from sslyze.errors import (
+    ConnectionToServerFailed,
     ConnectionToServerTimedOut,
     ServerHostnameCouldNotBeResolved,
     ServerRejectedOpportunisticTlsNegotiation,
-    ServerRejectedTlsHandshake,
-    ServerTlsConfigurationNotSupported,
-    TlsHandshakeTimedOut,
+    TlsHandshakeFailed,
 )
-from sslyze.plugins.certificate_info.implementation import (
-    CertificateInfoExtraArgument,
-    CertificateInfoScanResult,
-)
-from sslyze.plugins.scan_commands import ScanCommand
-from sslyze.scanner.models import (
-    ScanCommandsExtraArguments,
-    ServerScanRequest,
-    ServerScanResult,
-    ServerScanStatusEnum,
-)
-from sslyze.scanner.scan_command_attempt import ScanCommandAttemptStatusEnum
-from sslyze.scanner.scanner import Scanner
+from sslyze.plugins.certificate_info.trust_stores.trust_store import TrustStore
+from sslyze.server_connectivity import TlsVersionEnum
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
 from audit.errors import FactUnavailable, Unavailable
@@ -50,17 +44,20 @@ from audit.facts.services import known_services, map_of
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Reason
 
-# Protocol versions, oldest first: name, sslyze scan command, attribute of the scan result.
-PROTOCOLS: tuple[tuple[str, ScanCommand, str], ...] = (
-    ("SSLv2", ScanCommand.SSL_2_0_CIPHER_SUITES, "ssl_2_0_cipher_suites"),
-    ("SSLv3", ScanCommand.SSL_3_0_CIPHER_SUITES, "ssl_3_0_cipher_suites"),
-    ("TLSv1.0", ScanCommand.TLS_1_0_CIPHER_SUITES, "tls_1_0_cipher_suites"),
-    ("TLSv1.1", ScanCommand.TLS_1_1_CIPHER_SUITES, "tls_1_1_cipher_suites"),
-    ("TLSv1.2", ScanCommand.TLS_1_2_CIPHER_SUITES, "tls_1_2_cipher_suites"),
-    ("TLSv1.3", ScanCommand.TLS_1_3_CIPHER_SUITES, "tls_1_3_cipher_suites"),
+# Protocol versions, oldest first: name and sslyze's version.
+PROTOCOLS: tuple[tuple[str, TlsVersionEnum], ...] = (
+    ("SSLv2", TlsVersionEnum.SSL_2_0),
+    ("SSLv3", TlsVersionEnum.SSL_3_0),
+    ("TLSv1.0", TlsVersionEnum.TLS_1_0),
+    ("TLSv1.1", TlsVersionEnum.TLS_1_1),
+    ("TLSv1.2", TlsVersionEnum.TLS_1_2),
+    ("TLSv1.3", TlsVersionEnum.TLS_1_3),
 )
-PROTOCOL_NAMES: tuple[str, ...] = tuple(name for name, _, _ in PROTOCOLS)
-SCAN_COMMANDS = frozenset({command for _, command, _ in PROTOCOLS} | {ScanCommand.CERTIFICATE_INFO})
+PROTOCOL_NAMES: tuple[str, ...] = tuple(name for name, _ in PROTOCOLS)
+# The client's cipher lists, tried in turn: the default, then everything (a peer that wants
+# an old cipher the default leaves out). SSLv2 has ciphers of its own.
+CIPHER_LISTS = ("DEFAULT", "ALL:COMPLEMENTOFALL:-PSK:-SRP")
+SSL2_CIPHER_LISTS = ("SSLv2",)
 
 # Services spoken in clear that upgrade to TLS in-band (kind in the inventory -> sslyze protocol).
 STARTTLS_KINDS: dict[str, ProtocolWithOpportunisticTlsEnum] = {
@@ -69,9 +66,7 @@ STARTTLS_KINDS: dict[str, ProtocolWithOpportunisticTlsEnum] = {
     "pgsql": ProtocolWithOpportunisticTlsEnum.POSTGRES,
 }
 DIRECT_TLS_KINDS = frozenset({"https"})
-CONNECTIONS_PER_ENDPOINT = 10
 MAX_NETWORK_TIMEOUT = 5
-SUPPLIED_STORE = "Supplied CA file"     # sslyze's name for the custom trust store
 
 # sslyze's bundled trust stores hold a root with a negative serial number, and cryptography
 # warns about it each time they load: noise on the user's terminal, nothing about the target.
@@ -185,91 +180,104 @@ def tls_facts(context: TargetContext) -> TlsFacts:
 
 def scan_endpoints(endpoints: list[TlsEndpoint], trust_file: Path,
                    timeout: int) -> list[EndpointScan]:
-    """Scan endpoints concurrently; one failure becomes that endpoint's fact, never a lost scan."""
-    scans: dict[TlsEndpoint, EndpointScan] = {}
-    requests: dict[str, tuple[TlsEndpoint, ServerScanRequest]] = {}
-    for endpoint in endpoints:
+    """Scan each endpoint; one failure becomes that endpoint's fact, never a lost scan."""
+    return [scan_endpoint(endpoint, trust_file, timeout) for endpoint in endpoints]
+
+
+def scan_endpoint(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> EndpointScan:
+    """The versions one endpoint accepts, newest first, and the certificate of the newest."""
+    try:
+        location, configuration = _connection_settings(endpoint, timeout)
+    except FactUnavailable as unavailable:
+        return EndpointScan(endpoint, unavailable=unavailable.unavailable)
+    protocols: dict[str, bool | None] = {}
+    errors: dict[str, str] = {}
+    chain: list[str] | None = None
+    for name, version in reversed(PROTOCOLS):
         try:
-            request = _scan_request(endpoint, trust_file, timeout)
-        except FactUnavailable as unavailable:
-            scans[endpoint] = EndpointScan(endpoint, unavailable=unavailable.unavailable)
+            accepted, received = _handshake(location, configuration, version)
+        except ServerRejectedOpportunisticTlsNegotiation as refused:
+            return EndpointScan(endpoint, tls_offered=False,
+                                refusal=f"{endpoint.label}: {_reason(refused)}")
+        except ConnectionToServerTimedOut as silent:
+            return EndpointScan(endpoint, unavailable=Unavailable(
+                Reason.TIMEOUT, f"{endpoint.label}: {_reason(silent)}"))
+        except (ConnectionToServerFailed, OSError, OpenSSLError) as failure:
+            protocols[name], errors[name] = None, _reason(failure)
             continue
-        requests[str(request.uuid)] = (endpoint, request)
-    if requests:
-        scanner = Scanner(per_server_concurrent_connections_limit=CONNECTIONS_PER_ENDPOINT,
-                          concurrent_server_scans_limit=len(requests))
-        scanner.queue_scans([request for _, request in requests.values()])
-        for result in scanner.get_results():
-            endpoint = requests[str(result.uuid)][0]
-            scans[endpoint] = _endpoint_scan(endpoint, result)
-    return [scans[endpoint] for endpoint in endpoints]
+        protocols[name] = accepted
+        chain = chain or received
+    if not any(protocols.values()):
+        if all(value is None for value in protocols.values()):
+            return EndpointScan(endpoint, unavailable=Unavailable(
+                Reason.UNREACHABLE, f"{endpoint.label}: {errors.get('TLSv1.3', 'no answer')}"))
+        return EndpointScan(endpoint, tls_offered=False,
+                            refusal=f"{endpoint.label}: no TLS or SSL version accepted")
+    certificate = certificate_facts(endpoint.host, chain, trust_store(trust_file)) \
+        if chain else None
+    if certificate is None:
+        errors["certificate"] = "no certificate received"
+    return EndpointScan(endpoint, protocols={name: protocols[name] for name in PROTOCOL_NAMES},
+                        certificate=certificate, errors=errors)
 
 
-def _scan_request(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> ServerScanRequest:
+def _connection_settings(endpoint: TlsEndpoint, timeout: int
+                         ) -> tuple[ServerNetworkLocation, ServerNetworkConfiguration]:
     starttls = STARTTLS_KINDS.get(endpoint.kind) if endpoint.starttls else None
     if starttls is None:
-        # sslyze probes a silent direct-TLS listener version by version, each up to the
-        # timeout; one handshake of our own first keeps a silent endpoint to one timeout.
-        # (it also refuses a handshake message of megabytes, which sslyze would take for
-        # "no TLS version supported").
+        # A silent direct-TLS listener would cost a timeout per version: one handshake of
+        # our own first keeps it to one (and refuses a handshake message of megabytes).
         expect_tls_answer(endpoint.host, endpoint.port, timeout, endpoint.label)
     try:
         location = ServerNetworkLocation(endpoint.host, endpoint.port)
     except ServerHostnameCouldNotBeResolved:
         raise FactUnavailable(Reason.UNREACHABLE, f"{endpoint.label}: cannot resolve "
                               f"{endpoint.host}") from None
-    configuration = ServerNetworkConfiguration(
+    return location, ServerNetworkConfiguration(
         tls_server_name_indication=endpoint.host, tls_opportunistic_encryption=starttls,
         network_timeout=timeout, network_max_retries=0)
-    extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=trust_file))
-    return ServerScanRequest(server_location=location, network_configuration=configuration,
-                             scan_commands=set(SCAN_COMMANDS), scan_commands_extra_arguments=extra)
 
 
-def _endpoint_scan(endpoint: TlsEndpoint, result: ServerScanResult) -> EndpointScan:
-    if result.scan_status != ServerScanStatusEnum.COMPLETED or result.scan_result is None:
-        return _connectivity_failure(endpoint, result)
-    protocols: dict[str, bool | None] = {}
-    errors: dict[str, str] = {}
-    for name, _, attribute in PROTOCOLS:
-        attempt = getattr(result.scan_result, attribute)
-        if attempt.status == ScanCommandAttemptStatusEnum.COMPLETED:
-            protocols[name] = bool(attempt.result.accepted_cipher_suites)
-        else:
-            protocols[name] = None
-            errors[name] = str(attempt.error_reason)
-    certificate_attempt = result.scan_result.certificate_info
-    certificate = None
-    if certificate_attempt.result is not None:
-        certificate = certificate_facts(endpoint.host, certificate_attempt.result)
-    else:
-        errors["certificate"] = str(certificate_attempt.error_reason)
-    return EndpointScan(endpoint, protocols=protocols, certificate=certificate, errors=errors)
+def _handshake(location: ServerNetworkLocation, configuration: ServerNetworkConfiguration,
+               version: TlsVersionEnum) -> tuple[bool, list[str] | None]:
+    """Whether the peer completes a handshake at `version`, and the chain it sent."""
+    lists = SSL2_CIPHER_LISTS if version is TlsVersionEnum.SSL_2_0 else CIPHER_LISTS
+    if version is TlsVersionEnum.TLS_1_3:
+        lists = ("",)                 # TLS 1.3 suites are not set by the cipher list
+    for cipher_list in lists:
+        connection = SslConnection(location, configuration, version,
+                                   should_ignore_client_auth=True)
+        if cipher_list:
+            connection.ssl_client.set_cipher_list(cipher_list)
+        try:
+            connection.connect(should_retry_connection=False)
+            return True, connection.ssl_client.get_received_chain()
+        except TlsHandshakeFailed:
+            continue
+        finally:
+            connection.close()
+    return False, None
 
 
-def _connectivity_failure(endpoint: TlsEndpoint, result: ServerScanResult) -> EndpointScan:
-    trace = result.connectivity_error_trace
-    error_type = trace.exc_type if trace else None
-    message = f"{endpoint.label}: {str(trace).strip() if trace else 'no connectivity'}"
-    if error_type is not None and issubclass(error_type, (
-            ServerRejectedOpportunisticTlsNegotiation, ServerRejectedTlsHandshake,
-            ServerTlsConfigurationNotSupported)):
-        return EndpointScan(endpoint, tls_offered=False, refusal=message)
-    timed_out = error_type is not None and issubclass(error_type, (ConnectionToServerTimedOut,
-                                                                   TlsHandshakeTimedOut))
-    return EndpointScan(endpoint, unavailable=Unavailable(
-        Reason.TIMEOUT if timed_out else Reason.UNREACHABLE, message))
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "error_message", "") or error).strip()[:300] or type(error).__name__
 
 
-def certificate_facts(host: str, result: CertificateInfoScanResult) -> CertificateFacts | None:
-    """The facts of the first certificate deployment sslyze found (None: no certificate)."""
-    if not result.certificate_deployments:
+@cache
+def trust_store(path: Path) -> TrustStore:
+    """The trust anchors of a file, parsed once per run and path."""
+    return TrustStore(path, "trust anchors", "")
+
+
+def certificate_facts(host: str, chain: list[str], store: TrustStore) -> CertificateFacts | None:
+    """The leaf of a received chain (PEM, leaf first) and whether it validates for `host`
+    against the trust anchors (None: no readable certificate)."""
+    try:
+        leaf = x509.load_pem_x509_certificate(chain[0].encode("ascii"))
+        subject = _server_subject(host)
+        validation = store.verify_certificate_chain(chain, subject)
+    except (ValueError, IndexError):
         return None
-    deployment = result.certificate_deployments[0]
-    leaf = deployment.received_certificate_chain[0]
-    validation = next((item for item in deployment.path_validation_results
-                       if item.trust_store.name == SUPPLIED_STORE), None)
     dns_names, ip_addresses = _subject_alternative_names(leaf)
     key_type, key_bits = _key_description(leaf)
     return CertificateFacts(
@@ -278,9 +286,15 @@ def certificate_facts(host: str, result: CertificateInfoScanResult) -> Certifica
         self_signed=_self_signed(leaf), key_type=key_type, key_bits=key_bits,
         dns_names=dns_names, ip_addresses=ip_addresses,
         matches_host=host_matches(host, dns_names, ip_addresses),
-        trusted=bool(validation and validation.was_validation_successful),
-        trust_error=validation.validation_error if validation else "not validated",
-        trust_store=str(validation.trust_store.path) if validation else "")
+        trusted=validation.was_validation_successful, trust_error=validation.validation_error,
+        trust_store=str(store.path))
+
+
+def _server_subject(host: str) -> x509.DNSName | x509.IPAddress:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return x509.DNSName(host.lower().rstrip("."))
 
 
 def _subject_alternative_names(leaf: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
