@@ -14,8 +14,11 @@
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import json
+import os
 import select
 import socket
 import ssl
@@ -78,23 +81,24 @@ class SocketDeadline:
     Shutting a socket down wakes whichever thread reads it with an end of stream. The deadline
     holds a duplicate of each descriptor, so it cuts the right socket even after a TLS wrapper
     took the original over, and never one that reused a closed descriptor. Use as a context
-    manager around the exchange; `expired` tells afterwards why it ended.
+    manager around the exchange; `expired` tells afterwards why it ended. Every deadline of
+    the process is kept by one watchdog thread, not a timer thread each.
     """
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self._seconds = seconds
+        self._finished = False
         self._duplicates: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> Self:
-        self._timer.start()
+        _WATCHDOG.add(time.monotonic() + self._seconds, self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
         with self._lock:
+            self._finished = True
             for duplicate in self._duplicates:
                 duplicate.close()
             self._duplicates.clear()
@@ -107,11 +111,53 @@ class SocketDeadline:
             if self.expired:
                 _shut_down(duplicate)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The time is up: cut what is watched, unless the exchange already ended."""
         with self._lock:
+            if self._finished:
+                return
             self.expired = True
             for duplicate in self._duplicates:
                 _shut_down(duplicate)
+
+
+class _Watchdog:
+    """One thread that expires every SocketDeadline at its time (a heap of expiry times);
+    a deadline whose exchange ended is dropped when its time comes."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, SocketDeadline]] = []
+        self._condition = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, deadline: SocketDeadline) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (when, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="mis-audit-deadlines")
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._condition.wait(self._heap[0][0] - time.monotonic() if self._heap
+                                         else None)
+                deadline = heapq.heappop(self._heap)[2]
+            deadline.expire()
+
+    def forget_thread(self) -> None:
+        """In a forked child the thread is gone: the next deadline starts one."""
+        self._condition = threading.Condition()
+        self._heap.clear()
+        self._thread = None
+
+
+_WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.forget_thread)
 
 
 def _shut_down(sock: socket.socket) -> None:
