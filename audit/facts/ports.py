@@ -8,8 +8,10 @@ MAX_PORTS) and in time (nmap's --host-timeout, and a hard limit on the nmap proc
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from xml.etree import ElementTree
 
@@ -24,6 +26,9 @@ MAX_PORTS = 1024
 # The scan gets half the check's time, so that a slow scan still ends in a verdict.
 SCAN_SHARE_OF_TIMEOUT = 0.5
 MIN_SCAN_SECONDS = 2
+# Scans asked within this window share one nmap run, of at most this many hosts.
+BATCH_WINDOW = 0.05
+MAX_BATCH_HOSTS = 64
 
 
 @dataclass(frozen=True)
@@ -66,13 +71,87 @@ def _nmap_host_argument(address: str) -> tuple[str, list[str]]:
 
 
 def scan_tcp_ports(address: str, ports: Collection[int], seconds: int) -> PortScan:
-    """TCP connect scan of `ports` on `address`, within `seconds`."""
+    """TCP connect scan of `ports` on `address`, within `seconds`. Scans of IP addresses
+    asked for at about the same time (the engine probes many targets at once) share one
+    nmap process."""
     wanted = _bounded(ports)
     if not wanted:
         return PortScan(address, (), (), {})
     host, family = _nmap_host_argument(address)
-    return _parse_scan(_run_nmap(host, family, wanted, seconds, address), address, wanted,
-                       seconds)
+    if host != address.strip().strip("[]") or not _is_ip(host):
+        return _parse_scan(_run_nmap(host, family, wanted, seconds, address), host, address,
+                           wanted, seconds)
+    return _parse_scan(_BATCHER.scan(host, tuple(family), wanted, seconds), host, address,
+                       wanted, seconds)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class _Batch:
+    """The hosts of one coming nmap run, and what it gave them."""
+
+    hosts: list[str] = field(default_factory=list)
+    seconds: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    scanner: nmap.PortScanner | None = None
+    failure: FactUnavailable | None = None
+
+
+class _ScanBatcher:
+    """Gathers the scans of the same ports asked within BATCH_WINDOW into one nmap run: the
+    first asker waits the window, runs nmap over every host gathered, and hands each its
+    part. A failed run is every member's failure."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[tuple[tuple[str, ...], tuple[int, ...]], _Batch] = {}
+
+    def scan(self, host: str, family: tuple[str, ...], ports: tuple[int, ...],
+             seconds: int) -> nmap.PortScanner:
+        key = (family, ports)
+        with self._lock:
+            batch = self._open.get(key)
+            leader = batch is None or len(batch.hosts) >= MAX_BATCH_HOSTS
+            if leader:
+                batch = self._open[key] = _Batch()
+            assert batch is not None
+            batch.hosts.append(host)
+            batch.seconds = max(batch.seconds, seconds)
+        if leader:
+            time.sleep(BATCH_WINDOW)
+            with self._lock:
+                if self._open.get(key) is batch:
+                    del self._open[key]
+            self._run(batch, list(family), ports)
+        elif not batch.done.wait(batch.seconds * 2 + BATCH_WINDOW + MIN_SCAN_SECONDS):
+            raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {host} took over "
+                                  f"{seconds} s")
+        if batch.failure is not None:
+            raise batch.failure
+        assert batch.scanner is not None
+        return batch.scanner
+
+    @staticmethod
+    def _run(batch: _Batch, family: list[str], ports: tuple[int, ...]) -> None:
+        try:
+            batch.scanner = _run_nmap(" ".join(batch.hosts), family, ports, batch.seconds,
+                                      ", ".join(batch.hosts[:3]) + (" ..." if len(batch.hosts) > 3
+                                                                    else ""),
+                                      group=len(batch.hosts))
+        except FactUnavailable as failure:
+            batch.failure = failure
+        finally:
+            batch.done.set()
+
+
+_BATCHER = _ScanBatcher()
 
 
 def scan_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network, ports: Collection[int],
@@ -95,10 +174,11 @@ def _bounded(ports: Collection[int]) -> tuple[int, ...]:
 
 
 def _run_nmap(hosts: str, family: list[str], ports: tuple[int, ...], seconds: int,
-              label: str) -> nmap.PortScanner:
-    """nmap's connect scan (no root, no host discovery, no DNS) of `ports` on `hosts`."""
+              label: str, group: int = 1) -> nmap.PortScanner:
+    """nmap's connect scan (no root, no host discovery, no DNS) of `ports` on `hosts`, the
+    `group` hosts of a batch scanned in parallel (each within its own host timeout)."""
     arguments = ["-sT", "-Pn", "-n", "--max-retries", "1", "--host-timeout", f"{seconds}s",
-                 *family]
+                 *(["--min-hostgroup", str(group)] if group > 1 else []), *family]
     try:
         scanner = nmap.PortScanner()
     except nmap.PortScannerError as error:
@@ -121,25 +201,27 @@ def _open_ports(scanner: nmap.PortScanner, host: str, wanted: tuple[int, ...]) -
     return tuple(port for port in wanted if tcp.get(port, {}).get("state") == "open")
 
 
-def _timed_out(scanner: nmap.PortScanner) -> bool:
-    """Whether nmap marked the host `timedout` (python-nmap does not parse that attribute)."""
+def _timed_out(scanner: nmap.PortScanner, host: str) -> bool:
+    """Whether nmap marked `host` `timedout` (python-nmap does not parse that attribute)."""
     try:
         report = ElementTree.fromstring(scanner.get_nmap_last_output())
     except ElementTree.ParseError:
         return True
-    return any(host.get("timedout") == "true" for host in report.iter("host"))
+    return any(item.get("timedout") == "true" for item in report.iter("host")
+               if any(entry.get("addr") == host for entry in item.iter("address")))
 
 
-def _parse_scan(scanner: nmap.PortScanner, address: str, wanted: tuple[int, ...],
+def _parse_scan(scanner: nmap.PortScanner, host: str, address: str, wanted: tuple[int, ...],
                 seconds: int) -> PortScan:
     hosts = scanner.all_hosts()
-    if not hosts or _timed_out(scanner):
+    found = host if host in hosts else (hosts[0] if len(hosts) == 1 else None)
+    if found is None or _timed_out(scanner, found):
         # A host nmap gave up on (--host-timeout) is listed as up with no ports at all: it
         # must not read as "nothing open".
         raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} did not finish "
                               f"within {seconds} s")
-    tcp = scanner[hosts[0]].get("tcp", {})
-    open_ports = _open_ports(scanner, hosts[0], wanted)
+    tcp = scanner[found].get("tcp", {})
+    open_ports = _open_ports(scanner, found, wanted)
     names = {port: str(tcp[port].get("name") or "unknown") for port in open_ports}
     return PortScan(address, wanted, open_ports, names)
 
