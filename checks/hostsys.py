@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from audit.errors import Unavailable
 from audit.facts.host_data import DataLocationParams
 from audit.facts.host_firewall import FirewallFacts, firewall_facts
 from audit.facts.host_maintenance import (
@@ -26,8 +27,17 @@ from audit.facts.host_storage import (
     permission_letters,
     world_access,
 )
-from audit.registry import Finding, NoParams, Params, check, failed, not_applicable, passed
-from audit.vocabulary import Role
+from audit.registry import (
+    Finding,
+    NoParams,
+    Params,
+    check,
+    could_not_tell,
+    failed,
+    not_applicable,
+    passed,
+)
+from audit.vocabulary import Reason, Role
 
 
 @check(id="hostsys.disk_encryption", title="MIS data is encrypted at rest",
@@ -143,15 +153,20 @@ def data_permissions_check(facts: DataPermissions, p: DataLocationParams) -> Fin
     if not facts.entries:
         return not_applicable(facts.locations.none_found(p.conventional_paths),
                               **facts.locations.evidence())
-    modes = {entry.path: entry.mode for entry in facts.entries}
     # An entry inside a directory others cannot enter is out of their reach whatever its bits.
+    reachable = [entry for entry in facts.entries if facts.reachable(entry)]
     open_entries = [f"{entry.path} ({oct(entry.mode)}: other {world_access(entry.mode)})"
-                    for entry in facts.entries if world_access(entry.mode)
-                    and modes.get(entry.path.rsplit("/", 1)[0], 0o001) & 0o001]
+                    for entry in reachable if entry.known and world_access(entry.mode)]
+    unseen = [entry.path for entry in reachable if not entry.known]
     evidence = {"observed": open_entries, "expected": "no read or write for other users",
                 **facts.locations.evidence()}
     if open_entries:
         return failed(f"{len(open_entries)} data path(s) open to every user", **evidence)
+    if unseen:
+        # listed by name only (sudo ls): a mode not seen is never a pass
+        return could_not_tell(Unavailable(
+            Reason.PERMISSION_DENIED, f"the modes of {len(unseen)} data path(s) others may "
+            f"reach could not be read: {', '.join(unseen[:5])}"), **evidence)
     return passed(f"{len(facts.entries)} data path(s) closed to other users", **evidence)
 
 

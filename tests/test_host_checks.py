@@ -270,6 +270,15 @@ def test_data_permissions() -> None:
     assert hostsys.data_permissions_check(closed, params).status is Status.PASS
     open_dir = DataPermissions([PathMode("/srv/mis", 0o755, True)], data)
     assert hostsys.data_permissions_check(open_dir, params).status is Status.FAIL
+    # listed by name only (sudo ls): a mode not seen is never a pass, unless others cannot
+    # reach it anyway
+    unseen = DataPermissions([PathMode("/srv/mis", 0, False, known=False)], data,
+                             {"/srv/mis": PathMode("/srv", 0o755, True)})
+    finding = hostsys.data_permissions_check(unseen, params)
+    assert finding.status is Status.ERROR and "could not be read: /srv/mis" in finding.summary
+    guarded = DataPermissions([PathMode("/srv/mis", 0, False, known=False)], data,
+                              {"/srv/mis": PathMode("/srv", 0o750, True)})
+    assert hostsys.data_permissions_check(guarded, params).status is Status.PASS
     absent = DataPermissions([], DataLocations([], [DataLocation("/srv/x", ("inventory",))], []))
     finding = hostsys.data_permissions_check(absent, params)
     assert finding.status is Status.NOT_APPLICABLE and "/srv/x (inventory)" in finding.summary

@@ -10,10 +10,12 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import (
     dir_files,
@@ -29,6 +31,7 @@ from audit.facts.host_data import (
     data_locations,
     path_entry,
 )
+from audit.transports.base import DirEntry
 from audit.transports.reads import HostCommand, HostReads, Prefetch
 
 LSBLK = HostCommand(("lsblk", "--json", "--output", "NAME,TYPE,FSTYPE,MOUNTPOINT,PKNAME"),
@@ -288,39 +291,61 @@ class PathMode:
     path: str
     mode: int
     is_dir: bool
+    known: bool = True            # False: listed by name only, its mode unseen
 
 
 @dataclass(frozen=True)
 class DataPermissions:
-    """The permission bits of each data location and of what it directly holds."""
+    """The permission bits of each data location and of what it directly holds, and of the
+    directory holding each location (whether other users can reach it at all)."""
 
     entries: list[PathMode]
     locations: DataLocations
+    parents: dict[str, PathMode] = field(default_factory=dict)    # by location
+
+    def reachable(self, entry: PathMode) -> bool:
+        """Whether other users may search the directory holding `entry` (True when its mode
+        could not be seen: then nothing rules them out)."""
+        parent = str(PurePosixPath(entry.path).parent)
+        holder = next((e for e in self.entries if e.path == parent), None) \
+            or self.parents.get(entry.path)
+        return holder is None or not holder.known or bool(holder.mode & WORLD_SEARCH)
 
 
 def data_permissions(context: TargetContext, params: DataLocationParams) -> DataPermissions:
-    """Modes of the data locations and their entries (names are listed, never read)."""
+    """Modes of the data locations, their entries and the directories holding them (names
+    are listed, never read)."""
     locations = context.gather(data_locations, params.locations())
     transport = context.transport
     paths = [location.path for location in locations.present]
-    parents = tuple(str(PurePosixPath(path).parent) for path in paths)
-    transport.prefetch(Prefetch(dirs=(*parents, *paths)))
-    entries = []
-    for path in paths:
+    parents = [str(PurePosixPath(path).parent) for path in paths]
+    holders = [str(PurePosixPath(parent).parent) for parent in parents]
+    transport.prefetch(Prefetch(dirs=(*holders, *parents, *paths)))
+    entries, guards = [], {}
+    for path, parent in zip(paths, parents, strict=True):
         entry = path_entry(transport, path)
         if entry is None:
             continue
-        own = PathMode(path, entry.mode, entry.is_dir)
+        own = _path_mode(path, entry)
         entries.append(own)
+        with suppress(FactUnavailable):      # unseen: the location counts as reachable
+            holder = path_entry(transport, parent)
+            if holder is not None:
+                guards[path] = _path_mode(parent, holder)
         if own.is_dir:
             children = transport.list_dir(path)[:MAX_DATA_ENTRIES]
-            entries += [PathMode(f"{path.rstrip('/')}/{child.name}", child.mode, child.is_dir)
+            entries += [_path_mode(f"{path.rstrip('/')}/{child.name}", child)
                         for child in children if not child.is_symlink]
-    return DataPermissions(entries, locations)
+    return DataPermissions(entries, locations, guards)
+
+
+def _path_mode(path: str, entry: DirEntry) -> PathMode:
+    return PathMode(path, entry.mode, entry.is_dir, entry.known)
 
 
 WORLD_READ = 0o004
 WORLD_WRITE = 0o002
+WORLD_SEARCH = 0o001
 
 
 def world_access(mode: int) -> str:

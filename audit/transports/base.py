@@ -43,6 +43,7 @@ class DirEntry:
     is_symlink: bool
     mode: int
     size: int
+    known: bool = True          # False: listed by name only (its type and mode unseen)
 
 
 class CommandRefused(FactUnavailable):

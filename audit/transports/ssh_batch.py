@@ -146,5 +146,5 @@ def dir_entries(listing: bytes) -> list[DirEntry]:
             continue
         entries.append(DirEntry(name=name, is_dir=kind == "d", is_symlink=kind == "l",
                                 mode=int(mode, 8) if mode.isdigit() else 0,
-                                size=int(size) if size.isdigit() else 0))
+                                size=int(size) if size.isdigit() else 0, known=kind != "?"))
     return sorted(entries, key=lambda entry: entry.name)
