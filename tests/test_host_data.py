@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from hosts import HOST_CHECKS, profile_text
 from runs import by_target, run_audit
 
+from audit.facts.context import Environment, TargetContext
 from audit.facts.host_data import DataLocationParams, _orthanc_settings, server_data_directories
 from audit.facts.host_databases import DatabaseConfigs, PostgresCluster, Setting
+from audit.model.inventory import Scope, SshCredential, Target
 from audit.model.results import Result
-from audit.vocabulary import Status
+from audit.registry import default_registry
+from audit.transports.ssh import SshTransport
+from audit.vocabulary import Role, Status
 from tests.servers.sshd import SshHost, host_tree, start_ssh_host
 
 DATA_CHECKS = ("hostsys.disk_encryption", "hostsys.audit_rules", "hostsys.data_permissions")
@@ -142,3 +147,25 @@ def test_over_ssh_the_running_system_decides_and_agrees(tmp_path: Path, vendor: 
     assert results[("vendor", "hostsys.data_permissions")].evidence.details[
         "data_locations"] == FOUND
     assert "his-ops" in json.dumps(results[("vendor", "host.role_separation")].evidence.observed)
+
+
+@pytest.mark.servers
+def test_a_whole_host_review_takes_three_round_trips(vendor: SshHost) -> None:
+    credential = SshCredential(type="ssh", user="auditor", sudo=True, port=vendor.port)
+    transport = SshTransport(vendor.address, credential, vendor.key_file, vendor.known_hosts,
+                             20.0)
+    target = Target(name="vendor", address=vendor.address, roles=[Role.HOST], ssh="key",
+                    admin_groups=["his-ops"])
+    environment = Environment(base_dir=Path("."), today=date.today(), scope=Scope())
+    context = TargetContext(target, environment, lambda _target, _environment: transport)
+    registry = default_registry()
+    try:
+        for check in HOST_CHECKS:        # every probe, as the engine asks them
+            spec = registry.get(check)
+            if spec.probe_takes_params:
+                context.gather(spec.probe, spec.params())
+            else:
+                context.gather(spec.probe)
+        assert transport.round_trips == 3        # connect, the batch, the data locations
+    finally:
+        context.close()

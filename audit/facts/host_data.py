@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from pydantic import Field
@@ -85,47 +85,65 @@ class DataLocations:
                 "list it in the target's data_paths")
 
 
-def data_locations(context: TargetContext, params: DataLocationParams) -> DataLocations:
-    """Every candidate location, with how it was found, split by whether it exists."""
-    transport = prefetch_host(context)
-    candidates: dict[str, list[str]] = {}
-    named: set[str] = set()         # by the user or a server's own setting: absence is news
+@dataclass
+class _Candidates:
+    """Locations gathered so far, each with every way it was found."""
 
-    def add(path: str, how: str, is_named: bool) -> None:
+    found: dict[str, list[str]] = field(default_factory=dict)
+    named: set[str] = field(default_factory=set)  # by the user or a server: absence is news
+    unread: list[str] = field(default_factory=list)
+
+    def add(self, path: str, how: str, named: bool) -> None:
         normal = _normal(path)
         if normal is None:
             return
-        if how not in candidates.setdefault(normal, []):
-            candidates[normal].append(how)
-        if is_named:
-            named.add(normal)
+        if how not in self.found.setdefault(normal, []):
+            self.found[normal].append(how)
+        if named:
+            self.named.add(normal)
 
+
+def data_locations(context: TargetContext, params: DataLocationParams) -> DataLocations:
+    """Every candidate location, with how it was found, split by whether it exists."""
+    transport = prefetch_host(context)
+    candidates = _Candidates()
     for path in context.target.data_paths:
-        add(path, "inventory data_paths", True)
+        candidates.add(path, "inventory data_paths", True)
     for path in params.data_paths:
-        add(path, "profile data_paths", True)
-    unread: list[str] = []
-    try:
-        for path, how, configured in server_data_directories(context.gather(database_configs)):
-            add(path, how, configured)
-    except FactUnavailable as error:
-        unread.append(f"database configuration: {error}")
-    try:
-        for path, how in orthanc_storage(transport):
-            add(path, how, True)
-    except FactUnavailable as error:
-        unread.append(f"Orthanc configuration: {error}")
-    plain = [path for path in (*candidates, *params.conventional_paths) if not _is_pattern(path)]
+        candidates.add(path, "profile data_paths", True)
+    _add_configured(context, transport, candidates)
+    plain = [path for path in (*candidates.found, *params.conventional_paths)
+             if not _is_pattern(path)]
     patterns = tuple(path for path in params.conventional_paths if _is_pattern(path))
-    # one round trip: whether each exists (its parent's listing) and, for the permission
-    # check, what it holds
-    transport.prefetch(Prefetch(dirs=(*(str(PurePosixPath(path).parent) for path in plain),
-                                      *plain), globs=patterns))
+    # One round trip: whether each exists (its parent's listing) and, for the permission
+    # check, what it holds and whether others can reach it (the grandparent's listing).
+    parents = [str(PurePosixPath(path).parent) for path in plain]
+    holders = [str(PurePosixPath(parent).parent) for parent in parents]
+    transport.prefetch(Prefetch(dirs=(*holders, *parents, *plain), globs=patterns))
     for path in params.conventional_paths:
         for found in transport.glob(path) if path in patterns else [path]:
-            add(found, "conventional location", False)
-    present, absent = [], []
-    for path, hows in candidates.items():
+            candidates.add(found, "conventional location", False)
+    return _split_by_existence(transport, candidates)
+
+
+def _add_configured(context: TargetContext, transport: Transport,
+                    candidates: _Candidates) -> None:
+    """The data directories the database and PACS servers' configuration names."""
+    try:
+        for path, how, configured in server_data_directories(context.gather(database_configs)):
+            candidates.add(path, how, configured)
+    except FactUnavailable as error:
+        candidates.unread.append(f"database configuration: {error}")
+    try:
+        for path, how in orthanc_storage(transport):
+            candidates.add(path, how, True)
+    except FactUnavailable as error:
+        candidates.unread.append(f"Orthanc configuration: {error}")
+
+
+def _split_by_existence(transport: Transport, candidates: _Candidates) -> DataLocations:
+    present, absent, unread = [], [], list(candidates.unread)
+    for path, hows in candidates.found.items():
         try:
             exists = path_entry(transport, path) is not None
         except FactUnavailable as error:
@@ -133,7 +151,7 @@ def data_locations(context: TargetContext, params: DataLocationParams) -> DataLo
             continue
         if exists:
             present.append(DataLocation(path, tuple(hows)))
-        elif path in named:
+        elif path in candidates.named:
             absent.append(DataLocation(path, tuple(hows)))
     return DataLocations(present, absent, unread)
 
