@@ -61,6 +61,15 @@ def failed(summary: str, observed: Any = None, expected: Any = None, **details: 
                    details=details)
 
 
+def failed_on(problems: list[str], observed: Any = None, expected: Any = None,
+              **details: Any) -> Finding:
+    """Failed on every one of `problems`: the first is the summary, the count of the rest
+    follows it, all of them are in the details."""
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return failed(problems[0] + more, observed=observed, expected=expected, problems=problems,
+                  **details)
+
+
 def manual(summary: str, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
     """An assessor must decide from evidence that was not supplied."""
     return Finding(status=Status.MANUAL, summary=summary, observed=observed, expected=expected,

@@ -16,7 +16,7 @@ from audit.facts.host_auth import (
     ssh_mfa_facts,
     sudoers_facts,
 )
-from audit.registry import Finding, Params, check, failed, passed
+from audit.registry import Finding, Params, check, failed, failed_on, passed
 from audit.vocabulary import Role
 
 
@@ -284,9 +284,8 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
                         + (f" (bypassable: {'; '.join(weak)})" if weak else ""))
     expected = "AuthenticationMethods publickey,keyboard-interactive with a required PAM OTP module"
     if problems:
-        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                      observed=observed, expected=expected, problems=problems,
-                      location=config.location("AuthenticationMethods") or config.source)
+        return failed_on(problems, observed=observed, expected=expected,
+                         location=config.location("AuthenticationMethods") or config.source)
     return passed(f"AuthenticationMethods {methods} with {enforced[0].split(': ', 1)[1]}",
                   observed=observed, expected=expected)
 
@@ -384,7 +383,6 @@ def role_separation(facts: SudoersFacts, p: RoleSeparationParams) -> Finding:
                 "admin_groups": admin_members}
     expected = "unrestricted sudo only for admin groups whose members are not ordinary users"
     if problems:
-        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                      observed=observed, expected=expected, problems=problems, files=facts.files)
+        return failed_on(problems, observed=observed, expected=expected, files=facts.files)
     return passed(f"{len(observed['unrestricted'])} unrestricted sudo grant(s), all to admin "
                   "groups", observed=observed, expected=expected, files=facts.files)

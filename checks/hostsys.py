@@ -34,6 +34,7 @@ from audit.registry import (
     check,
     could_not_tell,
     failed,
+    failed_on,
     not_applicable,
     passed,
 )
@@ -55,8 +56,7 @@ def disk_encryption(facts: EncryptionFacts, p: DataLocationParams) -> Finding:
     evidence = {"observed": observed, "expected": expected, "crypttab": facts.crypttab,
                 **facts.locations.evidence()}
     if problems:
-        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                      problems=problems, **evidence)
+        return failed_on(problems, **evidence)
     return passed(f"{len(facts.mounts)} data location(s) on encrypted volumes: "
                   + ", ".join(f"{m.location.path} ({m.crypt_layers[0]})" for m in facts.mounts),
                   **evidence)
@@ -98,8 +98,7 @@ def audit_rules(facts: WatchedData, p: AuditRulesParams) -> Finding:
         return failed(f"auditing is switched off ({audit.disabled_at}: -e 0)", **evidence)
     problems = [problem for path in paths if (problem := _watch_problem(audit, path, required))]
     if problems:
-        return failed(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                      problems=problems, **evidence)
+        return failed_on(problems, **evidence)
     where = "loaded in the kernel" if audit.loaded is not None else "rule files"
     return passed(f"{len(paths)} data location(s) watched ({where}): {', '.join(paths)}",
                   **evidence)

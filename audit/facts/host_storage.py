@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -303,11 +304,14 @@ class DataPermissions:
     locations: DataLocations
     parents: dict[str, PathMode] = field(default_factory=dict)    # by location
 
+    @cached_property
+    def _by_path(self) -> dict[str, PathMode]:
+        return {entry.path: entry for entry in self.entries}
+
     def reachable(self, entry: PathMode) -> bool:
         """Whether other users may search the directory holding `entry` (True when its mode
         could not be seen: then nothing rules them out)."""
-        parent = str(PurePosixPath(entry.path).parent)
-        holder = next((e for e in self.entries if e.path == parent), None) \
+        holder = self._by_path.get(str(PurePosixPath(entry.path).parent)) \
             or self.parents.get(entry.path)
         return holder is None or not holder.known or bool(holder.mode & WORLD_SEARCH)
 

@@ -175,13 +175,8 @@ def tls_facts(context: TargetContext) -> TlsFacts:
     timeout = int(context.budget.step(high=MAX_NETWORK_TIMEOUT))
     trust_file = trust_anchor_file(context.environment.ca_file)
     scanned_at = dt.datetime.now(dt.UTC)
-    return TlsFacts(tuple(scan_endpoints(endpoints, trust_file, timeout)), scanned_at)
-
-
-def scan_endpoints(endpoints: list[TlsEndpoint], trust_file: Path,
-                   timeout: int) -> list[EndpointScan]:
-    """Scan each endpoint; one failure becomes that endpoint's fact, never a lost scan."""
-    return [scan_endpoint(endpoint, trust_file, timeout) for endpoint in endpoints]
+    return TlsFacts(tuple(scan_endpoint(endpoint, trust_file, timeout)
+                          for endpoint in endpoints), scanned_at)
 
 
 def scan_endpoint(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> EndpointScan:
@@ -265,7 +260,7 @@ def _reason(error: Exception) -> str:
 
 @cache
 def trust_store(path: Path) -> TrustStore:
-    """The trust anchors of a file, parsed once per run and path."""
+    """The trust anchors of a file, parsed once per process and path."""
     return TrustStore(path, "trust anchors", "")
 
 
