@@ -14,5 +14,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "checks.fhir",
     "checks.net",
     "checks.db",
+    "checks.dbreview",
     "checks.data",
 )

@@ -116,7 +116,7 @@ def test_tls_only_mariadb_without_a_credential_cannot_tell_plaintext(hardened_ho
 @pytest.fixture()
 def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
     """TLS required, yet no password: PostgreSQL `hostssl ... trust`, MariaDB requiring TLS with
-    root's password emptied, Redis TLS-only with requirepass cleared; on the hardened host's
+    root's password emptied, Redis TLS-only with its default user turned on without a password; on the hardened host's
     address (its certificate), on ports of their own, for one test only (the service scan of
     the hardened host would rightly find them)."""
     import psycopg
@@ -143,8 +143,9 @@ def tls_only_but_open(database_ca: DatabaseCA) -> Iterator[Target]:
                 cursor.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY ''")
         cache = start_redis("hardened", address, database_ca, port=6380)
         stack.callback(cache.stop)
-        redis.Redis(host=address, port=6380, ssl=True, ssl_cert_reqs="none",
-                    password=HARDENED_PASSWORD).config_set("requirepass", "")
+        redis.Redis(host=address, port=6380, ssl=True, ssl_cert_reqs="none", username="admin",
+                    password=HARDENED_PASSWORD).acl_setuser("default", enabled=True, nopass=True,
+                                                            keys=["*"], commands=["+@all"])
         deadline = time.monotonic() + 10       # until PostgreSQL has re-read pg_hba.conf
         while True:
             try:

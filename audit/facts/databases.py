@@ -88,11 +88,16 @@ class EndpointFacts:
                 record[key] = getattr(self, key)
         if self.proof:
             record["proof"] = dict(self.proof)
-        if self.note:
-            record["note"] = self.note
-        if self.problem is not None:
-            record["problem"] = self.problem.value
-        return record
+        return with_outcome(record, self.note, self.problem)
+
+
+def with_outcome(record: dict[str, Any], note: str, problem: Reason | None) -> dict[str, Any]:
+    """An evidence record with the probe's note and the reason it fell short, where there are."""
+    if note:
+        record["note"] = note
+    if problem is not None:
+        record["problem"] = problem.value
+    return record
 
 
 @dataclass(frozen=True)

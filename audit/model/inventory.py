@@ -118,7 +118,12 @@ class Service(Strict):
     tls: bool | None = Field(default=None, description="Whether the service speaks TLS (unset: "
                              "the kind's usual way).")
     credential: str | None = Field(default=None, description="Name of a `basic` credential the "
-                                   "database checks log in with.")
+                                   "database checks log in with: a read-only audit account, "
+                                   "which the authenticated review (db.*) also uses.")
+    app_roles: list[str] = Field(default_factory=list, description="Database accounts the "
+                                 "application uses (PostgreSQL roles, MariaDB `user` or "
+                                 "`user@host`, Redis ACL users); default: every ordinary "
+                                 "login account besides the audit account.")
     # A DICOM service's own (called) AE title: 1-16 printable ASCII characters, no backslash.
     ae_title: str | None = Field(default=None, pattern=AE_TITLE_PATTERN,
                                  description="A DICOM service's own (called) AE title "

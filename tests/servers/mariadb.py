@@ -2,7 +2,8 @@
 
 weak:     `root` logs in over TCP with an empty password, no TLS.
 hardened: `root` has a password, TLS with a certificate from the test CA, and
-          `require_secure_transport=ON`: a plaintext client is refused.
+          `require_secure_transport=ON`: a plaintext client is refused; the server_audit
+          plugin logs connections and changes, `local_infile` is off and passwords expire.
 """
 
 from __future__ import annotations
@@ -71,18 +72,35 @@ def start_mariadb(variant: Variant, address: str, ca: DatabaseCA | None = None,
                                 for host in ("localhost", "127.0.0.1", "::1")))
         shutil.chown(init, "mysql", "mysql")
         argv += [f"--ssl-cert={keys.cert}", f"--ssl-key={keys.key}", f"--ssl-ca={ca_copy}",
-                 "--require-secure-transport=ON", f"--init-file={init}"]
+                 "--require-secure-transport=ON", f"--init-file={init}",
+                 "--plugin-load-add=server_audit", "--server-audit-logging=ON",
+                 "--server-audit-events=CONNECT,QUERY_DDL,QUERY_DML",
+                 f"--server-audit-file-path={workdir}/audit.log", "--local-infile=0",
+                 "--default-password-lifetime=180"]
     process = start_in_workdir(f"mariadb-{variant}", argv, address, port, workdir, timeout=60)
     return MariaDBServer(variant, process, ca.ca_file if ca else None, password)
 
 
 @pytest.fixture(scope="session")
 def mariadb_weak() -> Iterator[MariaDBServer]:
-    """root without a password, plaintext, on WEAK_DB_HOST:3306."""
-    yield from serving(start_mariadb("weak", WEAK_DB_HOST))
+    """root without a password, plaintext, on WEAK_DB_HOST:3306, with the review's accounts."""
+    yield from serving(with_accounts(start_mariadb("weak", WEAK_DB_HOST)))
 
 
 @pytest.fixture(scope="session")
 def mariadb_hardened(database_ca: DatabaseCA) -> Iterator[MariaDBServer]:
-    """root with a password, TLS required, on HARDENED_DB_HOST:3306."""
-    yield from serving(start_mariadb("hardened", HARDENED_DB_HOST, database_ca))
+    """root with a password, TLS required, on HARDENED_DB_HOST:3306, with the review's
+    accounts."""
+    yield from serving(with_accounts(start_mariadb("hardened", HARDENED_DB_HOST, database_ca)))
+
+
+def with_accounts(server: MariaDBServer) -> MariaDBServer:
+    """The server, with the database review's accounts and tables (`db_accounts`)."""
+    from .db_accounts import add_mariadb_accounts
+    try:
+        add_mariadb_accounts(server.variant, server.address, server.port,
+                             str(server.ca_file) if server.ca_file else None)
+    except BaseException:
+        server.stop()
+        raise
+    return server

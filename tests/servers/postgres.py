@@ -210,6 +210,11 @@ def _initdb(data: Path) -> None:
                    check=True, capture_output=True, timeout=120)
 
 
+# Connections and changes logged: log_connections and pgaudit (Debian's postgresql-NN-pgaudit).
+HARDENED_LOGGING = ["log_connections=on", "log_disconnections=on",
+                    "shared_preload_libraries=pgaudit", "pgaudit.log=write, ddl, role"]
+
+
 def start_postgres(variant: Variant, address: str, ca: DatabaseCA | None = None,
                    port: int = POSTGRES_PORT) -> PostgresServer:
     """A fresh cluster in a temp dir, `postgres` as the postgres user on address:port."""
@@ -225,11 +230,12 @@ def start_postgres(variant: Variant, address: str, ca: DatabaseCA | None = None,
     if variant == "hardened":
         if ca is None:
             raise ValueError("the hardened PostgreSQL needs the test CA")
+        require_binary(str(POSTGRES_BIN.parent / "lib" / "pgaudit.so"))
         keys = copy_key_pair(ca.certs[address], data, "postgres")
         cert_file = keys.cert
         settings[-1] = "ssl=on"
         settings += [f"ssl_cert_file={keys.cert}", f"ssl_key_file={keys.key}",
-                     "ssl_min_protocol_version=TLSv1.2"]
+                     "ssl_min_protocol_version=TLSv1.2", *HARDENED_LOGGING]
     argv = [postgres, "-D", str(data)] + [arg for item in settings for arg in ("-c", item)]
     process = start_in_workdir(f"postgres-{variant}", argv, address, port, workdir,
                                user="postgres")
@@ -262,11 +268,23 @@ def database_ca(tmp_path_factory: pytest.TempPathFactory) -> DatabaseCA:
 
 @pytest.fixture(scope="session")
 def postgres_weak() -> Iterator[PostgresServer]:
-    """Trust authentication, no TLS, on WEAK_DB_HOST:5432."""
-    yield from serving(start_postgres("weak", WEAK_DB_HOST))
+    """Trust authentication, no TLS, on WEAK_DB_HOST:5432, with the review's accounts."""
+    yield from serving(with_accounts(start_postgres("weak", WEAK_DB_HOST)))
 
 
 @pytest.fixture(scope="session")
 def postgres_hardened(database_ca: DatabaseCA) -> Iterator[PostgresServer]:
-    """hostssl + scram-sha-256 only, TLS 1.2+ (STARTTLS), on HARDENED_DB_HOST:5432."""
-    yield from serving(start_postgres("hardened", HARDENED_DB_HOST, database_ca))
+    """hostssl + scram-sha-256 only, TLS 1.2+ (STARTTLS), on HARDENED_DB_HOST:5432, with the
+    review's accounts."""
+    yield from serving(with_accounts(start_postgres("hardened", HARDENED_DB_HOST, database_ca)))
+
+
+def with_accounts(server: PostgresServer) -> PostgresServer:
+    """The server, with the database review's accounts and tables (`db_accounts`)."""
+    from .db_accounts import add_postgres_accounts
+    try:
+        add_postgres_accounts(server.variant, server.address, server.port)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -2,7 +2,9 @@
 
 weak:     plaintext port, no password, protected mode off: anyone can read every key.
 hardened: `--port 0` (no plaintext port), TLS only on the standard port with a certificate from
-          the test CA (`tls-auth-clients no`), and `requirepass`.
+          the test CA (`tls-auth-clients no`), and ACL users with passwords: the default user
+          off, an administrator, an application user kept from dangerous commands and an
+          audit user with the minimal read-only ACL of the database review.
 """
 
 from __future__ import annotations
@@ -45,13 +47,26 @@ def _config(variant: Variant, address: str, port: int, workdir: Path,
     common = [f"bind {address}", f"dir {workdir}", "save \"\"", "appendonly no",
               "protected-mode no", "daemonize no"]
     if variant == "weak":
-        return [*common, f"port {port}"], None
+        return [*common, f"port {port}", *WEAK_USERS], None
     if ca is None:
         raise ValueError("the hardened Redis needs the test CA")
     keys = copy_key_pair(ca.certs[address], workdir, "redis")
     return [*common, "port 0", f"tls-port {port}", f"tls-cert-file {keys.cert}",
             f"tls-key-file {keys.key}", f"tls-ca-cert-file {ca.ca_file}", "tls-auth-clients no",
-            f"requirepass {HARDENED_PASSWORD}"], keys.cert
+            *HARDENED_USERS], keys.cert
+
+
+# Every user's password is HARDENED_PASSWORD (throwaway). Weak: the default user stays on
+# without a password, the audit and the application users may run everything.
+WEAK_USERS = [f"user {name} on >{HARDENED_PASSWORD} ~* &* +@all" for name in ("audit", "mis-app")]
+HARDENED_USERS = [
+    "user default off",
+    f"user admin on >{HARDENED_PASSWORD} ~* &* +@all",
+    (f"user mis-app on >{HARDENED_PASSWORD} ~mis:* resetchannels -@all +@read +@write "
+    "-@dangerous"),
+    (f"user audit on >{HARDENED_PASSWORD} resetchannels -@all +acl|whoami +acl|list "
+    "+acl|dryrun +info +config|get"),
+]
 
 
 def start_redis(variant: Variant, address: str, ca: DatabaseCA | None = None,
@@ -80,5 +95,5 @@ def redis_weak() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_hardened(database_ca: DatabaseCA) -> Iterator[RedisServer]:
-    """TLS only and requirepass, on HARDENED_DB_HOST:6379."""
+    """TLS only and ACL users with passwords, on HARDENED_DB_HOST:6379."""
     yield from serving(start_redis("hardened", HARDENED_DB_HOST, database_ca))
