@@ -73,7 +73,8 @@ targets: []
 #    roles: [db]
 #    services:                           # standard ports are found by the scan
 #      - {{kind: postgresql, port: 5433, tls: true}}
-#      - {{kind: mariadb, port: 3306, credential: db-login}}
+#      - {{kind: mariadb, port: 3306, credential: db-login}}   # read-only audit account
+#      - {{kind: redis, port: 6379, credential: db-login, app_roles: [medinfo]}}
 #  - name: portal
 #    address: 10.20.0.10
 #    roles: [web]
@@ -88,6 +89,7 @@ targets: []
 #    address: 10.20.0.30
 #    roles: [pacs]
 #    services: [{{kind: dicom, port: 104, ae_title: CLINICPACS}}, {{kind: pacs-http, port: 8042}}]
+#    vendor_defaults: false              # opt-in: try the vendor's published default logins
 #  - {{name: lis-hl7, address: 10.20.0.31, roles: [hl7], services: [{{kind: hl7, port: 2575}}]}}
 #  - {{name: fhir, address: 10.20.0.32, roles: [fhir], urls: ["https://10.20.0.32/fhir/"]}}
 #  - {{name: share, roles: [fileshare], paths: [/srv/share]}}   # scanned for personal data
