@@ -17,6 +17,7 @@ from audit.facts.dicom import (
     DEFAULT_DICOM_PORTS,
     DEFAULT_PACS_HTTP_PORT,
     DICOM_SERVICE_KIND,
+    DICOM_TLS_PORT,
     PACS_HTTP_SERVICE_KIND,
 )
 from audit.facts.fhir import FHIR_SERVICE_KIND
@@ -136,7 +137,7 @@ def _service_kinds() -> list[str]:
                 "TLS checks when `tls: true`"))
             for port, kind in sorted(DATABASE_PORTS.items(), key=lambda item: item[1])]
     rows += [
-        (DICOM_SERVICE_KIND, ", ".join(map(str, DEFAULT_DICOM_PORTS)),
+        (DICOM_SERVICE_KIND, ", ".join(map(str, DEFAULT_DICOM_PORTS)) + f", {DICOM_TLS_PORT} (TLS)",
          f"DICOM (DIMSE); `ae_title` is the PACS's own AE title (default {DEFAULT_CALLED_AE})"),
         (PACS_HTTP_SERVICE_KIND, str(DEFAULT_PACS_HTTP_PORT),
          "the PACS's HTTP API (Orthanc REST, DICOMweb); https when `tls: true`"),

@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from enum import StrEnum
 
-from audit.facts.fhir import FhirFacts, FhirSearchAnswer, fhir_anonymous_search
-from audit.registry import Finding, NoParams, check, failed, manual, passed
+from audit.facts.fhir import (
+    FhirFacts,
+    FhirSearchAnswer,
+    FhirSecurityFacts,
+    ResourceCount,
+    fhir_anonymous_search,
+    fhir_security,
+)
+from audit.registry import Finding, NoParams, check, failed, failed_on, manual, passed
 from audit.vocabulary import Role
 
 
@@ -83,4 +90,58 @@ def plaintext(facts: FhirFacts, p: NoParams) -> Finding:
     if clear:
         return failed(f"FHIR in clear: {'; '.join(clear)}", observed=observed, expected=expected)
     return passed(f"{len(facts.answers)} FHIR base(s) over TLS or redirecting to it",
+                  observed=observed, expected=expected)
+
+
+def _resource_access(count: ResourceCount) -> Access:
+    access = http_access(count.status)
+    return Access.UNCLEAR if access is Access.OPEN and not count.bundle else access
+
+
+@check(id="fhir.unauthenticated_resources", title="FHIR clinical resources cannot be searched "
+       "without a token", applies_to=Role.FHIR, probe=fhir_security, params=NoParams)
+def unauthenticated_resources(facts: FhirSecurityFacts, p: NoParams) -> Finding:
+    """Observations, encounters, diagnostic reports, conditions, prescriptions, documents and
+    immunisations are patient data as much as the Patient resource: a server that guards
+    Patient but answers `GET [base]/Observation` without a token leaks results anyway. The
+    probe asks each type with `_summary=count`, so no resource is fetched, and keeps the
+    count."""
+    observed = [asdict(base) for base in facts.bases]
+    expected = "HTTP 401 or 403 (or 404 where the type is not served) without a token"
+    open_ = [f"{base.base_url}: {count.resource} (total {count.total})"
+             for base in facts.bases for count in base.resources
+             if _resource_access(count) is Access.OPEN]
+    if open_:
+        return failed_on([line + " searchable without a token" for line in open_],
+                         observed=observed, expected=expected)
+    unclear = [f"{base.base_url}: {count.resource} answered HTTP {count.status}"
+               for base in facts.bases for count in base.resources
+               if _resource_access(count) is Access.UNCLEAR]
+    if unclear:
+        return manual("; ".join(unclear) + ": not a FHIR answer an auditor can judge",
+                      observed=observed, expected=expected)
+    return passed("clinical resource searches are refused without a token",
+                  observed=observed, expected=expected)
+
+
+@check(id="fhir.smart_authorization", title="FHIR advertises its SMART on FHIR / OAuth "
+       "authorisation", applies_to=Role.FHIR, probe=fhir_security, params=NoParams)
+def smart_authorization(facts: FhirSecurityFacts, p: NoParams) -> Finding:
+    """Clients of a FHIR server learn how to get a token from its CapabilityStatement
+    (`rest.security`: the SMART-on-FHIR service, the oauth-uris extension) and from
+    `/.well-known/smart-configuration` (authorization and token endpoints). A server that
+    advertises neither either hands out tokens some other way, which an assessor must
+    confirm, or has no authorisation at all. `cors` as declared is in the evidence."""
+    observed = [{"base_url": base.base_url, "metadata_status": base.metadata_status,
+                 "oauth_in_capability": base.oauth_in_capability, "cors": base.cors,
+                 "smart_configuration_status": base.smart_status,
+                 "smart_endpoints": base.smart_endpoints} for base in facts.bases]
+    expected = "SMART/OAuth in the CapabilityStatement or a SMART configuration with endpoints"
+    silent = [base.base_url for base in facts.bases
+              if not (base.oauth_in_capability or base.smart_endpoints)]
+    if silent:
+        return manual(f"{', '.join(silent)}: no SMART on FHIR or OAuth authorisation "
+                      "advertised; an assessor confirms how tokens are issued",
+                      observed=observed, expected=expected)
+    return passed(f"{len(facts.bases)} FHIR base(s) advertise SMART/OAuth authorisation",
                   observed=observed, expected=expected)

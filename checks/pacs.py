@@ -16,7 +16,18 @@ from audit.facts.dicom import (
     pacs_http_anonymous,
     pacs_transport,
 )
-from audit.registry import Finding, NoParams, Params, check, failed, manual, not_applicable, passed
+from audit.facts.pacs_defaults import PROBED_PATH, VendorDefaultsFacts, vendor_default_logins
+from audit.registry import (
+    Finding,
+    NoParams,
+    Params,
+    check,
+    failed,
+    failed_on,
+    manual,
+    not_applicable,
+    passed,
+)
 from audit.vocabulary import Role
 from checks.fhir import Access, http_access
 
@@ -89,6 +100,71 @@ def dicom_unknown_ae(facts: DicomFacts, p: UnknownAeParams) -> Finding:
     summary = ("an unknown AE title may not query studies"
                + (f" (C-ECHO answered on port {', '.join(echoed)})" if echoed else ""))
     return passed(summary, observed=observed, expected=expected)
+
+
+def _refused_in_operation(attempt: AssociationAttempt) -> bool:
+    """Whether the PACS refused (or aborted) the study query whose context it had accepted:
+    then its negotiation says nothing about what it permits (Orthanc checks each request)."""
+    return attempt.find_outcome is not None and attempt.find_outcome.startswith(
+        ("refused", "aborted"))
+
+
+@check(id="pacs.dicom_services_granted", title="The PACS grants an unknown AE no retrieval, "
+       "storage or worklist service", applies_to=Role.PACS, probe=dicom_associations,
+       params=NoParams)
+def dicom_services_granted(facts: DicomFacts, p: NoParams) -> Finding:
+    """What a PACS accepts in association negotiation is what it offers a stranger: a
+    retrieve context (C-MOVE, C-GET) lets it pull studies, a storage context lets it plant
+    or overwrite images, a worklist context lists scheduled patients. The probe proposes
+    these presentation contexts as `MIS-AUDIT-PROBE` and sends no dataset (nothing is
+    written): a PACS may still refuse the operation itself, which only a write (opt-in,
+    never done here) would show. Reject unknown AEs at association, or accept their
+    contexts only for the SOP classes their role needs. The PACS's implementation class UID
+    and version name are in the evidence, for matching vendor advisories."""
+    observed = [_attempt_evidence(endpoint, endpoint.unknown_caller)
+                for endpoint in facts.endpoints]
+    expected = "no retrieve, storage or worklist context accepted from an unknown AE"
+    granting = [endpoint for endpoint in facts.endpoints if endpoint.unknown_caller.granted]
+    problems = [f"port {endpoint.port} accepts {', '.join(endpoint.unknown_caller.granted)} "
+                "from an unknown AE in negotiation" for endpoint in granting
+                if not _refused_in_operation(endpoint.unknown_caller)]
+    if problems:
+        return failed_on(problems, observed=observed, expected=expected)
+    unclear = [reason for endpoint in facts.endpoints if (reason := _stranger_unclear(endpoint))]
+    unclear += [f"port {endpoint.port} accepts {', '.join(endpoint.unknown_caller.granted)} "
+                "in negotiation but refused the study query it also accepted: whether it "
+                "would retrieve or store only an operation would show (never sent)"
+                for endpoint in granting]
+    if unclear:
+        return manual("; ".join(unclear), observed=observed, expected=expected)
+    return passed("an unknown AE is granted no retrieve, storage or worklist service",
+                  observed=observed, expected=expected)
+
+
+@check(id="pacs.vendor_default_credentials", title="The PACS accepts no vendor default login",
+       applies_to=Role.PACS, probe=vendor_default_logins, params=NoParams)
+def vendor_default_credentials(facts: VendorDefaultsFacts, p: NoParams) -> Finding:
+    """A PACS installed with its vendor's sample users (Orthanc: `orthanc`/`orthanc`) is
+    open to anyone who has read the manual. Opt-in per target (`vendor_defaults: true`):
+    each published default is tried once on the HTTP API's `/system`, after an anonymous
+    request that must be refused; nothing else is ever tried. Remove the sample users and
+    give each person their own account."""
+    if facts.attempts is None:
+        return not_applicable("not opted in: the target does not set vendor_defaults")
+    observed = {"base_url": facts.base_url, "anonymous_status": facts.anonymous_status,
+                "attempts": [asdict(attempt) for attempt in facts.attempts]}
+    expected = "every published default login refused (HTTP 401 or 403)"
+    if http_access(facts.anonymous_status or 0) is not Access.PROTECTED:
+        return not_applicable(f"{facts.base_url}{PROBED_PATH} answered HTTP "
+                              f"{facts.anonymous_status} without a login: a default login "
+                              "proves nothing more (see pacs.rest_unauthenticated)",
+                              observed=observed)
+    accepted = [f"{facts.base_url}: the {a.vendor} default login {a.user!r} is accepted"
+                for a in facts.attempts if http_access(a.status) is Access.OPEN]
+    if accepted:
+        return failed_on(accepted, observed=observed, expected=expected)
+    return passed(f"{len(facts.attempts)} published default login(s) refused",
+                  observed=observed, expected=expected)
 
 
 @check(id="pacs.dicom_called_ae", title="The PACS answers only to its own called AE title",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.facts.fhir import FhirFacts, FhirSearchAnswer, bundle_counts
+from audit.facts.fhir import FhirFacts, FhirSearchAnswer, bundle_counts, capability_security
 from audit.facts.net import HttpAnswer
 from audit.registry import NoParams
 from audit.vocabulary import Status
@@ -86,3 +86,18 @@ def test_plain_http_fails_unless_it_only_redirects_to_https() -> None:
     assert plaintext(redirected, NoParams()).status is Status.PASS
     elsewhere = facts("http://fhir.clinic.test/r4", 302, "http://login.clinic.test/")
     assert plaintext(elsewhere, NoParams()).status is Status.FAIL
+
+
+@pytest.mark.parametrize(("document", "security"), [
+    ({"resourceType": "CapabilityStatement", "rest": [{"security": {
+        "cors": True, "service": [{"coding": [{"code": "SMART-on-FHIR"}]}]}}]}, (True, True)),
+    ({"resourceType": "CapabilityStatement", "rest": [{"security": {"extension": [
+        {"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"}]}}]},
+     (True, None)),
+    ({"resourceType": "CapabilityStatement", "rest": [{"mode": "server"}]}, (False, None)),
+    ({"resourceType": "CapabilityStatement", "rest": "not a list of objects"}, (False, None)),
+    ({"resourceType": "OperationOutcome"}, (False, None)),
+    (None, (False, None)),
+])
+def test_capability_security(document: object, security: tuple[bool, bool | None]) -> None:
+    assert capability_security(document) == security

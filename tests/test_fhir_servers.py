@@ -1,5 +1,5 @@
-"""fhir.unauthenticated_search and fhir.plaintext against the FHIR stand-in: open over plain
-HTTP (weak) and token-only over HTTPS (hardened)."""
+"""The FHIR checks against the FHIR stand-in: open over plain HTTP with no authorisation
+advertised (weak), and token-only over HTTPS advertising SMART on FHIR (hardened)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,41 @@ def test_fhir_in_clear_fails_and_over_tls_passes(fhir_servers: dict[str, ServerP
     hardened = Target(name="fhir-hardened", address=HARDENED_ADDRESS, roles=[Role.FHIR],
                       services=[Service(kind="fhir", port=FHIR_PORT, tls=True)])
     assert run_check("fhir.plaintext", hardened).status is Status.PASS
+
+
+def _weak() -> Target:
+    return Target(name="fhir-weak", address=WEAK_ADDRESS, roles=[Role.FHIR],
+                  urls=[f"http://{WEAK_ADDRESS}:{FHIR_PORT}/"])
+
+
+def _hardened() -> Target:
+    return Target(name="fhir-hardened", address=HARDENED_ADDRESS, roles=[Role.FHIR],
+                  services=[Service(kind="fhir", port=FHIR_PORT, tls=True)])
+
+
+def test_clinical_resources_are_counted_never_fetched(
+        fhir_servers: dict[str, ServerProcess]) -> None:
+    weak = run_check("fhir.unauthenticated_resources", _weak())
+    assert weak.status is Status.FAIL, weak.summary
+    assert weak.summary.startswith(f"http://{WEAK_ADDRESS}:{FHIR_PORT}/: Observation (total 2) "
+                                   "searchable without a token (+6 more)")
+    assert "fake-obs" not in json.dumps(weak.model_dump(mode="json"))
+    hardened = run_check("fhir.unauthenticated_resources", _hardened())
+    assert hardened.status is Status.PASS, hardened.summary
+    [base] = hardened.evidence.observed
+    assert {count["status"] for count in base["resources"]} == {401}
+
+
+def test_smart_authorisation_is_read_from_the_capability_and_the_configuration(
+        fhir_servers: dict[str, ServerProcess]) -> None:
+    hardened = run_check("fhir.smart_authorization", _hardened())
+    assert hardened.status is Status.PASS, hardened.summary
+    [base] = hardened.evidence.observed
+    assert base["oauth_in_capability"] is True and base["smart_endpoints"] is True
+    assert base["cors"] is False
+    weak = run_check("fhir.smart_authorization", _weak())
+    assert weak.status is Status.MANUAL
+    assert "no SMART on FHIR or OAuth authorisation advertised" in weak.summary
 
 
 def test_a_target_without_a_fhir_base_is_an_error() -> None:

@@ -63,7 +63,8 @@ def test_unknown_ae_failure_names_port_and_study_count() -> None:
     assert finding.observed == [{"port": 104, "tls": False, "calling_ae": STRANGER, "called_ae": PACS_AE,
                                  "outcome": "accepted", "rejection_reason": None,
                                  "echo_accepted": True, "find_outcome": "answered",
-                                 "study_count": 2, "study_count_capped": False}]
+                                 "study_count": 2, "study_count_capped": False,
+                                 "granted": (), "implementation": None}]
 
 
 def test_capped_study_count_is_reported_as_a_lower_bound() -> None:

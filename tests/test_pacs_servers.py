@@ -100,6 +100,47 @@ def test_a_dicom_tls_port_declared_without_tls_is_found_out(
     assert observed["tls"] is True and observed["outcome"] == "rejected"
 
 
+def test_the_weak_pacs_grants_a_stranger_retrieval_and_storage(weak_pacs: Target) -> None:
+    result = run_check("pacs.dicom_services_granted", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    [observed] = result.evidence.observed
+    assert observed["granted"] == ["query (patient root C-FIND)", "retrieve (C-MOVE)",
+                                   "retrieve (C-GET)", "storage (C-STORE)"]
+    assert "worklist" not in result.summary, "Debian's Orthanc has no worklist plugin loaded"
+    assert observed["implementation"].startswith("1.2.276.0.7230010.3")   # DCMTK's root
+    _assert_no_patient_data(result)
+
+
+def test_the_hardened_pacs_grants_a_stranger_nothing(hardened_pacs: Target) -> None:
+    result = run_check("pacs.dicom_services_granted", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+    [observed] = result.evidence.observed
+    assert observed["outcome"] == "rejected" and observed["granted"] == []
+
+
+def test_negotiation_alone_is_not_taken_for_permission(echo_only_pacs: Target) -> None:
+    result = run_check("pacs.dicom_services_granted", echo_only_pacs)
+    assert result.status is Status.MANUAL, result.summary
+    assert "refused the study query it also accepted" in result.summary
+
+
+def test_vendor_default_logins_are_tried_only_where_opted_in(
+        weak_pacs: Target, hardened_pacs: Target, echo_only_pacs: Target) -> None:
+    def opted_in(target: Target) -> Target:
+        return target.model_copy(update={"vendor_defaults": True})
+    assert run_check("pacs.vendor_default_credentials", echo_only_pacs).status \
+        is Status.NOT_APPLICABLE
+    left_in = run_check("pacs.vendor_default_credentials", opted_in(echo_only_pacs))
+    assert left_in.status is Status.FAIL, left_in.summary
+    assert "the Orthanc default login 'orthanc' is accepted" in left_in.summary
+    assert left_in.evidence.observed["anonymous_status"] == 401
+    assert "orthanc:orthanc" not in json.dumps(left_in.model_dump(mode="json"))
+    refused = run_check("pacs.vendor_default_credentials", opted_in(hardened_pacs))
+    assert refused.status is Status.PASS, refused.summary
+    anonymous = run_check("pacs.vendor_default_credentials", opted_in(weak_pacs))
+    assert anonymous.status is Status.NOT_APPLICABLE and "without a login" in anonymous.summary
+
+
 def test_echo_alone_is_tolerated_by_default(echo_only_pacs: Target) -> None:
     result = run_check("pacs.dicom_unknown_ae", echo_only_pacs)
     assert result.status is Status.PASS, result.summary

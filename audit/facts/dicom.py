@@ -2,7 +2,8 @@
 
 Service kinds read from the inventory:
 - `dicom`: the DICOM (DIMSE) port; its `ae_title` is the PACS's own (called) AE title,
-  `ORTHANC` when not given. Without such a service the ports 104 and 4242 are tried.
+  `ORTHANC` when not given. Without such a service the ports 104 and 4242 are tried, and
+  2762 over TLS.
 - `pacs-http`: the PACS's HTTP port (Orthanc REST API and DICOMweb); https when `tls` is
   true. Without such a service, http on port 8042 is tried.
 
@@ -45,9 +46,23 @@ from audit.vocabulary import Reason
 
 VERIFICATION = UID("1.2.840.10008.1.1")
 STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
+# What else a stranger asks for in the same association: which of these the PACS accepts in
+# negotiation is what it grants an unknown AE. No C-MOVE, C-GET or C-STORE is ever sent.
+SERVICES_ASKED: dict[str, tuple[UID, ...]] = {
+    "query (patient root C-FIND)": (UID("1.2.840.10008.5.1.4.1.2.1.1"),),
+    "retrieve (C-MOVE)": (UID("1.2.840.10008.5.1.4.1.2.1.2"), UID("1.2.840.10008.5.1.4.1.2.2.2")),
+    "retrieve (C-GET)": (UID("1.2.840.10008.5.1.4.1.2.1.3"), UID("1.2.840.10008.5.1.4.1.2.2.3")),
+    "modality worklist (C-FIND)": (UID("1.2.840.10008.5.1.4.31"),),
+    # CT, MR, CR, digital X-ray, ultrasound, secondary capture, encapsulated PDF
+    "storage (C-STORE)": tuple(UID(uid) for uid in (
+        "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.1",
+        "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.6.1",
+        "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.104.1")),
+}
 DICOM_SERVICE_KIND = "dicom"
 PACS_HTTP_SERVICE_KIND = "pacs-http"
 DEFAULT_DICOM_PORTS = (104, 4242)
+DICOM_TLS_PORT = 2762          # DICOM's registered port for TLS (PS3.15 B.1)
 DEFAULT_PACS_HTTP_PORT = 8042
 DEFAULT_CALLED_AE = "ORTHANC"
 # AE titles no PACS should know: the auditor calls as a stranger, and calls a PACS by a name
@@ -85,6 +100,10 @@ class AssociationAttempt:
                                       # no answer
     study_count: int | None = None
     study_count_capped: bool = False
+    # The services whose presentation contexts the PACS accepted (SERVICES_ASKED keys), and
+    # its implementation class UID and version name (to match against vendor advisories).
+    granted: tuple[str, ...] = ()
+    implementation: str | None = None
 
     @property
     def find_answered(self) -> bool:
@@ -148,12 +167,13 @@ def _dicom_ports(context: TargetContext, address: str,
     if declared:
         return [(service.port, service.ae_title or called, bool(service.tls))
                 for service in declared]
-    open_ports = [port for port in DEFAULT_DICOM_PORTS if _accepts_tcp(address, port, timeout)]
+    tried = [*DEFAULT_DICOM_PORTS, DICOM_TLS_PORT]
+    open_ports = [port for port in tried if _accepts_tcp(address, port, timeout)]
     if not open_ports:
         raise FactUnavailable(Reason.UNREACHABLE, f"no DICOM port open on {address} (tried "
-                              f"{', '.join(map(str, DEFAULT_DICOM_PORTS))}; declare a service "
+                              f"{', '.join(map(str, tried))}; declare a service "
                               f"of kind '{DICOM_SERVICE_KIND}')")
-    return [(port, called, False) for port in open_ports]
+    return [(port, called, port == DICOM_TLS_PORT) for port in open_ports]
 
 
 def _accepts_tcp(address: str, port: int, timeout: float) -> bool:
@@ -175,8 +195,9 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str, timeout:
         entity = _BoundedAE(deadline, ae_title=calling_ae)
         entity.acse_timeout = entity.dimse_timeout = entity.network_timeout = timeout
         entity.connection_timeout = timeout
-        entity.add_requested_context(VERIFICATION)
-        entity.add_requested_context(STUDY_ROOT_FIND)
+        for abstract_syntax in (VERIFICATION, STUDY_ROOT_FIND,
+                                *(uid for uids in SERVICES_ASKED.values() for uid in uids)):
+            entity.add_requested_context(abstract_syntax)
         started = time.monotonic()
         association = entity.associate(
             address, port, ae_title=called_ae,
@@ -193,11 +214,13 @@ def associate(address: str, port: int, calling_ae: str, called_ae: str, timeout:
                 outcome = "not dicom" if entity.protocol_violation and not entity.spoke_tls \
                     else "aborted" if waited < timeout else "no answer"
                 return AssociationAttempt(calling_ae, called_ae, outcome=outcome)
+            granted, implementation = _negotiated(association)
             echo = _echo(association)
             find_outcome, count, capped = _count_studies(association, timeout)
             return AssociationAttempt(calling_ae, called_ae, outcome="accepted",
                                       echo_accepted=echo, find_outcome=find_outcome,
-                                      study_count=count, study_count_capped=capped)
+                                      study_count=count, study_count_capped=capped,
+                                      granted=granted, implementation=implementation)
         finally:
             if association.is_established:
                 association.release()
@@ -257,6 +280,18 @@ def _rejection_reason(association: Association) -> str | None:
     """The reason an A-ASSOCIATE-RJ gave (a fixed table of pynetdicom's, not the peer's text)."""
     primitive = association.acceptor.primitive
     return str(primitive.reason_str) if primitive is not None else None
+
+
+def _negotiated(association: Association) -> tuple[tuple[str, ...], str | None]:
+    """The services accepted in negotiation, and the peer's implementation (its class UID
+    and version name, printable text only)."""
+    accepted = {context.abstract_syntax for context in association.accepted_contexts}
+    granted = tuple(name for name, uids in SERVICES_ASKED.items() if accepted & set(uids))
+    acceptor = association.acceptor
+    parts = [str(part) for part in (acceptor.implementation_class_uid,
+                                    acceptor.implementation_version_name) if part]
+    text = "".join(ch for ch in " ".join(parts) if ch.isprintable())[:80]
+    return granted, text or None
 
 
 def _echo(association: Association) -> bool:

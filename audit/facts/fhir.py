@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
-from audit.facts.net import HttpClient, access_probe_client, http_origin
+from audit.facts.net import HttpAnswer, HttpClient, access_probe_client, http_origin
 from audit.facts.ports import target_address
 from audit.facts.services import services_of_kind
 from audit.vocabulary import Reason
@@ -87,3 +87,97 @@ def bundle_counts(document: object) -> tuple[bool, int | None, int | None]:
     entries = document.get("entry", [])
     return (True, total if isinstance(total, int) and not isinstance(total, bool) else None,
             len(entries) if isinstance(entries, list) else None)
+
+
+# Resource types that hold patient data besides Patient, asked for a count only.
+CLINICAL_RESOURCES = ("Observation", "Encounter", "DiagnosticReport", "Condition",
+                      "MedicationRequest", "DocumentReference", "Immunization")
+SMART_CONFIGURATION = "/.well-known/smart-configuration"
+OAUTH_URIS_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+OAUTH_SERVICE_CODES = frozenset({"smart-on-fhir", "oauth"})
+
+
+@dataclass(frozen=True)
+class ResourceCount:
+    """How a search for one resource type, `_summary=count`, answered without a token."""
+
+    resource: str
+    status: int
+    bundle: bool
+    total: int | None
+
+
+@dataclass(frozen=True)
+class FhirSecurity:
+    """What one FHIR base says of its own authorisation, and what it gives a stranger."""
+
+    base_url: str
+    metadata_status: int | None
+    oauth_in_capability: bool       # rest.security: a SMART/OAuth service or the oauth-uris
+    cors: bool | None               # rest.security.cors, as the statement says
+    smart_status: int | None        # /.well-known/smart-configuration
+    smart_endpoints: bool           # it names authorization and token endpoints
+    resources: tuple[ResourceCount, ...]
+
+
+@dataclass(frozen=True)
+class FhirSecurityFacts:
+    """The security of every FHIR base of a target."""
+
+    bases: list[FhirSecurity]
+
+
+def fhir_security(context: TargetContext) -> FhirSecurityFacts:
+    """Read each base's capability statement and SMART configuration, and count (never
+    fetch) the clinical resources it answers without a token."""
+    with access_probe_client(context) as client:
+        return FhirSecurityFacts([_security_of(client, base)
+                                  for base in fhir_base_urls(context)])
+
+
+def _security_of(client: HttpClient, base_url: str) -> FhirSecurity:
+    root = base_url.rstrip("/")
+    resources = tuple(_count(client, root, resource) for resource in CLINICAL_RESOURCES)
+    metadata = _optional_get(client, f"{root}/metadata")
+    smart = _optional_get(client, f"{root}{SMART_CONFIGURATION}")
+    oauth, cors = capability_security(metadata.json() if metadata else None)
+    configuration = smart.json() if smart and smart.status == 200 else None
+    endpoints = isinstance(configuration, dict) and all(
+        isinstance(configuration.get(key), str) for key in ("authorization_endpoint",
+                                                            "token_endpoint"))
+    return FhirSecurity(base_url, metadata.status if metadata else None, oauth, cors,
+                        smart.status if smart else None, endpoints, resources)
+
+
+def _optional_get(client: HttpClient, url: str) -> HttpAnswer | None:
+    try:
+        return client.get(url, MAX_BODY_BYTES, accept=FHIR_JSON)
+    except FactUnavailable:
+        return None
+
+
+def _count(client: HttpClient, root: str, resource: str) -> ResourceCount:
+    answer = client.get(f"{root}/{resource}?_summary=count", MAX_BODY_BYTES, accept=FHIR_JSON)
+    is_bundle, total, _ = bundle_counts(answer.json())
+    return ResourceCount(resource, answer.status, is_bundle, total)
+
+
+def capability_security(document: object) -> tuple[bool, bool | None]:
+    """(a SMART/OAuth service or the oauth-uris extension is declared, `cors`) from a
+    CapabilityStatement's rest.security."""
+    if not isinstance(document, dict) or document.get("resourceType") != "CapabilityStatement":
+        return False, None
+    oauth, cors = False, None
+    for rest in document.get("rest") or []:
+        security = rest.get("security") if isinstance(rest, dict) else None
+        if not isinstance(security, dict):
+            continue
+        if isinstance(security.get("cors"), bool):
+            cors = bool(cors) or security["cors"]
+        codes = {str(coding.get("code", "")).lower()
+                 for service in security.get("service") or [] if isinstance(service, dict)
+                 for coding in service.get("coding") or [] if isinstance(coding, dict)}
+        urls = {extension.get("url") for extension in security.get("extension") or []
+                if isinstance(extension, dict)}
+        oauth = oauth or bool(codes & OAUTH_SERVICE_CODES) or OAUTH_URIS_EXTENSION in urls
+    return oauth, cors

@@ -404,13 +404,16 @@ class HttpClient:
             connection.close()
         self._pool.clear()
 
-    def get(self, url: str, max_bytes: int = PAGE_BYTES, accept: str = "*/*") -> HttpAnswer:
+    def get(self, url: str, max_bytes: int = PAGE_BYTES, accept: str = "*/*",
+            headers: dict[str, str] | None = None) -> HttpAnswer:
         """GET without following redirects; raises FactUnavailable when nothing answered."""
-        return self.request("GET", url, max_bytes, accept=accept)
+        return self.request("GET", url, max_bytes, accept=accept, headers=headers)
 
     def request(self, method: str, url: str, max_bytes: int = PAGE_BYTES,
-                form: dict[str, str] | None = None, accept: str = "*/*") -> HttpAnswer:
-        """One request (a form is sent url-encoded); FactUnavailable when it got no answer."""
+                form: dict[str, str] | None = None, accept: str = "*/*",
+                headers: dict[str, str] | None = None) -> HttpAnswer:
+        """One request (a form is sent url-encoded, `headers` added); FactUnavailable when it
+        got no answer."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FactUnavailable(Reason.NOT_FOUND, f"not an http(s) URL: {url!r}")
@@ -419,7 +422,7 @@ class HttpClient:
             earlier = self.silent[origin]
             raise FactUnavailable(earlier.reason, f"{url}: skipped, {earlier.message}")
         body = urlencode(form).encode() if form is not None else None
-        headers = {"User-Agent": USER_AGENT, "Accept": accept}
+        headers = {"User-Agent": USER_AGENT, "Accept": accept, **(headers or {})}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -163,6 +163,9 @@ class Target(Strict):
                                  description="A PACS's own (called) AE title, for the DICOM "
                                  "ports the scan finds (a `dicom` service's own wins).")
     login: LoginProbe | None = Field(default=None, description="Opt-in brute-force probe.")
+    vendor_defaults: bool = Field(default=False, description="Opt-in: try the PACS vendor's "
+                                  "published default logins on its HTTP API (one attempt "
+                                  "each; see pacs.vendor_default_credentials).")
     data_paths: list[Annotated[str, Field(pattern=r"^/")]] = Field(
         default_factory=list, description="Host: directories holding patient data, always "
         "judged (besides those found on the host) for encryption, audit watches and "

@@ -1,8 +1,10 @@
 """A FHIR R4 stand-in for the tests (Debian packages no FHIR server): stdlib HTTP(S).
 
-`/metadata` is public in both variants. The weak variant answers Patient searches to anyone;
-the hardened one demands `Authorization: Bearer <token>` and answers 401 otherwise. The
-patients are synthetic. Run as a module (`python -m tests.servers.fhir ADDRESS PORT
+`/metadata` is public in both variants. The weak variant answers searches of Patient and the
+clinical resource types to anyone and advertises no authorisation; the hardened one demands
+`Authorization: Bearer <token>` and answers 401 otherwise, and advertises SMART on FHIR (in
+its CapabilityStatement and at /.well-known/smart-configuration). The patients and their
+observations are synthetic; a `_summary=count` search answers the total only. Run as a module (`python -m tests.servers.fhir ADDRESS PORT
 [--token-file F] [--cert C --key K]`) by `start_fhir`, so the fixture stops it by PID.
 """
 
@@ -26,32 +28,55 @@ SYNTHETIC_PATIENTS = [
 ]
 CAPABILITY = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
               "fhirVersion": "4.0.1", "format": ["json"]}
+SMART = {"authorization_endpoint": "https://idp.invalid/authorize",
+         "token_endpoint": "https://idp.invalid/token", "capabilities": ["launch-standalone"]}
+HARDENED_CAPABILITY = CAPABILITY | {"rest": [{"mode": "server", "security": {
+    "cors": False,
+    "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                             "restful-security-service", "code": "SMART-on-FHIR"}]}],
+    "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                          "oauth-uris"}]}}]}
+# Synthetic resources per type: the Patient search's and two observations.
+RESOURCES = {"Patient": SYNTHETIC_PATIENTS,
+             "Observation": [{"resourceType": "Observation", "id": f"fake-obs-{n}",
+                              "status": "final"} for n in (1, 2)],
+             "Encounter": [{"resourceType": "Encounter", "id": "fake-enc-1",
+                            "status": "finished"}]}
+CLINICAL_TYPES = ("Patient", "Observation", "Encounter", "DiagnosticReport", "Condition",
+                  "MedicationRequest", "DocumentReference", "Immunization")
 
 
 class FhirHandler(BaseHTTPRequestHandler):
-    """Answers /metadata and Patient searches; everything else is 404."""
+    """Answers /metadata, the SMART configuration (hardened) and searches of the clinical
+    resource types; everything else is 404."""
 
     server_version = "fhir-test-stand-in"
 
     def do_GET(self) -> None:
         """Serve one GET."""
-        path = urlsplit(self.path).path.rstrip("/")
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/")
+        hardened = getattr(self.server, "token", None) is not None
         if path == "/metadata":
-            self._send(200, CAPABILITY)
-        elif path == "/Patient":
-            self._patient_search()
+            self._send(200, HARDENED_CAPABILITY if hardened else CAPABILITY)
+        elif path == "/.well-known/smart-configuration" and hardened:
+            self._send(200, SMART)
+        elif path.lstrip("/") in CLINICAL_TYPES:
+            self._search(path.lstrip("/"), "_summary=count" in parts.query)
         else:
             self._send(404, _outcome("not-found", "no such resource"))
 
-    def _patient_search(self) -> None:
+    def _search(self, resource: str, count_only: bool) -> None:
         token: str | None = getattr(self.server, "token", None)
         if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
             self._send(401, _outcome("login", "a bearer token is required"),
                        {"WWW-Authenticate": 'Bearer realm="fhir"'})
             return
-        bundle = {"resourceType": "Bundle", "type": "searchset",
-                  "total": len(SYNTHETIC_PATIENTS),
-                  "entry": [{"resource": SYNTHETIC_PATIENTS[0]}]}
+        found = RESOURCES.get(resource, [])
+        bundle: dict[str, object] = {"resourceType": "Bundle", "type": "searchset",
+                                     "total": len(found)}
+        if found and not count_only:
+            bundle["entry"] = [{"resource": found[0]}]
         self._send(200, bundle)
 
     def _send(self, status: int, document: dict[str, object],

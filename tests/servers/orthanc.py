@@ -54,13 +54,15 @@ class OrthancVariant:
     # binds every address), on a port no scan of common ports covers.
     https: bool = False
     proxy_port: int | None = None   # where the HTTPS proxy listens (default: HTTP port + 100)
+    # Orthanc's sample user `orthanc`/`orthanc` left beside the administrator.
+    sample_users: bool = False
 
 
 WEAK = OrthancVariant("orthanc-weak", 18642, 14642, "ORTHANC", hardened=False)
 HARDENED = OrthancVariant("orthanc-hardened", 18643, 14643, "HARDPACS", hardened=True,
                           dicom_tls=True, https=True)
 ECHO_ONLY = OrthancVariant("orthanc-echo-only", 18644, 14644, "ECHOPACS", hardened=True,
-                           echo_for_anyone=True)
+                           echo_for_anyone=True, sample_users=True)
 
 # Fake patients only: these names exist nowhere but in the tests.
 SYNTHETIC_PATIENTS = (("TEST^ALPHA", "FAKE-0001"), ("TEST^BRAVO", "FAKE-0002"))
@@ -105,7 +107,8 @@ def orthanc_config(variant: OrthancVariant, workdir: Path, dicomweb: bool,
     if variant.hardened:
         config |= {
             "AuthenticationEnabled": True,
-            "RegisteredUsers": {ADMIN_USER: ADMIN_PASSWORD},
+            "RegisteredUsers": {ADMIN_USER: ADMIN_PASSWORD}
+            | ({"orthanc": "orthanc"} if variant.sample_users else {}),
             "DicomCheckCalledAet": True,
             "DicomAlwaysAllowEcho": variant.echo_for_anyone,
             "DicomAlwaysAllowFind": False,
