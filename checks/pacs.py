@@ -16,6 +16,7 @@ from audit.facts.dicom import (
     pacs_http_anonymous,
     pacs_transport,
 )
+from audit.facts.pacs_cors import PacsCorsFacts, pacs_cors
 from audit.facts.pacs_defaults import PROBED_PATH, VendorDefaultsFacts, vendor_default_logins
 from audit.registry import (
     Finding,
@@ -165,6 +166,23 @@ def vendor_default_credentials(facts: VendorDefaultsFacts, p: NoParams) -> Findi
         return failed_on(accepted, observed=observed, expected=expected)
     return passed(f"{len(facts.attempts)} published default login(s) refused",
                   observed=observed, expected=expected)
+
+
+@check(id="pacs.cors_any_origin", title="No web site may read the PACS API with a user's "
+       "credentials", applies_to=Role.PACS, probe=pacs_cors, params=NoParams)
+def cors_any_origin(facts: PacsCorsFacts, p: NoParams) -> Finding:
+    """A PACS API (REST, DICOMweb) that answers any Origin with
+    `Access-Control-Allow-Credentials: true` lets every web page a radiologist opens read
+    studies with the radiologist's own login. Allow only the viewer's own origin, by name.
+    The probe asks as `https://mis-audit-probe.invalid` and keeps the two headers."""
+    observed = [asdict(answer) for answer in facts.answers]
+    expected = "no foreign origin allowed with credentials"
+    open_ = [f"{facts.base_url}{a.path} allows any origin ({a.allow_origin}) with credentials"
+             for a in facts.answers if a.any_origin and a.allow_credentials]
+    if open_:
+        return failed_on(open_, observed=observed, expected=expected)
+    return passed("no foreign origin is allowed with credentials", observed=observed,
+                  expected=expected)
 
 
 @check(id="pacs.dicom_called_ae", title="The PACS answers only to its own called AE title",

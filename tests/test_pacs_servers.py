@@ -15,13 +15,14 @@ from audit.vocabulary import Role, Status
 from tests.servers.base import ServerProcess
 from tests.servers.hostile import silent_listener
 from tests.servers.mllp import run_check_within, running
-from tests.servers.nginx import run_check
+from tests.servers.nginx import run_check, start_tls_proxy
 from tests.servers.orthanc import (
     ECHO_ONLY,
     HARDENED,
     SYNTHETIC_PATIENTS,
     WEAK,
     inventory_target_yaml,
+    pacs_cert,
     pacs_target,
     start_orthanc,
 )
@@ -139,6 +140,30 @@ def test_vendor_default_logins_are_tried_only_where_opted_in(
     assert refused.status is Status.PASS, refused.summary
     anonymous = run_check("pacs.vendor_default_credentials", opted_in(weak_pacs))
     assert anonymous.status is Status.NOT_APPLICABLE and "without a login" in anonymous.summary
+
+
+@pytest.fixture()
+def cors_reflecting_front(orthancs: dict[str, ServerProcess]) -> Iterator[Target]:
+    """The hardened Orthanc behind an nginx that echoes any Origin with credentials."""
+    pacs = orthancs["hardened"]
+    port = int(str(pacs.extra["http_port"])) + 200
+    front = start_tls_proxy(pacs.workdir / "cors-front", pacs.address, port,
+                            f"{pacs.address}:{pacs.extra['http_port']}",
+                            pacs_cert(pacs.workdir, pacs.address), reflect_cors=True)
+    try:
+        yield Target(name="pacs-cors", address=pacs.address, roles=[Role.PACS],
+                     services=[Service(kind="pacs-http", port=port, tls=True)])
+    finally:
+        front.stop()
+
+
+def test_a_front_that_reflects_any_origin_with_credentials_fails(
+        cors_reflecting_front: Target, hardened_pacs: Target) -> None:
+    reflected = run_check("pacs.cors_any_origin", cors_reflecting_front)
+    assert reflected.status is Status.FAIL, reflected.summary
+    assert "/system allows any origin (https://mis-audit-probe.invalid) with credentials" \
+        in reflected.summary
+    assert run_check("pacs.cors_any_origin", hardened_pacs).status is Status.PASS
 
 
 def test_echo_alone_is_tolerated_by_default(echo_only_pacs: Target) -> None:

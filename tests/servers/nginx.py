@@ -169,18 +169,23 @@ TLS_PROXY = """
     server {{
         listen {address}:{port} ssl;
         ssl_protocols TLSv1.2 TLSv1.3;
-        location / {{ proxy_pass http://{upstream}; proxy_set_header Host $host; }}
+        location / {{ proxy_pass http://{upstream}; proxy_set_header Host $host; {extra}}}
     }}
 """
+# The classic CORS mistake of a web viewer's front: any Origin echoed, with credentials.
+REFLECTED_CORS = ("add_header Access-Control-Allow-Origin $http_origin always; "
+                  "add_header Access-Control-Allow-Credentials true always; ")
 
 
 def start_tls_proxy(work: Path, address: str, port: int, upstream: str, cert: CertFiles,
-                    prefix: list[str] | None = None) -> ServerProcess:
+                    prefix: list[str] | None = None, reflect_cors: bool = False) -> ServerProcess:
     """nginx terminating TLS (1.2 and 1.3) on address:port in front of `upstream` (host:port),
-    started behind `prefix` (a network namespace's `ip netns exec`) if given."""
+    started behind `prefix` (a network namespace's `ip netns exec`) if given; with
+    `reflect_cors`, echoing any Origin with credentials allowed."""
     work.mkdir(parents=True, exist_ok=True)
     _temp_directories(work)
-    servers = TLS_PROXY.format(address=address, port=port, upstream=upstream)
+    servers = TLS_PROXY.format(address=address, port=port, upstream=upstream,
+                               extra=REFLECTED_CORS if reflect_cors else "")
     return _start_nginx("tls-proxy", work, cert, servers, address, port, prefix or [])
 
 
