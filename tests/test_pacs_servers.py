@@ -166,6 +166,36 @@ def test_a_front_that_reflects_any_origin_with_credentials_fails(
     assert run_check("pacs.cors_any_origin", hardened_pacs).status is Status.PASS
 
 
+@pytest.fixture()
+def pacs_on_the_dicom_tls_port(tmp_path: Path) -> Iterator[Target]:
+    """A hardened Orthanc speaking DICOM TLS on 2762 only, in a network namespace of its
+    own (198.18.69.8/30), declared by address alone: its DICOM port is for the probe to find."""
+    from dataclasses import replace
+
+    from tests.servers.netns import create_namespace
+    namespace = create_namespace("mispacst", "198.18.69.9", "198.18.69.10")
+    try:
+        variant = replace(HARDENED, name="orthanc-tls-port", http_port=8042, dicom_port=2762,
+                          https=False)
+        server = start_orthanc(variant, namespace.address, tmp_path / "pacs", dicomweb=False,
+                               namespace=namespace)
+        try:
+            yield Target(name="pacs-2762", address=namespace.address, roles=[Role.PACS],
+                         ae_title=variant.ae_title)
+        finally:
+            server.stop()
+    finally:
+        namespace.remove()
+
+
+def test_dicom_tls_on_its_registered_port_is_found_without_a_declaration(
+        pacs_on_the_dicom_tls_port: Target) -> None:
+    result = run_check("pacs.dicom_unknown_ae", pacs_on_the_dicom_tls_port)
+    assert result.status is Status.PASS, result.summary
+    [observed] = result.evidence.observed
+    assert (observed["port"], observed["tls"], observed["outcome"]) == (2762, True, "rejected")
+
+
 def test_echo_alone_is_tolerated_by_default(echo_only_pacs: Target) -> None:
     result = run_check("pacs.dicom_unknown_ae", echo_only_pacs)
     assert result.status is Status.PASS, result.summary
