@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from audit.facts.databases import PROBERS, database_access
+from audit.facts.db_review import REVIEWED_KINDS, database_review
 from audit.facts.evidence import evidence_document
 from audit.facts.ports import canonical_service
 from audit.model.inventory import Inventory, Target
@@ -27,6 +28,7 @@ HOST_READING_ROLES = frozenset({Role.HOST, Role.FILESHARE})
 # in to (canonical names, `mariadb` being `mysql`).
 SERVICE_LOGINS: dict[Callable[..., Any], frozenset[str]] = {
     database_access: frozenset(PROBERS),
+    database_review: REVIEWED_KINDS,
 }
 
 

@@ -17,10 +17,13 @@ from runs import run_audit, statuses
 
 from audit.facts.context import Environment, TargetContext
 from audit.facts.db_review import (
+    REVIEWED_KINDS,
+    REVIEWERS,
     Question,
     ReviewFacts,
     ReviewScope,
     ServiceReview,
+    _load_reviewers,
     review_databases,
 )
 from audit.facts.db_review_mysql import _like
@@ -254,9 +257,15 @@ def test_a_run_through_the_engine(weak_host: str, hardened_host: str, password: 
         assert {check: got[(check, target)] for check in checks} == dict.fromkeys(
             checks, status), target
     assert password not in results_json(results)
+    assert not any("'audit'" in warning for warning in results.warnings), results.warnings
     weak = next(r for r in results.results
                 if (r.check, r.target) == ("db.account_logins", "db-weak"))
     assert weak.summary.startswith("mysql:3306: anonymous account ''@% (+")
+
+
+def test_every_reviewed_kind_has_its_reviewer() -> None:
+    _load_reviewers()
+    assert set(REVIEWERS) == REVIEWED_KINDS
 
 
 def test_acl_hashes_are_dropped_and_grant_patterns_match_as_mysql_does() -> None:

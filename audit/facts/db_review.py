@@ -160,6 +160,8 @@ class ReviewTarget:
 
 Reviewer = Callable[[ReviewTarget], ServiceReview]
 REVIEWERS: dict[str, Reviewer] = {}
+# The service kinds a reviewer logs in to (canonical names; each module registers its own).
+REVIEWED_KINDS = frozenset({"postgresql", "mysql", "redis"})
 
 
 def reviewer(service: str) -> Callable[[Reviewer], Reviewer]:
@@ -186,7 +188,7 @@ def review_databases(context: TargetContext, scope: ReviewScope) -> ReviewFacts:
     targets, unreviewed = [], []
     for service in context.target.services:
         kind = canonical_service(service.kind)
-        if kind not in REVIEWERS:
+        if kind not in REVIEWED_KINDS:
             continue
         if service.credential is None:
             unreviewed.append(f"{kind}:{service.port} (no credential in the inventory)")
