@@ -60,15 +60,19 @@ class Role:
     memberships: tuple[str, ...]
 
     def administration(self) -> list[str]:
-        """The attributes and memberships that administer the server, not just use it."""
-        held = [name for name, on in (("SUPERUSER", self.superuser),
-                                      ("CREATEROLE", self.createrole),
+        """The attributes and memberships that administer the server, not just use it (a
+        superuser holds every other one, so it is named alone)."""
+        if self.superuser:
+            return ["SUPERUSER"]
+        held = [name for name, on in (("CREATEROLE", self.createrole),
                                       ("REPLICATION", self.replication),
                                       ("BYPASSRLS", self.bypassrls)) if on]
         return held + [f"member of {role}" for role in self.memberships if role in SERVER_ROLES]
 
     def writes(self) -> list[str]:
         """What lets this role change the server beyond reading."""
+        if self.superuser:
+            return self.administration()
         held = self.administration() + (["CREATEDB"] if self.createdb else [])
         return held + [f"member of {role}" for role in self.memberships
                        if role in WRITING_ROLES and role not in SERVER_ROLES]
