@@ -94,9 +94,9 @@ def audit_account_read_only(facts: ReviewFacts, p: ReviewScope) -> Finding:
     """Read-only means read-only: an audit account that is a superuser, or may write tables,
     is an administrator's credential lying in an assessor's inventory. Give it only what the
     review reads: PostgreSQL LOGIN with `pg_read_all_settings` (and CONNECT); MariaDB SELECT
-    on mysql.user, mysql.db, mysql.tables_priv, mysql.global_priv and SHOW VIEW on the
-    application's schemas; Redis `+acl|whoami +acl|list +acl|dryrun +info +config|get` with
-    no keys."""
+    on mysql.user, mysql.db, mysql.tables_priv, mysql.roles_mapping, mysql.global_priv and
+    SHOW VIEW on the application's schemas; Redis `+acl|whoami +acl|list +acl|dryrun +info
+    +config|get` with no keys."""
     return judge(facts, OWN)
 
 

@@ -115,6 +115,9 @@ def test_the_weak_host_fails_every_question_it_can(weak_host: str) -> None:
     assert "the audit account audit@% holds SUPER" in findings(mysql, Question.OWN_PRIVILEGES)
     assert "application account mis_app@% holds FILE ON *.*" in findings(
         mysql, Question.ADMIN_PRIVILEGES)
+    assert "application account reporting@% holds SUPER ON *.* (roles: mis_admin, mis_ops)" \
+        in findings(mysql, Question.ADMIN_PRIVILEGES)
+    assert not mysql.answers[Question.ADMIN_PRIVILEGES].limits, "roles_mapping is readable"
     logins = findings(mysql, Question.LOGINS)
     assert {"anonymous account ''@%", "account root@localhost has no password",
             "account mis_app@% may log in from any host"} <= set(logins)
@@ -123,8 +126,9 @@ def test_the_weak_host_fails_every_question_it_can(weak_host: str) -> None:
     assert set(findings(mysql, Question.PUBLIC_GRANTS)) == {
         "local_infile = ON: every account may load files from its client host",
         "mis.patients granted to PUBLIC (Select)"}
-    assert findings(mysql, Question.AUDIT_TABLES) == [("mis_app@% may UPDATE, DELETE, DROP "
-                                                      "mis.audit_log")]
+    assert findings(mysql, Question.AUDIT_TABLES) == [
+        "mis_app@% may UPDATE, DELETE, DROP mis.audit_log",
+        "reporting@% may DELETE mis.audit_log"]
     assert Question.ROW_SECURITY not in mysql.answers
     assert findings(mysql, Question.ACTIVITY_LOGGING)
     assert "require_secure_transport = OFF: unencrypted clients are accepted" in findings(

@@ -1,7 +1,8 @@
 """MariaDB/MySQL accounts, grants and settings as a read-only audit account sees them.
 
-The audit account needs `SELECT` on mysql.user, mysql.db and mysql.tables_priv (accounts and
-grants), on mysql.global_priv for password lifetimes and locked accounts, and `SHOW VIEW` on
+The audit account needs `SELECT` on mysql.user, mysql.db, mysql.tables_priv and
+mysql.roles_mapping (accounts, grants, and the roles that carry grants to an account), on
+mysql.global_priv for password lifetimes and locked accounts, and `SHOW VIEW` on
 the application's schemas so that their tables are listed in information_schema (no row is
 readable with it).
 Only flags and names are selected: `authentication_string = ''` is computed by the server, so
@@ -54,8 +55,10 @@ class Account:
     host: str
     no_password: bool
     plugin: str
-    privileges: frozenset[str]      # global privileges held, by column stem ("Super", ...)
+    privileges: frozenset[str]      # global privileges held, by column stem ("Super", ...),
+                                    # its own and its roles' (any granted role can be SET)
     all_columns: frozenset[str]
+    roles: tuple[str, ...] = ()     # roles granted to it, directly or through other roles
 
     @property
     def name(self) -> str:
@@ -109,19 +112,47 @@ def _visible(connection: pymysql.Connection, sql: str,
         return None
 
 
-def _accounts(connection: pymysql.Connection) -> list[Account] | None:
+def _accounts(connection: pymysql.Connection) -> tuple[list[Account], bool] | None:
+    """The accounts with their effective global privileges, and whether the roles granted
+    to them could be read (mysql.roles_mapping); None when mysql.user is not readable."""
     columns = _visible(connection, "SHOW COLUMNS FROM mysql.user LIKE '%\\_priv'")
     if columns is None:
         return None
     stems = [str(row[0])[:-len("_priv")] for row in columns]
     flags = ", ".join(f"`{stem}_priv` = 'Y'" for stem in stems)
-    rows = _rows(connection, "SELECT User, Host, authentication_string = '' AND plugin IN "
-                             f"({', '.join(['%s'] * len(NO_PASSWORD_PLUGINS))}), plugin, "
-                             f"{flags} FROM mysql.user WHERE is_role <> 'Y' ORDER BY User, Host",
+    rows = _rows(connection, "SELECT User, Host, is_role = 'Y', authentication_string = '' "
+                             f"AND plugin IN ({', '.join(['%s'] * len(NO_PASSWORD_PLUGINS))}), "
+                             f"plugin, {flags} FROM mysql.user ORDER BY User, Host",
                  NO_PASSWORD_PLUGINS)
-    return [Account(user, host, bool(no_password), plugin or "",
-                    frozenset(stem for stem, on in zip(stems, held) if on), frozenset(stems))
-            for user, host, no_password, plugin, *held in rows]
+    held = {(str(user), str(host)): frozenset(s for s, on in zip(stems, bits) if on)
+            for user, host, _, _, _, *bits in rows}
+    mapping = _visible(connection, "SELECT User, Host, Role FROM mysql.roles_mapping")
+    granted: dict[tuple[str, str], list[str]] = {}
+    for user, host, role in mapping or []:
+        granted.setdefault((str(user), str(host)), []).append(str(role))
+    accounts = []
+    for user, host, is_role, no_password, plugin, *_ in rows:
+        if is_role:
+            continue
+        roles = _reachable_roles(granted, (str(user), str(host)))
+        privileges = held[(str(user), str(host))].union(
+            *(held.get((role, ""), frozenset()) for role in roles))
+        accounts.append(Account(str(user), str(host), bool(no_password), str(plugin or ""),
+                                privileges, frozenset(stems), tuple(sorted(roles))))
+    return accounts, mapping is not None
+
+
+def _reachable_roles(granted: dict[tuple[str, str], list[str]],
+                     grantee: tuple[str, str]) -> set[str]:
+    """Every role granted to `grantee`, and to those roles in turn (a role's host is '')."""
+    found: set[str] = set()
+    waiting = list(granted.get(grantee, []))
+    while waiting:
+        role = waiting.pop()
+        if role not in found:
+            found.add(role)
+            waiting += granted.get((role, ""), [])
+    return found
 
 
 @dataclass(frozen=True)
@@ -167,7 +198,7 @@ def review_mysql(target: ReviewTarget) -> ServiceReview:
             VARIABLES)}
         audit_plugin = _rows(connection, "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS "
                                          "WHERE PLUGIN_NAME = 'SERVER_AUDIT'")
-        accounts = _accounts(connection)
+        view = _accounts(connection)
         grants = _grants(connection)
         extra = _extra_flags(connection)
         tables = _rows(connection, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema."
@@ -183,20 +214,21 @@ def review_mysql(target: ReviewTarget) -> ServiceReview:
         Question.TLS_SETTINGS: _tls_settings(settings),
         Question.ACTIVITY_LOGGING: _activity_logging(settings, audit_active),
     }
-    if accounts is None:
+    if view is None:
         unseen = "mysql.user is not readable to the audit account (GRANT SELECT ON mysql.user)"
         for question in (Question.ADMIN_PRIVILEGES, Question.LOGINS, Question.PASSWORDS,
                          Question.AUDIT_TABLES, Question.PUBLIC_GRANTS):
             answers[question] = Answer(unseen=unseen)
     else:
+        accounts, roles_seen = view
         apps = _application_accounts(accounts, target.app_accounts, me)
         answers |= {
-            Question.ADMIN_PRIVILEGES: _admin_privileges(apps, target.app_accounts),
+            Question.ADMIN_PRIVILEGES: _admin_privileges(apps, target.app_accounts, roles_seen),
             Question.LOGINS: _logins(accounts, extra),
             Question.PASSWORDS: _passwords(accounts, settings, extra),
             Question.PUBLIC_GRANTS: _public_grants(settings, grants),
             Question.AUDIT_TABLES: _audit_tables(apps, grants, tables,
-                                                 target.scope.audit_tables),
+                                                 target.scope.audit_tables, roles_seen),
         }
     return ServiceReview("mysql", target.port, me, answers,
                          {k: v for k, v in settings.items() if k in VARIABLES})
@@ -223,14 +255,18 @@ def _application_accounts(accounts: list[Account], named: tuple[str, ...],
     return [a for a in accounts if a.user and a.user not in SYSTEM_ACCOUNTS and a.name != me]
 
 
-def _admin_privileges(apps: list[Account], named: tuple[str, ...]) -> Answer:
+ROLES_UNSEEN = "privileges held through roles: mysql.roles_mapping is not readable"
+
+
+def _admin_privileges(apps: list[Account], named: tuple[str, ...], roles_seen: bool) -> Answer:
     source = "named in the inventory" if named else "every account but root, the server's " \
         "own and the audit account"
-    return answer([f"application account {a.name} holds {held}" for a in apps
-                   for held in a.administration()],
+    return answer([f"application account {a.name} holds {held}"
+                   + (f" (roles: {', '.join(a.roles)})" if a.roles else "")
+                   for a in apps for held in a.administration()],
                   [(f"application accounts ({source}): "
                    f"{', '.join(a.name for a in apps) or 'none'}")],
-                  limits=["privileges held through roles are not resolved"])
+                  limits=[] if roles_seen else [ROLES_UNSEEN])
 
 
 @dataclass(frozen=True)
@@ -298,7 +334,7 @@ def _public_grants(settings: dict[str, str], grants: Grants | None) -> Answer:
 
 
 def _audit_tables(apps: list[Account], grants: Grants | None, tables: list[tuple[Any, ...]],
-                  pattern: str) -> Answer:
+                  pattern: str, roles_seen: bool) -> Answer:
     audit = [(str(db), str(name)) for db, name in tables
              if re.search(pattern, str(name), re.IGNORECASE)]
     if grants is None:
@@ -309,18 +345,20 @@ def _audit_tables(apps: list[Account], grants: Grants | None, tables: list[tuple
             rights = _editing_rights(account, grants, db, table)
             if rights:
                 findings.append(f"{account.name} may {', '.join(rights)} {db}.{table}")
+    limits = ["tables listed where the audit account has SHOW VIEW on the schema"]
     return answer(findings, [f"{db}.{table}" for db, table in audit],
-                  limits=["tables listed where the audit account has SHOW VIEW on the schema"])
+                  limits=limits if roles_seen else [*limits, ROLES_UNSEEN])
 
 
 def _editing_rights(account: Account, grants: Grants, db: str, table: str) -> list[str]:
+    """The editing rights on db.table the account holds, itself or through its roles."""
+    grantees = {(account.user, account.host), *((role, "") for role in account.roles)}
     held = set(account.privileges & set(EDITING))
     for user, host, pattern, privs in grants.schemas:
-        if (user, host) == (account.user, account.host) and _like(pattern, db):
+        if (user, host) in grantees and _like(pattern, db):
             held |= privs & set(EDITING)
     for user, host, grant_db, grant_table, privs in grants.tables:
-        if (user, host, grant_db, grant_table.lower()) == (account.user, account.host, db,
-                                                           table.lower()):
+        if (user, host) in grantees and (grant_db, grant_table.lower()) == (db, table.lower()):
             held |= privs & set(EDITING)
     return [right.upper() for right in EDITING if right in held]
 

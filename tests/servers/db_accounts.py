@@ -4,7 +4,8 @@ weak:     the audit account is a superuser (PostgreSQL) or holds ALL PRIVILEGES 
           the application account `mis_app` may create roles (PostgreSQL) or holds FILE
           (MariaDB) and may edit the audit table; PUBLIC may read the patients table and
           (PostgreSQL) create in the public schema; a legacy role stores an MD5 hash;
-          MariaDB has an anonymous account and accounts allowed from any host.
+          MariaDB has an anonymous account and accounts allowed from any host, and an account
+          `reporting` that holds SUPER and DELETE on the audit table only through roles.
 hardened: a read-only audit account with exactly the grants the review documents; the
           application may INSERT into the audit table only; patients has row-level
           security; every login role's password expires.
@@ -87,13 +88,19 @@ def mariadb_sql(variant: str) -> list[str]:
             f"GRANT ALL ON mis.* TO {APP_ACCOUNT}@'%'",
             "CREATE USER ''@'%'",
             "GRANT SELECT ON mis.patients TO PUBLIC",
+            # SUPER through a role granted to a role: only the role chain carries it.
+            "CREATE ROLE mis_ops", "CREATE ROLE mis_admin", "GRANT SUPER ON *.* TO mis_admin",
+            "GRANT mis_admin TO mis_ops",
+            f"CREATE USER reporting@'%' IDENTIFIED BY '{PASSWORD}'",
+            "GRANT mis_ops TO reporting@'%'",
+            "GRANT DELETE ON mis.audit_log TO mis_ops",
         ]
     audit = f"{AUDIT_ACCOUNT}@'localhost'"
     return tables + [
         f"DROP USER IF EXISTS 'root'@'{socket.gethostname()}'",   # made by mariadb-install-db
         f"CREATE USER {audit} IDENTIFIED BY '{PASSWORD}'",
         *[f"GRANT SELECT ON mysql.{table} TO {audit}"
-          for table in ("user", "db", "tables_priv", "global_priv")],
+          for table in ("user", "db", "tables_priv", "roles_mapping", "global_priv")],
         f"GRANT SHOW VIEW ON mis.* TO {audit}",
         f"CREATE USER {APP_ACCOUNT}@'localhost' IDENTIFIED BY '{PASSWORD}'",
         f"GRANT SELECT, INSERT ON mis.audit_log TO {APP_ACCOUNT}@'localhost'",
