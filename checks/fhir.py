@@ -9,7 +9,6 @@ from audit.facts.fhir import (
     FhirFacts,
     FhirSearchAnswer,
     FhirSecurityFacts,
-    ResourceCount,
     fhir_anonymous_search,
     fhir_security,
 )
@@ -37,9 +36,10 @@ def http_access(status: int) -> Access:
     return Access.UNCLEAR
 
 
-def _search_verdict(answer: FhirSearchAnswer) -> Access:
-    access = http_access(answer.search_status)
-    if access is Access.OPEN and not answer.bundle:
+def search_access(status: int, bundle: bool) -> Access:
+    """Classify an anonymous FHIR search by its status and whether it answered a Bundle."""
+    access = http_access(status)
+    if access is Access.OPEN and not bundle:
         return Access.UNCLEAR  # 200 but no Bundle: a login page? an assessor decides
     return access
 
@@ -60,7 +60,8 @@ def unauthenticated_search(facts: FhirFacts, p: NoParams) -> Finding:
     asks for one Patient (`_count=1`) and keeps only the counts, never the resource. FHIR
     bases: the target's `urls`, else its services of kind `fhir` (path `/`)."""
     observed = [asdict(answer) for answer in facts.answers]
-    verdicts = [(_search_verdict(answer), answer) for answer in facts.answers]
+    verdicts = [(search_access(answer.search_status, answer.bundle), answer)
+                for answer in facts.answers]
     expected = "HTTP 401 or 403 without a token"
     open_bases = [_described(answer) for verdict, answer in verdicts if verdict is Access.OPEN]
     if open_bases:
@@ -93,11 +94,6 @@ def plaintext(facts: FhirFacts, p: NoParams) -> Finding:
                   observed=observed, expected=expected)
 
 
-def _resource_access(count: ResourceCount) -> Access:
-    access = http_access(count.status)
-    return Access.UNCLEAR if access is Access.OPEN and not count.bundle else access
-
-
 @check(id="fhir.unauthenticated_resources", title="FHIR clinical resources cannot be searched "
        "without a token", applies_to=Role.FHIR, probe=fhir_security, params=NoParams)
 def unauthenticated_resources(facts: FhirSecurityFacts, p: NoParams) -> Finding:
@@ -110,13 +106,13 @@ def unauthenticated_resources(facts: FhirSecurityFacts, p: NoParams) -> Finding:
     expected = "HTTP 401 or 403 (or 404 where the type is not served) without a token"
     open_ = [f"{base.base_url}: {count.resource} (total {count.total})"
              for base in facts.bases for count in base.resources
-             if _resource_access(count) is Access.OPEN]
+             if search_access(count.status, count.bundle) is Access.OPEN]
     if open_:
         return failed_on([line + " searchable without a token" for line in open_],
                          observed=observed, expected=expected)
     unclear = [f"{base.base_url}: {count.resource} answered HTTP {count.status}"
                for base in facts.bases for count in base.resources
-               if _resource_access(count) is Access.UNCLEAR]
+               if search_access(count.status, count.bundle) is Access.UNCLEAR]
     if unclear:
         return manual("; ".join(unclear) + ": not a FHIR answer an auditor can judge",
                       observed=observed, expected=expected)

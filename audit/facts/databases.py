@@ -251,10 +251,14 @@ def _mysql_plaintext_with_login(endpoint: Endpoint, facts: EndpointFacts) -> End
 
 # Redis --------------------------------------------------------------------------------------
 
-def _redis_client(endpoint: Endpoint, tls: bool) -> redis.Redis:
-    # No retries, RESP2, no CLIENT SETINFO: one bounded exchange, nothing written.
-    return redis.Redis(host=endpoint.address, port=endpoint.port, protocol=2, driver_info=None,
-                       socket_connect_timeout=endpoint.timeout, socket_timeout=endpoint.timeout,
+def redis_client(address: str, port: int, timeout: float, tls: bool,
+                 login: Login | None = None) -> redis.Redis:
+    """A Redis client for one bounded exchange: no retries, RESP2, no CLIENT SETINFO, so
+    nothing is written; any certificate accepted (the TLS checks judge it)."""
+    return redis.Redis(host=address, port=port, protocol=2, driver_info=None,
+                       username=login.user if login else None,
+                       password=login.password if login else None,
+                       socket_connect_timeout=timeout, socket_timeout=timeout,
                        retry=Retry(NoBackoff(), 0), ssl=tls, ssl_cert_reqs="none",
                        ssl_check_hostname=False, single_connection_client=True)
 
@@ -262,7 +266,7 @@ def _redis_client(endpoint: Endpoint, tls: bool) -> redis.Redis:
 def _redis_access(endpoint: Endpoint, tls: bool) -> EndpointFacts:
     """Raises redis.ConnectionError when the port does not speak RESP over this transport."""
     facts = EndpointFacts("redis", endpoint.port, plaintext=not tls)
-    client = _redis_client(endpoint, tls)
+    client = redis_client(endpoint.address, endpoint.port, endpoint.timeout, tls)
     try:
         client.ping()
         version = client.info("server").get("redis_version", "")

@@ -103,6 +103,11 @@ def _rows(connection: pymysql.Connection, sql: str,
         return list(cursor.fetchall())
 
 
+def _placeholders(values: tuple[str, ...]) -> str:
+    """`%s, %s, ...`: one query parameter per value."""
+    return ", ".join(["%s"] * len(values))
+
+
 def _visible(connection: pymysql.Connection, sql: str,
              params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]] | None:
     """The rows, or None when the account may not read the table."""
@@ -121,7 +126,7 @@ def _accounts(connection: pymysql.Connection) -> tuple[list[Account], bool] | No
     stems = [str(row[0])[:-len("_priv")] for row in columns]
     flags = ", ".join(f"`{stem}_priv` = 'Y'" for stem in stems)
     rows = _rows(connection, "SELECT User, Host, is_role = 'Y', authentication_string = '' "
-                             f"AND plugin IN ({', '.join(['%s'] * len(NO_PASSWORD_PLUGINS))}), "
+                             f"AND plugin IN ({_placeholders(NO_PASSWORD_PLUGINS)}), "
                              f"plugin, {flags} FROM mysql.user ORDER BY User, Host",
                  NO_PASSWORD_PLUGINS)
     held = {(str(user), str(host)): frozenset(s for s, on in zip(stems, bits) if on)
@@ -194,7 +199,7 @@ def review_mysql(target: ReviewTarget) -> ServiceReview:
         own = [str(row[0]) for row in _rows(connection, _OWN_PRIVILEGES)]
         settings = {str(k).lower(): str(v) for k, v in _rows(
             connection, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema."
-            f"GLOBAL_VARIABLES WHERE VARIABLE_NAME IN ({', '.join(['%s'] * len(VARIABLES))})",
+            f"GLOBAL_VARIABLES WHERE VARIABLE_NAME IN ({_placeholders(VARIABLES)})",
             VARIABLES)}
         audit_plugin = _rows(connection, "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS "
                                          "WHERE PLUGIN_NAME = 'SERVER_AUDIT'")
@@ -203,7 +208,7 @@ def review_mysql(target: ReviewTarget) -> ServiceReview:
         extra = _extra_flags(connection)
         tables = _rows(connection, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema."
                                    "TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA "
-                                   f"NOT IN ({', '.join(['%s'] * len(SYSTEM_SCHEMAS))})",
+                                   f"NOT IN ({_placeholders(SYSTEM_SCHEMAS)})",
                        SYSTEM_SCHEMAS)
     audit_active = bool(audit_plugin) and str(audit_plugin[0][0]).upper() == "ACTIVE"
     answers = {

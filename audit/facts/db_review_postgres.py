@@ -184,7 +184,7 @@ def review_postgresql(target: ReviewTarget) -> ServiceReview:
         with _connect(target, name) as connection:
             views.append(_database_view(connection, name, target, app_roles))
     by_name = {role.name: role for role in roles}
-    skipped = databases[MAX_DATABASES:] if len(databases) > MAX_DATABASES else []
+    skipped = databases[MAX_DATABASES:]
     answers = {
         Question.OWN_PRIVILEGES: _own_privileges(by_name[me], views),
         Question.ADMIN_PRIVILEGES: _admin_privileges(by_name, app_roles, named),
@@ -201,18 +201,11 @@ def review_postgresql(target: ReviewTarget) -> ServiceReview:
     if skipped:
         answers = {q: _limited(a, f"databases not reviewed (more than {MAX_DATABASES}): "
                                   f"{', '.join(skipped[:10])}") for q, a in answers.items()}
-    return ServiceReview("postgresql", target.port, me, answers,
-                         {k: v for k, v in settings.items() if k != "shared_preload_libraries"}
-                         | _preload(settings))
+    return ServiceReview("postgresql", target.port, me, answers, settings)
 
 
 def _limited(given: Answer, limit: str) -> Answer:
     return Answer(given.findings, given.judged, given.unseen, (*given.limits, limit))
-
-
-def _preload(settings: dict[str, str]) -> dict[str, str]:
-    value = settings.get("shared_preload_libraries")
-    return {} if value is None else {"shared_preload_libraries": value}
 
 
 def _md5_roles(connection: psycopg.Connection[Any]) -> list[str] | None:

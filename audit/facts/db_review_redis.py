@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from audit.facts.databases import untrusted_text
+from audit.facts.databases import redis_client, untrusted_text
 from audit.facts.db_review import (
     Answer,
     Question,
@@ -32,6 +30,7 @@ from audit.facts.db_review import (
 DANGEROUS = (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "SET", "dir", "/tmp"),
              ("DEBUG", "SLEEP", "0"))
 SUBCOMMANDED = ("CONFIG", "ACL")
+DRYRUN_DENIED = "ACL DRYRUN is not permitted to the audit user (+acl|dryrun)"
 # What a read-only audit user must not be able to run.
 WRITES = (("SET", "mis-audit:probe", "x"), ("DEL", "mis-audit:probe"), ("FLUSHALL",),
           ("CONFIG", "SET", "dir", "/tmp"), ("ACL", "SETUSER", "mis-audit-probe"))
@@ -57,11 +56,7 @@ class AclUser:
 
 
 def _client(target: ReviewTarget, tls: bool) -> redis.Redis:
-    return redis.Redis(host=target.address, port=target.port, username=target.login.user,
-                       password=target.login.password, protocol=2, driver_info=None,
-                       socket_connect_timeout=target.timeout, socket_timeout=target.timeout,
-                       retry=Retry(NoBackoff(), 0), ssl=tls, ssl_cert_reqs="none",
-                       ssl_check_hostname=False, single_connection_client=True)
+    return redis_client(target.address, target.port, target.timeout, tls, target.login)
 
 
 def _connected(target: ReviewTarget) -> tuple[redis.Redis, str]:
@@ -111,15 +106,14 @@ def review_redis(target: ReviewTarget) -> ServiceReview:
         dryrun_denied = any(allowed is None for allowed in own)
     finally:
         client.close()
-    answers = {Question.OWN_PRIVILEGES: _own_privileges(me, own)}
-    if users is None:
-        unseen = "ACL LIST is not permitted to the audit user (+acl|list)"
-        answers[Question.LOGINS] = Answer(unseen=unseen)
-        answers[Question.ADMIN_PRIVILEGES] = Answer(unseen=unseen) if not named else \
-            _admin_privileges(dangerous, named, dryrun_denied)
-    else:
-        answers[Question.LOGINS] = _logins(users)
-        answers[Question.ADMIN_PRIVILEGES] = _admin_privileges(dangerous, named, dryrun_denied)
+    unlisted = Answer(unseen="ACL LIST is not permitted to the audit user (+acl|list)")
+    answers = {
+        Question.OWN_PRIVILEGES: _own_privileges(me, own),
+        Question.LOGINS: _logins(users) if users is not None else unlisted,
+        # Named application users need no listing: DRYRUN asks about them by name.
+        Question.ADMIN_PRIVILEGES: _admin_privileges(dangerous, named, dryrun_denied)
+        if users is not None or named else unlisted,
+    }
     return ServiceReview("redis", target.port, me, answers)
 
 
@@ -138,7 +132,7 @@ def _text(value: object) -> str:
 
 def _own_privileges(me: str, own: list[bool | None]) -> Answer:
     if any(allowed is None for allowed in own):
-        return Answer(unseen="ACL DRYRUN is not permitted to the audit user (+acl|dryrun)")
+        return Answer(unseen=DRYRUN_DENIED)
     return answer([f"the audit user {me} may run {_label(command)}"
                    for command, allowed in zip(WRITES, own) if allowed],
                   [f"write and administration commands for {me}"])
@@ -147,7 +141,7 @@ def _own_privileges(me: str, own: list[bool | None]) -> Answer:
 def _admin_privileges(dangerous: dict[str, list[str]], named: tuple[str, ...],
                       dryrun_denied: bool) -> Answer:
     if dryrun_denied:
-        return Answer(unseen="ACL DRYRUN is not permitted to the audit user (+acl|dryrun)")
+        return Answer(unseen=DRYRUN_DENIED)
     source = "named in the inventory" if named else "every enabled user but the audit user"
     return answer([f"application user {user} may run {command}"
                    for user, commands in dangerous.items() for command in commands],
