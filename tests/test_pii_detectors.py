@@ -185,8 +185,8 @@ def test_numeric_cells_lose_leading_zeros_and_are_padded_back() -> None:
     born_2000 = make_iin(date(2000, 1, 15), 5)          # "000115...": three zeros lost
     born_2006 = make_iin(date(2006, 12, 11), 6)         # one zero lost
     scanner = TextScanner()
-    for value in (int(born_2000), float(born_2006), 1759013776, 12.5, 10 ** 14):
-        scanner.scan_number(value)
+    scanner.scan_numbers([int(born_2000), float(born_2006), 1759013776, 12.5, 10 ** 14,
+                          float("nan"), float("inf")])
     assert scanner.tally.distinct() == {Kind.KZ_IIN: 2, Kind.UA_RNOKPP: 1}
     assert sorted(scanner.tally.kinds[Kind.KZ_IIN].samples) == \
         sorted("**********" + value[-2:] for value in (born_2000, born_2006))

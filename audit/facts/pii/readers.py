@@ -3,9 +3,10 @@
 Each reader takes a seekable binary stream. PDF and text files are read by
 `audit.facts.documents`, the reader the evidence probe uses too: text is streamed in chunks,
 PDF pages one by one. DOCX paragraphs come from `docx_text` (python-docx where it gives up).
-Spreadsheets are read by `audit.facts.pii.workbooks` (calamine); the streaming readers here
-(openpyxl read-only mode, OpenDocument `iterparse`) take the sheets too large for it, numeric
-cells going through `scan_number` so that an IIN that lost its leading zero is still found.
+XLSX is read from its XML by `audit.facts.pii.xlsx`, OpenDocument and legacy `.xls` by
+`audit.facts.pii.workbooks` (calamine); OpenDocument's `iterparse` here takes the sheets too
+large for calamine. Numeric cells go through `scan_numbers`, so that an IIN that lost its
+leading zero is still found.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from audit.facts.pii.text import TextScanner
 JSON_PARSE_LIMIT = 32 * 1024 * 1024
 # Strings of a spreadsheet or document are scanned in batches of about this many bytes.
 BATCH_BYTES = 256 * 1024
+BATCH_NUMBERS = 64 * 1024
 
 ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -33,12 +35,14 @@ ODF_NUMERIC_TYPES = frozenset({"float", "percentage", "currency"})
 
 
 class TextBatch:
-    """Collects short strings and scans them together: one scan per cell would be slow."""
+    """Collects short strings and numeric cells and scans them together: one scan per cell
+    would be slow. The numbers of a batch are scanned before its text."""
 
     def __init__(self, scanner: TextScanner) -> None:
         self._scanner = scanner
         self._parts: list[str] = []
         self._size = 0
+        self._numbers: list[float] = []
 
     def add(self, text: str) -> None:
         """Queue one string."""
@@ -47,8 +51,17 @@ class TextBatch:
         if self._size >= BATCH_BYTES:
             self.flush()
 
+    def add_number(self, value: float) -> None:
+        """Queue one numeric cell."""
+        self._numbers.append(value)
+        if len(self._numbers) >= BATCH_NUMBERS:
+            self.flush()
+
     def flush(self) -> None:
         """Scan what is queued; strings are kept apart by line ends."""
+        if self._numbers:
+            self._scanner.scan_numbers(self._numbers)
+            self._numbers = []
         if self._parts:
             self._scanner.scan_str("\n".join(self._parts) + "\n")
             self._parts, self._size = [], 0
@@ -102,7 +115,7 @@ def read_json(stream: BinaryIO, scanner: TextScanner, size: int) -> None:
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            scanner.scan_number(value)
+            batch.add_number(value)
         else:
             batch.add(value)
     batch.flush()
@@ -119,29 +132,6 @@ def _json_leaves(document: Any) -> Iterator[Any]:
             pending.extend(value)
         elif value is not None:
             yield value
-
-
-def read_xlsx(stream: BinaryIO, scanner: TextScanner) -> None:
-    """Every cell of every sheet, streamed row by row."""
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
-
-    workbook = load_workbook(stream, read_only=True, data_only=True)
-    try:
-        batch = TextBatch(scanner)
-        for sheet in workbook.worksheets:
-            for row in sheet.iter_rows(values_only=True):
-                for value in row:
-                    _cell(value, scanner, batch)
-        batch.flush()
-    finally:
-        workbook.close()
-
-
-def _cell(value: object, scanner: TextScanner, batch: TextBatch) -> None:
-    if isinstance(value, str):
-        batch.add(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        scanner.scan_number(value)
 
 
 def read_docx(stream: BinaryIO, scanner: TextScanner) -> None:
@@ -187,13 +177,13 @@ def read_odf(package: zipfile.ZipFile, scanner: TextScanner, max_bytes: int) -> 
                 element.clear()
             elif element.tag == f"{ODF_TABLE}table-cell":
                 if element.get(f"{ODF_OFFICE}value-type") in ODF_NUMERIC_TYPES:
-                    _odf_number(element.get(f"{ODF_OFFICE}value", ""), scanner)
+                    _odf_number(element.get(f"{ODF_OFFICE}value", ""), batch)
                 element.clear()
     batch.flush()
 
 
-def _odf_number(text: str, scanner: TextScanner) -> None:
+def _odf_number(text: str, batch: TextBatch) -> None:
     try:
-        scanner.scan_number(float(text))
+        batch.add_number(float(text))
     except ValueError:
         pass    # a malformed value is not an identifier

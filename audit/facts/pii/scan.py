@@ -18,7 +18,7 @@ from typing import BinaryIO
 from pydantic import BaseModel, ConfigDict
 
 from audit.facts.documents import DeadlinePassed, DocumentUnreadable
-from audit.facts.pii import readers
+from audit.facts.pii import readers, xlsx
 from audit.facts.pii.archive import ZipLimits, package_format, refuse_bomb, walk_members
 from audit.facts.pii.detectors import DETECTORS, NATIONAL_IDS, Detector
 from audit.facts.pii.formats import (
@@ -224,15 +224,17 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
     with zipfile.ZipFile(stream) as package:
         refuse_bomb(package, state.limits)
         file_format = package_format(package)
-        if file_format in (FileFormat.XLSX, FileFormat.ODS) and fits_in_memory(package):
+        if file_format is FileFormat.XLSX:
+            xlsx.read_xlsx(package, state.scanner)
+        elif file_format is FileFormat.ODS and fits_in_memory(package):
             try:
                 read_workbook(stream, state.scanner)
             except WorkbookUnreadable:      # calamine wants a manifest some writers omit
-                _stream_package(file_format, package, stream, state)
+                readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
         elif file_format is FileFormat.DOCX:
             readers.read_docx(stream, state.scanner)
-        elif file_format in (FileFormat.XLSX, FileFormat.ODS, FileFormat.ODT):
-            _stream_package(file_format, package, stream, state)
+        elif file_format in (FileFormat.ODS, FileFormat.ODT):
+            readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
         elif depth >= state.limits.max_depth:
             state.errors.append(f"archive nested deeper than {state.limits.max_depth}: "
                                 f"not scanned")
@@ -246,15 +248,6 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
             return file_format
     state.read_in_clear += 1
     return file_format
-
-
-def _stream_package(file_format: FileFormat, package: zipfile.ZipFile, stream: BinaryIO,
-                    state: _Scan) -> None:
-    """A workbook too large for calamine, or a text document: read as a stream."""
-    if file_format is FileFormat.XLSX:
-        readers.read_xlsx(stream, state.scanner)
-    else:
-        readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
 
 
 def _scan_member(name: str, content: BinaryIO, depth: int, state: _Scan) -> None:

@@ -9,10 +9,11 @@ plain values that leave this module are masked samples.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from hashlib import blake2b
 
 from audit.facts.documents import check_deadline
 from audit.facts.pii.candidates import valid_runs
@@ -26,6 +27,7 @@ MAX_DISTINCT = 100_000
 # Numeric cells worth a look: 9 to 12 digits (an IIN of someone born in January 2000,
 # `000115...`, keeps only nine).
 SHORTEST_NUMBER, LONGEST_NUMBER = 10 ** 8, 10 ** 12
+SHORTEST_TWELVE = 10 ** 11
 # Context keywords are looked for in the first few MiB only: a header is at the top.
 CONTEXT_WINDOW = 1024 * 1024
 # A chunk is cut after its last line end, so no identifier is split; past this much text
@@ -107,36 +109,62 @@ class Tally:
     def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT,
                  key: bytes | None = None, mergeable: bool = False) -> None:
         self.key = key or secrets.token_bytes(32)
+        self._hasher = blake2b(key=self.key, digest_size=16)
         self._max_samples = max_samples
         self._max_distinct = max_distinct
         self._mergeable = mergeable
         self.kinds: dict[Kind, KindTally] = {}
 
+    def __getstate__(self) -> dict[str, object]:
+        """A piece's tally travels back from its worker; the hasher is made again there."""
+        state = self.__dict__.copy()
+        del state["_hasher"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._hasher = blake2b(key=self.key, digest_size=16)
+
     def add(self, kind: Kind, values: list[bytes]) -> None:
-        """Count valid identifiers of one kind (repeats are counted once)."""
+        """Count valid identifiers of one kind (repeats are counted once). A chunk's values
+        are hashed and sifted by comprehensions: a loop body per value cost a microsecond,
+        most of the scan of a list that holds little but identifiers."""
         tally = self.kinds.get(kind)
         if tally is None:
             tally = self.kinds[kind] = KindTally()
         if tally.capped:
             return
-        hashes, samples, key = tally.hashes, tally.samples, self.key
-        for value in dict.fromkeys(values):       # distinct, in order of appearance
-            digest = hashlib.blake2b(value, key=key, digest_size=16).digest()
-            if digest in hashes:
-                continue
-            sampled = len(samples) < self._max_samples
-            masked = mask(kind, value.decode("ascii", errors="replace")) \
-                if sampled or self._mergeable else ""
-            if self._record(tally, digest, masked):
-                return
+        hashes = tally.hashes
+        distinct = list(dict.fromkeys(values))          # in order of first appearance
+        digests = list(map(self._digest, distinct))
+        room = self._max_distinct - len(hashes)
+        if len(tally.samples) == self._max_samples and not self._mergeable:
+            # Nothing needs their order any more: the new values are sifted by one set
+            # difference (past the cap, any of them counts as well as another).
+            new = list(set(digests).difference(hashes))[:room]
+            hashes.update(dict.fromkeys(new, ""))
+        else:
+            self._add_in_order(kind, tally, distinct, digests, room)
+        tally.capped = len(hashes) >= self._max_distinct
 
-    def _record(self, tally: KindTally, digest: bytes, masked: str) -> bool:
-        """Count a new value; whether the kind is capped now."""
-        tally.hashes[digest] = masked
-        if len(tally.samples) < self._max_samples:
-            tally.samples.append(masked)
-        tally.capped = len(tally.hashes) >= self._max_distinct
-        return tally.capped
+    def _add_in_order(self, kind: Kind, tally: KindTally, distinct: list[bytes],
+                      digests: list[bytes], room: int) -> None:
+        """New values in order of appearance: the first are the samples, and a mergeable
+        tally keeps every value's masked form for the tally it is merged into."""
+        hashes = tally.hashes
+        fresh = [index for index, digest in enumerate(digests) if digest not in hashes][:room]
+        sampled = fresh[:self._max_samples - len(tally.samples)]
+        if self._mergeable:
+            hashes.update((digests[index], _masked(kind, distinct[index])) for index in fresh)
+        else:
+            hashes.update(dict.fromkeys([digests[index] for index in fresh], ""))
+            hashes.update((digests[index], _masked(kind, distinct[index])) for index in sampled)
+        tally.samples += [hashes[digests[index]] for index in sampled]
+
+    def _digest(self, value: bytes) -> bytes:
+        hasher = self._hasher.copy()           # a copy skips hashing the key again
+        hasher.update(value)
+        return hasher.digest()
 
     def merge(self, later: Tally) -> None:
         """Add what a mergeable tally (same key) of the text that follows found, as if one
@@ -146,8 +174,11 @@ class Tally:
             for digest, masked in theirs.hashes.items():
                 if mine.capped:
                     break
-                if digest not in mine.hashes and self._record(mine, digest, masked):
-                    break
+                if digest not in mine.hashes:
+                    mine.hashes[digest] = masked
+                    if len(mine.samples) < self._max_samples:
+                        mine.samples.append(masked)
+                    mine.capped = len(mine.hashes) >= self._max_distinct
 
     def capped_kinds(self) -> frozenset[Kind]:
         """Kinds whose count is already a lower bound: more values of them change nothing."""
@@ -176,6 +207,8 @@ class TextScanner:
                 self._by_length[length] = self._by_length.get(length, ()) + (detector,)
         self._lengths = frozenset(self._by_length)
         self._twelve = self._by_length.get(12, ())
+        self._shorter = {length: found_by for length, found_by in self._by_length.items()
+                         if length < 12}
 
     def feed(self, chunk: bytes) -> None:
         """Scan the next piece of a stream; an identifier split across pieces is kept whole."""
@@ -218,6 +251,10 @@ class TextScanner:
             self._context_budget -= len(window)
             self._find_context(window)
 
+    def looking_for_context(self) -> bool:
+        """Whether the scanner still looks for context words in the text it is given."""
+        return self._context_budget > 0
+
     def no_context(self) -> None:
         """Look for no context words: this scanner reads a later stretch of a file."""
         self._context_budget = 0
@@ -234,25 +271,29 @@ class TextScanner:
         """Scan decoded text."""
         self.scan(text.encode("utf-8", errors="replace"))
 
-    def scan_number(self, value: float) -> None:
-        """A numeric spreadsheet cell. An IIN stored as a number lost its leading zeros
-        (births 2000-2009 lose one, births in 2000 two or three), so shorter numbers are
-        padded to 12 digits and checked as IINs first."""
-        if isinstance(value, float):
-            if not value.is_integer():
-                return
-            value = int(value)
-        if not SHORTEST_NUMBER <= value < LONGEST_NUMBER:
+    def scan_numbers(self, values: Iterable[float]) -> None:
+        """Numeric cells of a spreadsheet or JSON document. An IIN stored as a number lost
+        its leading zeros (births 2000-2009 lose one, births in 2000 two or three), so each
+        whole number of 9 to 12 digits is read padded to 12 digits first; those that are no
+        12-digit identifier then as they are. Both readings are validated a matrix at a
+        time, like text: a sheet holds hundreds of thousands of such cells."""
+        numbers = [int(value) for value in values
+                   if SHORTEST_NUMBER <= value < LONGEST_NUMBER and value == int(value)]
+        if not numbers:
             return
-        digits = b"%d" % value
-        candidates = [(b"%012d" % value, self._twelve)] if len(digits) < 12 else []
-        candidates.append((digits, self._by_length.get(len(digits), ())))
-        for candidate, detectors in candidates:
-            for detector in detectors:
-                kind = detector.classify(candidate)
-                if kind is not None:
-                    self.tally.add(kind, [candidate])
-                    return
+        padded = [b"%012d" % number for number in numbers]
+        found = valid_runs(b"\n".join(padded), {12: self._twelve})
+        claimed = {value for values in found.values() for value in values}
+        rest = [b"%d" % number for number, twelve in zip(numbers, padded, strict=True)
+                if number < SHORTEST_TWELVE and twelve not in claimed]
+        if rest:
+            found.update(valid_runs(b"\n".join(rest), self._shorter))
+        for kind, kind_values in found.items():
+            self.tally.add(kind, kind_values)
+
+
+def _masked(kind: Kind, value: bytes) -> str:
+    return mask(kind, value.decode("ascii", errors="replace"))
 
 
 def _last_line_end(buffer: bytes) -> int:

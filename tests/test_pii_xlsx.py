@@ -1,0 +1,195 @@
+"""The XLSX reader (`audit.facts.pii.xlsx`) against calamine, an independent reader of the same
+cells: workbooks written by hand as Excel and other writers write them (shared strings, rich
+text, a namespace prefix, numbers in several spellings, formulas, dates, character references)
+and by openpyxl; every value found, not only the samples, must be the same, however the XML
+is cut into chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from audit.facts.pii import scan_bytes
+from audit.facts.pii import xlsx as xlsx_reader
+from audit.facts.pii.text import Tally, TextScanner
+from tests.test_pii_corpus import decoy, make_bin, make_iin
+from tests.test_pii_differential import Reference
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def package(sheets: list[str], shared: str | None) -> bytes:
+    """A minimal workbook package around sheet XML (and a shared-strings part)."""
+    overrides = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
+        f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        for n in range(1, len(sheets) + 1))
+    relations = "".join(
+        f'<Relationship Id="rId{n}" Type="{RELATIONSHIPS}/worksheet" '
+        f'Target="worksheets/sheet{n}.xml"/>' for n in range(1, len(sheets) + 1))
+    names = "".join(f'<sheet name="S{n}" sheetId="{n}" r:id="rId{n}"/>'
+                    for n in range(1, len(sheets) + 1))
+    parts = {
+        "[Content_Types].xml":
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
+            '.org/package/2006/content-types"><Default Extension="rels" ContentType="application'
+            '/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+            'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType='
+            '"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            f'{overrides}</Types>',
+        "_rels/.rels":
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+            f'{RELATIONSHIPS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml":
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN}" xmlns:r="'
+            f'{RELATIONSHIPS}"><sheets>{names}</sheets></workbook>',
+        "xl/_rels/workbook.xml.rels":
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships">' + relations
+            + (f'<Relationship Id="rS" Type="{RELATIONSHIPS}/sharedStrings" '
+               'Target="sharedStrings.xml"/>' if shared is not None else "")
+            + "</Relationships>",
+    }
+    for n, sheet in enumerate(sheets, start=1):
+        parts[f"xl/worksheets/sheet{n}.xml"] = sheet
+    if shared is not None:
+        parts["xl/sharedStrings.xml"] = shared
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def identifiers(rng: random.Random, count: int) -> list[str]:
+    """IINs (a third born in 2000-2009, whose numbers lose a leading zero), BINs, decoys."""
+    found = []
+    for n in range(count):
+        born = date(2000 if n % 3 == 0 else 1950, 1, 1) + timedelta(days=rng.randrange(3600))
+        found.append(make_iin(born, 5 if born.year >= 2000 else 3, rng.randrange(9000)))
+        if n % 5 == 0:
+            found.append(make_bin(f"{rng.randrange(100):02d}{rng.randrange(1, 13):02d}",
+                                  rng.randrange(90_000)))
+    return [v for value in found for v in (value, decoy(value))]
+
+
+def excel_style(rng: random.Random, prefix: str = "") -> bytes:
+    """Text in shared strings (one identifier cut in two rich-text runs, Cyrillic header as
+    character references), numbers written plain, with `.0`, in exponent form, as a formula's
+    result, negative, beside dates and a formula's text result."""
+    p = f"{prefix}:" if prefix else ""
+    xmlns = f'xmlns:{prefix}="{MAIN}"' if prefix else f'xmlns="{MAIN}"'
+    values = identifiers(rng, 60)
+    strings = ["&#1048;&#1048;&#1053; &#1087;&#1072;&#1094;&#1080;&#1077;&#1085;&#1090;&#1072;"]
+    rows = []
+    for n, value in enumerate(values, start=2):
+        if n % 4 == 0:
+            strings.append(f"<{p}r><{p}t>{value[:5]}</{p}t></{p}r><{p}r><{p}rPr><{p}b/>"
+                           f"</{p}rPr><{p}t xml:space=\"preserve\">{value[5:]}</{p}t></{p}r>")
+            cell = f'<{p}c r="A{n}" t="s"><{p}v>{len(strings) - 1}</{p}v></{p}c>'
+        elif n % 4 == 1:
+            strings.append(f"<{p}t>тел. {value}</{p}t>")
+            cell = f'<{p}c r="A{n}" t="s"><{p}v>{len(strings) - 1}</{p}v></{p}c>'
+        else:
+            spelling = (str(int(value)), f"{int(value)}.0", f"{int(value):.11E}")[n % 3]
+            formula = f"<{p}f>B{n}*1</{p}f>" if n % 5 == 0 else ""
+            cell = f'<{p}c r="A{n}" s="1">{formula}<{p}v>{spelling}</{p}v></{p}c>'
+        rows.append(f'<{p}row r="{n}">{cell}<{p}c r="B{n}" t="d"><{p}v>2024-01-{n % 28 + 1:02d}'
+                    f'</{p}v></{p}c><{p}c r="C{n}"><{p}v>-{value}</{p}v></{p}c><{p}c r="D{n}">'
+                    f'<{p}v>12345.678901</{p}v></{p}c></{p}row>')
+    header = f'<{p}row r="1"><{p}c r="A1" t="s"><{p}v>0</{p}v></{p}c></{p}row>'
+    sheet = (f'<?xml version="1.0" encoding="UTF-8"?><{p}worksheet {xmlns}><{p}sheetData>'
+             f'{header}{"".join(rows)}</{p}sheetData></{p}worksheet>')
+    shared = (f'<?xml version="1.0" encoding="UTF-8"?><{p}sst {xmlns} count="{len(strings)}"'
+              f' uniqueCount="{len(strings)}">'
+              + "".join(f"<{p}si>{string if string.startswith('<') else f'<{p}t>{string}</{p}t>'}"
+                        f"</{p}si>" for string in strings)
+              + f"</{p}sst>")
+    inline = (f'<?xml version="1.0" encoding="UTF-8"?><{p}worksheet {xmlns}><{p}sheetData>'
+              + "".join(f'<{p}row r="{n}"><{p}c r="A{n}" t="inlineStr"><{p}is><{p}t>{value}'
+                        f'</{p}t></{p}is></{p}c></{p}row>'
+                        for n, value in enumerate(identifiers(rng, 20), start=1))
+              + f"</{p}sheetData></{p}worksheet>")
+    return package([sheet, inline], shared)
+
+
+def every_value(content: bytes) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """What the XLSX reader finds: every distinct value, masked, by kind."""
+    scanner = TextScanner(tally=Tally(max_samples=sys.maxsize))
+    with zipfile.ZipFile(io.BytesIO(content)) as workbook:
+        xlsx_reader.read_xlsx(workbook, scanner)
+    return ({kind.value: count for kind, count in scanner.tally.distinct().items()},
+            {kind.value: sorted(tally.samples) for kind, tally in scanner.tally.kinds.items()})
+
+
+def calamine_reference(content: bytes) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """The same from calamine's cells, by the reference's published rules."""
+    reference = Reference()
+    workbook = CalamineWorkbook.from_filelike(io.BytesIO(content))
+    for name in workbook.sheet_names:
+        for row in workbook.get_sheet_by_name(name).iter_rows():
+            for cell in row:
+                if isinstance(cell, str):
+                    reference.text(cell)
+                elif isinstance(cell, int | float) and not isinstance(cell, bool):
+                    reference.number(cell)
+    masked = {"kz_bin": lambda v: "*" * 8 + v[-4:]}
+    return (reference.counts(),
+            {kind: sorted(masked.get(kind, lambda v: "*" * 10 + v[-2:])(value)
+                          for value in values)
+             for kind, values in reference.values.items() if values})
+
+
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_the_reader_finds_what_calamine_reads_in_an_excel_style_workbook(prefix: str) -> None:
+    content = excel_style(random.Random(11), prefix)
+    found = every_value(content)
+    assert found == calamine_reference(content)
+    assert found[0]["kz_iin"] > 40 and found[0]["kz_bin"] > 5
+
+
+def test_chunks_cut_anywhere_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    content = excel_style(random.Random(12))
+    whole = every_value(content)
+    for chunk in (97, 1024):
+        monkeypatch.setattr(xlsx_reader, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(xlsx_reader, "MAX_CARRY", 4 * chunk)
+        assert every_value(content) == whole
+
+
+def test_context_words_written_as_character_references_are_found() -> None:
+    scan = scan_bytes("list.xlsx", excel_style(random.Random(13)))
+    assert scan.format == "xlsx" and not scan.errors
+    assert {"header:ИИН", "health:пациент"} <= set(scan.context)
+
+
+def test_a_workbook_from_openpyxl_is_read_as_calamine_reads_it(tmp_path: Path) -> None:
+    """Inline strings with character references, as openpyxl writes them, over enough rows
+    for many chunks."""
+    from openpyxl import Workbook
+
+    rng = random.Random(14)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Пациенты")
+    sheet.append(["ФИО", "ИИН", "телефон"])
+    for n, value in enumerate(identifiers(rng, 3000)):
+        sheet.append([f"Иванов {n}", int(value) if n // 2 % 2 else value,
+                      f"+7 701 {n % 1000:03d} 12 34"])
+    path = tmp_path / "list.xlsx"
+    workbook.save(path)
+    content = path.read_bytes()
+    found = every_value(content)
+    reference = calamine_reference(content)
+    assert {kind: found[0][kind] for kind in reference[0]} == reference[0]
+    assert {kind: found[1][kind] for kind in reference[1]} == reference[1]
+    assert found[0]["phone"] == 1000
