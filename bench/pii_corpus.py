@@ -82,6 +82,31 @@ def xlsx_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
+def excel_xlsx_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
+    """A workbook as Excel writes one: text (names, IINs, phones, diagnoses) in the shared
+    strings, UTF-8; one IIN in ten stored as a number; an amount per row."""
+    from tests.test_pii_xlsx import MAIN, package
+
+    strings = {text: n for n, text in enumerate(NAMES + DIAGNOSES + ["ФИО", "ИИН", "телефон"])}
+    cells = []
+    for row, number in enumerate(rng.choices(valid, k=rows), start=2):
+        phone = f"+7 70{row % 10} {row * 7919 % 10 ** 7:07d}"
+        iin = (f'<c r="B{row}"><v>{int(number)}</v></c>' if row % 10 == 0 else
+               f'<c r="B{row}" t="s"><v>{strings.setdefault(number, len(strings))}</v></c>')
+        cells.append(f'<row r="{row}"><c r="A{row}" t="s"><v>{row % 5}</v></c>{iin}'
+                     f'<c r="C{row}" t="s"><v>{strings.setdefault(phone, len(strings))}</v></c>'
+                     f'<c r="D{row}" t="s"><v>{5 + row % 4}</v></c><c r="E{row}" s="1"><v>'
+                     f'{row * 37 % 100000}.5</v></c></row>')
+    header = '<row r="1">' + "".join(f'<c r="{column}1" t="s"><v>{9 + n}</v></c>'
+                                     for n, column in enumerate("ABC")) + "</row>"
+    sheet = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}">'
+             f'<sheetData>{header}{"".join(cells)}</sheetData></worksheet>')
+    shared = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{MAIN}" '
+              f'count="{len(strings)}" uniqueCount="{len(strings)}">'
+              + "".join(f"<si><t>{text}</t></si>" for text in strings) + "</sst>")
+    return package([sheet], shared)
+
+
 def xls_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
     """A legacy BIFF workbook (xlwt): IINs as numbers, as a 1990s export would hold them."""
     import xlwt  # type: ignore[import-untyped]

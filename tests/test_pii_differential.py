@@ -247,6 +247,26 @@ def test_numeric_iin_cells_of_a_legacy_xls_are_found() -> None:
         {"*" * 10 + v[-2:] for v in numbers}
 
 
+class LargeBounds:
+    max_file_bytes = 1 << 30
+    max_files = 10
+    max_total_bytes = 1 << 30
+
+
+def counted_merges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many pieces each file scanned in pieces was merged from, as they are merged."""
+    from audit.facts.pii import pieces
+    merged = pieces.merged
+    counts: list[int] = []
+
+    def counting(*args: object) -> FileScan:
+        counts.append(len(args[-1]))                # type: ignore[arg-type]
+        return merged(*args)                        # type: ignore[arg-type]
+
+    monkeypatch.setattr(pieces, "merged", counting)
+    return counts
+
+
 def test_a_large_file_scanned_in_pieces_on_every_core_equals_one_pass(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of 64 KiB and the pool started at once: identifiers sit across every piece
@@ -262,21 +282,8 @@ def test_a_large_file_scanned_in_pieces_on_every_core_equals_one_pass(
     path = tmp_path / "big.csv"
     path.write_text(text, encoding="utf-8")
     assert path.stat().st_size > 6 * pieces.PIECE_BYTES
-
-    class Bounds:
-        max_file_bytes = 1 << 30
-        max_files = 10
-        max_total_bytes = 1 << 30
-
-    merged = pieces.merged
-    piece_counts: list[int] = []
-
-    def counting(*args: object) -> FileScan:
-        piece_counts.append(len(args[-1]))          # type: ignore[arg-type]
-        return merged(*args)                        # type: ignore[arg-type]
-
-    monkeypatch.setattr(pieces, "merged", counting)
-    facts = scan_paths(LocalTransport(), [str(path)], Bounds(), workers=2)
+    piece_counts = counted_merges(monkeypatch)
+    facts = scan_paths(LocalTransport(), [str(path)], LargeBounds(), workers=2)
     assert piece_counts == [3]          # in pieces: one for each worker, one for this process
     whole = scan_bytes(str(path), path.read_bytes())
     split, = facts.files

@@ -19,9 +19,10 @@ from python_calamine import CalamineWorkbook
 
 from audit.facts.pii import scan_bytes
 from audit.facts.pii import xlsx as xlsx_reader
+from audit.facts.pii.formats import FileFormat
 from audit.facts.pii.text import Tally, TextScanner
 from tests.test_pii_corpus import decoy, make_bin, make_iin
-from tests.test_pii_differential import Reference
+from tests.test_pii_differential import LargeBounds, Reference, counted_merges
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -83,13 +84,13 @@ def identifiers(rng: random.Random, count: int) -> list[str]:
     return [v for value in found for v in (value, decoy(value))]
 
 
-def excel_style(rng: random.Random, prefix: str = "") -> bytes:
+def excel_style(rng: random.Random, prefix: str = "", count: int = 60) -> bytes:
     """Text in shared strings (one identifier cut in two rich-text runs, Cyrillic header as
     character references), numbers written plain, with `.0`, in exponent form, as a formula's
     result, negative, beside dates and a formula's text result."""
     p = f"{prefix}:" if prefix else ""
     xmlns = f'xmlns:{prefix}="{MAIN}"' if prefix else f'xmlns="{MAIN}"'
-    values = identifiers(rng, 60)
+    values = identifiers(rng, count)
     strings = ["&#1048;&#1048;&#1053; &#1087;&#1072;&#1094;&#1080;&#1077;&#1085;&#1090;&#1072;"]
     rows = []
     for n, value in enumerate(values, start=2):
@@ -173,23 +174,96 @@ def test_context_words_written_as_character_references_are_found() -> None:
     assert {"header:ИИН", "health:пациент"} <= set(scan.context)
 
 
-def test_a_workbook_from_openpyxl_is_read_as_calamine_reads_it(tmp_path: Path) -> None:
-    """Inline strings with character references, as openpyxl writes them, over enough rows
-    for many chunks."""
+def openpyxl_list(path: Path, count: int, seed: int) -> bytes:
+    """Inline strings with character references, as openpyxl writes them."""
     from openpyxl import Workbook
 
-    rng = random.Random(14)
+    rng = random.Random(seed)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Пациенты")
     sheet.append(["ФИО", "ИИН", "телефон"])
-    for n, value in enumerate(identifiers(rng, 3000)):
+    for n, value in enumerate(identifiers(rng, count)):
         sheet.append([f"Иванов {n}", int(value) if n // 2 % 2 else value,
                       f"+7 701 {n % 1000:03d} 12 34"])
-    path = tmp_path / "list.xlsx"
     workbook.save(path)
-    content = path.read_bytes()
+    return path.read_bytes()
+
+
+def test_a_workbook_from_openpyxl_is_read_as_calamine_reads_it(tmp_path: Path) -> None:
+    """Enough rows for many chunks."""
+    content = openpyxl_list(tmp_path / "list.xlsx", 3000, 14)
     found = every_value(content)
     reference = calamine_reference(content)
     assert {kind: found[0][kind] for kind in reference[0]} == reference[0]
     assert {kind: found[1][kind] for kind in reference[1]} == reference[1]
     assert found[0]["phone"] == 1000
+
+
+def test_a_workbook_read_in_pieces_equals_one_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small chunks and pieces, in this process: pieces start and end inside the sheet and
+    inside the shared strings, and merged they give exactly the one-reading result."""
+    import hashlib
+    import secrets
+
+    from audit.facts.pii import pieces, text
+    monkeypatch.setattr(xlsx_reader, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(text, "CONTEXT_WINDOW", 2048)
+    content = excel_style(random.Random(15), count=400)
+    stream = io.BytesIO(content)
+    key = secrets.token_bytes(32)
+    plan = pieces.plan(stream, len(content), key, workers=64, file_format=FileFormat.XLSX)
+    assert len({piece.part for piece in plan}) == 3 and len(plan) > 10
+    scans = [pieces.scan_piece(stream, piece, None) for piece in plan]
+    split = pieces.merged("book.xlsx", FileFormat.XLSX, len(content),
+                          hashlib.sha256(content).hexdigest(), key, scans)
+    whole = scan_bytes("book.xlsx", content)
+    assert split.model_dump() == whole.model_dump()
+    assert whole.identifiers["kz_iin"] > 300 and whole.context
+
+
+def test_a_large_workbook_is_split_over_every_core(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the pool, with the reader's own chunk size: pieces of 1 MiB of XML."""
+    from audit.facts.pii import parallel, pieces, scan_paths
+    from audit.transports.filesystem import LocalTransport
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(pieces, "SPLIT_BYTES", 4 * 1024 * 1024)
+    monkeypatch.setattr(pieces, "WORKBOOK_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(parallel, "POOL_AFTER_FILES", 0)
+    content = openpyxl_list(tmp_path / "big.xlsx", 12_000, 16)
+    piece_counts = counted_merges(monkeypatch)
+    facts = scan_paths(LocalTransport(), [str(tmp_path / "big.xlsx")], LargeBounds(),
+                       workers=2)
+    assert piece_counts == [3]
+    split, = facts.files
+    assert split.model_dump() == scan_bytes(str(tmp_path / "big.xlsx"), content).model_dump()
+    assert split.identifiers["kz_iin"] > 10_000
+
+
+def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three workbooks, each small on disk but large inflated: the first starts the pool and
+    is scanned here while the workers start, the others in the workers; the results are a
+    scan in one process's."""
+    from audit.facts.pii import parallel, scan_paths
+    from audit.transports.filesystem import LocalTransport
+    paths = [tmp_path / f"list{n}.xlsx" for n in range(3)]
+    for n, path in enumerate(paths):
+        openpyxl_list(path, 600, 20 + n)
+    monkeypatch.setattr(parallel, "WORK_SNIFF_BYTES", 1024)
+    with paths[0].open("rb") as first:
+        inflated = parallel._work(first, paths[0].stat().st_size)
+    assert inflated > 5 * paths[0].stat().st_size
+    monkeypatch.setattr(parallel, "LARGE_WORK", inflated)
+    started = []
+    start_pool = parallel.Dispatcher._start_pool
+    monkeypatch.setattr(parallel.Dispatcher, "_start_pool",
+                        lambda self: started.append(self._files) or start_pool(self))
+    together = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
+                          workers=2)
+    assert started == [1]
+    alone = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
+                       workers=1)
+    assert [scan.model_dump() for scan in together.files] == \
+        [scan.model_dump() for scan in alone.files]

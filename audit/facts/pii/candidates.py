@@ -13,18 +13,28 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from audit.facts.pii.detectors import Detector, Kind, RowClassifier, kinds_of
-from audit.facts.pii.digits import Mask, Starts, as_array, digit_rows, digit_runs
+from audit.facts.pii.digits import (
+    SMALL_TEXT,
+    Mask,
+    Starts,
+    as_array,
+    digit_rows,
+    digit_runs,
+)
 
 
 def valid_runs(text: bytes, by_length: Mapping[int, tuple[Detector, ...]],
-               unwanted: frozenset[Kind] = frozenset()) -> defaultdict[Kind, list[bytes]]:
+               unwanted: frozenset[Kind] = frozenset(), small_text: int | None = None
+               ) -> defaultdict[Kind, list[bytes]]:
     """The valid identifiers among the digit runs of `text`, by kind, in text order, except
     those of `unwanted` kinds. A run is claimed by the first detector of its length that
-    finds it valid; a length whose detectors can find only unwanted kinds is not looked at."""
+    finds it valid; a length whose detectors can find only unwanted kinds is not looked at.
+    Text shorter than `small_text` (default `SMALL_TEXT`) is read run by run: a caller
+    whose text is dense with candidates says a smaller size."""
     lengths = frozenset(length for length, detectors in by_length.items()
                         if not all(kinds_of(detector) and kinds_of(detector) <= unwanted
                                    for detector in detectors))
-    if len(text) < SMALL_TEXT:
+    if len(text) < (SMALL_TEXT if small_text is None else small_text):
         return _valid_runs_of_small(text, by_length, lengths, unwanted)
     data = as_array(text)
     claimed: dict[Kind, list[tuple[Starts, int]]] = {}
@@ -46,11 +56,6 @@ def valid_runs(text: bytes, by_length: Mapping[int, tuple[Detector, ...]],
         found[kind] = [text[start:start + length] for start, length in
                        zip(every_start[order].tolist(), every_length[order].tolist())]
     return found
-
-
-# Below this size (a small file, a short cell) numpy's cost per call outweighs its speed per
-# byte: runs are found by a regex and validated one by one.
-SMALL_TEXT = 16 * 1024
 
 
 @functools.cache

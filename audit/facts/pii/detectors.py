@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
 from itertools import repeat
@@ -22,7 +23,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from audit.facts.pii.digits import DigitRows, Mask, number, real_dates, weighted
+from audit.facts.pii.digits import (
+    SMALL_TEXT,
+    DigitRows,
+    Mask,
+    as_array,
+    followed_by,
+    number,
+    real_dates,
+    weighted,
+)
 
 
 class Kind(StrEnum):
@@ -263,18 +273,31 @@ class Phones:
     _domestic = re.compile(
         rb"8[\s(-]+([679][0-9]{2}[\s)-]*[0-9]{3}[\s-]*[0-9]{2}[\s-]*[0-9]{2})(?![0-9])")
     _separators = b" \t\n\r\x0b\x0c()-"
+    _first_separators = b" \t\n\r\x0b\x0c(-"        # what `[\s(-]` admits
 
     def spelled(self, text: bytes) -> list[tuple[Kind, bytes]]:
         """`+7 701 123 45 67`, `8 (701) 123-45-67` and the like, as `7XXXXXXXXXX` (the
         patterns admit only operator codes 6xx, 7xx and 9xx)."""
         numbers = self._international.findall(text)
-        numbers += [match.group(1) for match in self._domestic.finditer(text)
+        numbers += [match.group(1) for match in self._domestic_matches(text)
                     if not text[match.start() - 1:match.start()].isdigit()]
         if not numbers:
             return []
         # Separators removed from all numbers at once: "," is none of them and no digit.
         digits = (b"7" + b",7".join(numbers)).translate(None, self._separators).split(b",")
         return list(zip(repeat(Kind.PHONE), digits))
+
+    def _domestic_matches(self, text: bytes) -> Iterator[re.Match[bytes]]:
+        """What `finditer` of the domestic pattern gives, tried in a long text only where an
+        8 is followed by a separator."""
+        if len(text) < SMALL_TEXT:
+            yield from self._domestic.finditer(text)
+            return
+        end = 0
+        for start in followed_by(as_array(text), ord("8"), self._first_separators).tolist():
+            if start >= end and (match := self._domestic.match(text, start)):
+                end = match.end()
+                yield match
 
     def classify(self, candidate: bytes) -> Kind | None:
         """A phone number: 11 digits, country prefix 7 or 8, operator code 6xx/7xx/9xx."""

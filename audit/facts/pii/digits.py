@@ -24,6 +24,9 @@ def as_array(text: bytes) -> NDArray[np.uint8]:
     return np.frombuffer(text, dtype=np.uint8)
 
 
+# Below this size (a small file, a short cell) numpy's cost per call outweighs its speed per
+# byte: runs are found by a regex and validated one by one.
+SMALL_TEXT = 16 * 1024
 # Digits are looked for in blocks of this size: the temporary arrays stay in the CPU's cache
 # (and below the size at which each allocation is a fresh, page-faulting mapping).
 BLOCK_BYTES = 128 * 1024
@@ -69,6 +72,22 @@ def _block_runs(data: NDArray[np.uint8], start: int, lengths: frozenset[int]
         run_lengths += going
     starts += start - before
     return {length: starts[run_lengths == length] for length in lengths}
+
+
+def followed_by(data: NDArray[np.uint8], first: int, followers: bytes) -> Starts:
+    """Offsets of the byte `first` where one of `followers` comes next: where a pattern that
+    begins so may match. A regex looks at every `first` in turn, which costs far more in text
+    where that byte is common (digits in XML's character references)."""
+    found = []
+    for start in range(0, len(data), BLOCK_BYTES):
+        block = data[start:start + BLOCK_BYTES + 1]
+        heads = block[:-1] == first
+        after = block[1:]
+        follows = after == followers[0]
+        for follower in followers[1:]:
+            follows |= after == follower
+        found.append(np.flatnonzero(heads & follows) + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
 
 
 def _all_digits(is_digit: Mask, width: int) -> Mask:

@@ -1,6 +1,6 @@
-"""Files scanned on every core: small files in batches, a large text file in pieces, by a
-pool of worker processes, with results kept in walk order and identical to a scan in one
-process.
+"""Files scanned on every core: small files in batches, a large text file or workbook in
+pieces, by a pool of worker processes, with results kept in walk order and identical to a
+scan in one process.
 
 The walk (in `audit.facts.pii.walk`) vets each file as before (deadline, bounds, size) and
 hands it to a `Dispatcher`. Until the work is large enough to pay for starting the pool
@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import secrets
 import time
+import zipfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -25,23 +26,48 @@ from typing import BinaryIO
 
 from audit.errors import FactUnavailable
 from audit.facts.pii import pieces
-from audit.facts.pii.formats import FileFormat
+from audit.facts.pii.formats import ZIP_MAGICS, FileFormat
 from audit.facts.pii.scan import FileScan, redact_name, scan_stream, sha256_of
 from audit.transports.base import Transport
 from audit.transports.filesystem import FilesystemTransport
 
 WORKERS = len(os.sched_getaffinity(0))
 # Work scanned here before the pool is started: a small share is done before it would be up.
+# Work is counted in bytes of text: a ZIP package (a workbook, a document, an archive) counts
+# what it inflates to.
 POOL_AFTER_FILES = 200
-POOL_AFTER_BYTES = 256 * 1024 * 1024
-# A task: this many files, or this many bytes of them.
+POOL_AFTER_BYTES = 64 * 1024 * 1024
+# A file that costs about a fifth of a second: the pool is started beside it, for the files
+# that may follow.
+LARGE_WORK = 32 * 1024 * 1024
+# A task: this many files, or this much work.
 BATCH_FILES = 100
 BATCH_BYTES = 16 * 1024 * 1024
+# Smaller files are counted by their size, without a look inside.
+WORK_SNIFF_BYTES = 1024 * 1024
+# A package's declared sizes count up to this many times its own (a bomb declares anything).
+MAX_INFLATION = 64
+HEAD = 4
 IN_FLIGHT = 4
 
 # A file's outcome: its scan, why it could not be read, or None when the deadline had passed
 # before it was started (the walk then stops there, as it would in one process).
 Outcome = FileScan | str | None
+
+
+def _work(stream: BinaryIO, size: int) -> int:
+    """What scanning a file costs, in bytes of text: a ZIP package, what it inflates to."""
+    if size < WORK_SNIFF_BYTES:
+        return size
+    stream.seek(0)
+    if not stream.read(HEAD).startswith(ZIP_MAGICS):
+        return size
+    try:
+        with zipfile.ZipFile(stream) as package:
+            inflated = sum(info.file_size for info in package.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return size                     # one reading of the file says what is wrong
+    return max(size, min(inflated, size * MAX_INFLATION))
 
 
 def scan_one(transport: Transport, path: str, deadline: float | None,
@@ -104,8 +130,8 @@ class Dispatcher:
         self._pool: Executor | None = None
         self._pending: deque[_Batch | _Split] = deque()
         self._batch: list[str] = []
-        self._batch_bytes = 0
-        self._files = self._bytes = 0
+        self._batch_work = 0
+        self._files = self._work = 0
         self._sizes: deque[int] = deque()     # of the files handed over, in walk order
 
     @property
@@ -116,28 +142,38 @@ class Dispatcher:
     def add(self, path: str, stream: BinaryIO, size: int) -> None:
         """Scan a file the walk has opened and vetted (here or in a worker)."""
         self._files += 1
-        self._bytes += size
         self._sizes.append(size)
-        if self._pool is None and self._parallel and (
-                self._files > POOL_AFTER_FILES or size >= pieces.SPLIT_BYTES
-                # One large file alone gains nothing from a pool unless it is split.
-                or (self._bytes > POOL_AFTER_BYTES and self._files > 1)):
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
-        if self._pool is None:
+        work = _work(stream, size) if self._parallel else size
+        self._work += work
+        file_format = pieces.splittable(stream, size) if self._parallel else None
+        starting = self._pool is None and self._parallel and (
+            self._files > POOL_AFTER_FILES or file_format is not None or work >= LARGE_WORK
+            # One large file alone gains nothing from a pool unless it is split.
+            or (self._work > POOL_AFTER_BYTES and self._files > 1))
+        if starting:
+            self._start_pool()
+        # The file that starts the pool is scanned here while the workers start.
+        if self._pool is None or (starting and file_format is None):
             self._give(path, scan_one(self._transport, path, self._deadline, stream))
             return
-        file_format = pieces.splittable(stream, size)
         if file_format is not None:
             self._flush()
             self._split(path, stream, size, file_format)
         else:
             self._batch.append(path)
-            self._batch_bytes += size
-            if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+            self._batch_work += work
+            if len(self._batch) >= BATCH_FILES or self._batch_work >= BATCH_BYTES:
                 self._flush()
         while len(self._pending) > IN_FLIGHT * self._workers:
             self._collect_oldest()
+
+    def _start_pool(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        # Imported once, in the fork server: each worker starts with numpy and the readers
+        # loaded, not paying a third of a second for them on a busy core.
+        context.set_forkserver_preload([__name__])
+        self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+        self._pool.submit(os.getpid)          # the workers start now, not at the first task
 
     def finish(self) -> None:
         """Wait for every file handed over; stop the pool."""
@@ -156,14 +192,15 @@ class Dispatcher:
             except RuntimeError:      # the pool broke (BrokenProcessPool): work here
                 outcomes = scan_batch(self._transport, self._batch, self._deadline)
             self._pending.append(_Batch(self._batch, outcomes))
-        self._batch, self._batch_bytes = [], 0
+        self._batch, self._batch_work = [], 0
 
     def _split(self, path: str, stream: BinaryIO, size: int, file_format: FileFormat) -> None:
         assert self._pool is not None
         key = secrets.token_bytes(32)
         # One piece a worker and one for this process, which would otherwise only wait (and
-        # scans its piece while the pool is still starting).
-        *theirs, mine = pieces.plan(stream, size, key, self._workers + 1)
+        # scans its piece while the pool is still starting). This process takes the first:
+        # a workbook's later pieces inflate their part from its start.
+        mine, *theirs = pieces.plan(stream, size, key, self._workers + 1, file_format)
         try:
             scans: list[Future[pieces.PieceScan]] = [
                 self._pool.submit(scan_piece, self._transport, path, piece, self._deadline)
@@ -176,7 +213,7 @@ class Dispatcher:
         here.set_result(pieces.scan_piece(stream, mine, self._deadline))
         # The hash is taken here too, while the workers scan their pieces.
         self._pending.append(_Split(path, file_format, size, sha256_of(stream), key,
-                                    [*scans, here]))
+                                    [here, *scans]))
 
     def _collect_oldest(self) -> None:
         slot = self._pending.popleft()

@@ -93,26 +93,24 @@ _SCIENTIFIC = re.compile(rb"(?<![0-9.])[1-9][.,][0-9]{1,11}[Ee]\+1[01](?![0-9])"
 
 @dataclass
 class KindTally:
-    """Distinct values of one kind, as keyed hashes in order of first appearance, and masked
-    samples. A tally of a piece of a file also keeps each value's masked form, so that the
-    pieces' tallies merge into the file's."""
+    """Distinct values of one kind, as keyed hashes in order of first appearance, and the
+    first values masked: the samples."""
 
-    hashes: dict[bytes, str] = field(default_factory=dict)
+    hashes: dict[bytes, str] = field(default_factory=dict)    # masked for the samples
     capped: bool = False
     samples: list[str] = field(default_factory=list)
 
 
 class Tally:
     """Identifiers found in one file, never holding a plain value. Tallies that share a
-    `key` (pieces of one file scanned apart, with `mergeable` set) can be merged."""
+    `key` (pieces of one file scanned apart) can be merged."""
 
     def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT,
-                 key: bytes | None = None, mergeable: bool = False) -> None:
+                 key: bytes | None = None) -> None:
         self.key = key or secrets.token_bytes(32)
         self._hasher = blake2b(key=self.key, digest_size=16)
         self._max_samples = max_samples
         self._max_distinct = max_distinct
-        self._mergeable = mergeable
         self.kinds: dict[Kind, KindTally] = {}
 
     def __getstate__(self) -> dict[str, object]:
@@ -138,28 +136,20 @@ class Tally:
         distinct = list(dict.fromkeys(values))          # in order of first appearance
         digests = list(map(self._digest, distinct))
         room = self._max_distinct - len(hashes)
-        if len(tally.samples) == self._max_samples and not self._mergeable:
+        if len(tally.samples) == self._max_samples:
             # Nothing needs their order any more: the new values are sifted by one set
             # difference (past the cap, any of them counts as well as another).
             new = list(set(digests).difference(hashes))[:room]
             hashes.update(dict.fromkeys(new, ""))
         else:
-            self._add_in_order(kind, tally, distinct, digests, room)
+            fresh = [index for index, digest in enumerate(digests)
+                     if digest not in hashes][:room]
+            sampled = fresh[:self._max_samples - len(tally.samples)]
+            masked = [_masked(kind, distinct[index]) for index in sampled]
+            hashes.update(zip([digests[index] for index in sampled], masked))
+            hashes.update(dict.fromkeys([digests[index] for index in fresh[len(sampled):]], ""))
+            tally.samples += masked
         tally.capped = len(hashes) >= self._max_distinct
-
-    def _add_in_order(self, kind: Kind, tally: KindTally, distinct: list[bytes],
-                      digests: list[bytes], room: int) -> None:
-        """New values in order of appearance: the first are the samples, and a mergeable
-        tally keeps every value's masked form for the tally it is merged into."""
-        hashes = tally.hashes
-        fresh = [index for index, digest in enumerate(digests) if digest not in hashes][:room]
-        sampled = fresh[:self._max_samples - len(tally.samples)]
-        if self._mergeable:
-            hashes.update((digests[index], _masked(kind, distinct[index])) for index in fresh)
-        else:
-            hashes.update(dict.fromkeys([digests[index] for index in fresh], ""))
-            hashes.update((digests[index], _masked(kind, distinct[index])) for index in sampled)
-        tally.samples += [hashes[digests[index]] for index in sampled]
 
     def _digest(self, value: bytes) -> bytes:
         hasher = self._hasher.copy()           # a copy skips hashing the key again
@@ -167,8 +157,11 @@ class Tally:
         return hasher.digest()
 
     def merge(self, later: Tally) -> None:
-        """Add what a mergeable tally (same key) of the text that follows found, as if one
-        tally had seen both: the same counts, the same samples."""
+        """Add what a tally (same key) of the text that follows found, as if one tally had
+        seen both: the same counts, the same samples. Only the first values of `later` can
+        become samples, and those it kept masked: before a value of `later` is reached while
+        samples are still missing, every value ahead of it was counted here already, so it
+        is among the first `max_samples` of `later`."""
         for kind, theirs in later.kinds.items():
             mine = self.kinds.setdefault(kind, KindTally())
             for digest, masked in theirs.hashes.items():
@@ -255,6 +248,11 @@ class TextScanner:
         """Whether the scanner still looks for context words in the text it is given."""
         return self._context_budget > 0
 
+    def restart_context(self) -> None:
+        """Look for context words in the next `CONTEXT_WINDOW` bytes again: the top of the
+        next part of a package."""
+        self._context_budget = CONTEXT_WINDOW
+
     def no_context(self) -> None:
         """Look for no context words: this scanner reads a later stretch of a file."""
         self._context_budget = 0
@@ -282,14 +280,26 @@ class TextScanner:
         if not numbers:
             return
         padded = [b"%012d" % number for number in numbers]
-        found = valid_runs(b"\n".join(padded), {12: self._twelve})
+        found = valid_runs(b"\n".join(padded), {12: self._twelve},
+                           small_text=_dense_text(len(padded)))
         claimed = {value for values in found.values() for value in values}
         rest = [b"%d" % number for number, twelve in zip(numbers, padded, strict=True)
                 if number < SHORTEST_TWELVE and twelve not in claimed]
         if rest:
-            found.update(valid_runs(b"\n".join(rest), self._shorter))
+            found.update(valid_runs(b"\n".join(rest), self._shorter,
+                                    small_text=_dense_text(len(rest))))
         for kind, kind_values in found.items():
             self.tally.add(kind, kind_values)
+
+
+# Numbers one per line are all candidates: past this many, validating them a matrix at a time
+# beats one by one, whatever the text's length.
+DENSE_CANDIDATES = 32
+
+
+def _dense_text(candidates: int) -> int | None:
+    """The `small_text` of `valid_runs` for a list of candidate numbers."""
+    return 0 if candidates >= DENSE_CANDIDATES else None
 
 
 def _masked(kind: Kind, value: bytes) -> str:

@@ -10,9 +10,9 @@ difference from reading the cells one by one. calamine and openpyxl build a Pyth
 per cell, which held an XLSX scan to a few MB/s.
 
 Three things of the XML need care: character references (`&#1048;`, as openpyxl writes
-Cyrillic) are decoded where the scanner still looks for context words; rich-text runs of one
-string (`</t></r><r>...<t>`) are joined, so a number formatted in two halves is seen whole; and
-a chunk is cut only after the end of a cell or a string, never inside a value.
+Cyrillic) are decoded where the scanner still looks for context words; rich-text runs of a
+shared string (`</t></r><r>...<t>`) are joined, so a number formatted in two halves is seen
+whole; and a chunk is cut only after the end of a cell or a string, never inside a value.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
+from audit.facts.pii.formats import HEAD_BYTES
 from audit.facts.pii.text import MAX_CARRY, TextScanner
 
 # Inflated XML is read in chunks of this size.
@@ -38,37 +39,43 @@ class _Markup:
     # A cell value that may be a number of nine digits or more: digits, a sign, a point,
     # an exponent. Shorter values (shared-string indexes among them) stay in the text.
     number: re.Pattern[bytes]
-    rich_run: re.Pattern[bytes]
-    rich_marker: bytes
-    # What a chunk may end with: a whole cell, a whole string.
-    ends: tuple[bytes, ...]
+    # Rich-text runs are joined in the shared strings, where Excel writes them; a sheet's
+    # inline strings are left as they are (rich ones are rare there, and looking for them
+    # cost a tenth of the scan).
+    rich_run: re.Pattern[bytes] | None
+    # What a chunk may end with: a whole cell of a sheet, a whole shared string.
+    end: bytes
 
 
 @functools.cache
-def _markup(prefix: bytes) -> _Markup:
+def _markup(prefix: bytes, root: bytes) -> _Markup:
     p = re.escape(prefix)
     return _Markup(
         number=re.compile(rb"<" + p + rb"v>([0-9.Ee+-]{9,24})</" + p + rb"v>"),
         rich_run=re.compile(rb"</" + p + rb"t>\s*</" + p + rb"r>\s*<" + p + rb"r>\s*(?:<" + p
                             + rb"rPr>.*?</" + p + rb"rPr>\s*)?<" + p + rb"t(?:\s[^>]*)?>",
-                            re.DOTALL),
-        rich_marker=b"<" + prefix + b"r>",
-        ends=(b"</" + prefix + b"c>", b"</" + prefix + b"si>"))
+                            re.DOTALL) if root == b"sst" else None,
+        end=b"</" + prefix + (b"si>" if root == b"sst" else b"c>"))
 
 
 # The root element names the prefix the part's elements carry (`<x:worksheet ...>`).
-_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?(?:worksheet|sst)[\s>]")
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?(worksheet|sst)[\s>]")
 _CHARACTER_REFERENCE = re.compile(rb"&#(x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
 
 
 def read_xlsx(package: zipfile.ZipFile, scanner: TextScanner) -> None:
     """The shared strings, then every sheet, of a workbook whose package `refuse_bomb` has
-    judged. Text is scanned as it streams; memory stays flat whatever the sheet's size."""
-    parts = sorted((info for info in package.infolist() if _is_cell_part(info.filename)),
-                   key=lambda info: info.filename.lower() != SHARED_STRINGS)
-    for info in parts:
-        with package.open(info) as part:
-            _read_part(part, scanner)
+    judged. Text is scanned as it streams; memory stays flat whatever the sheet's size.
+    Context words are looked for at the top of each part: each has its own header."""
+    for info in cell_parts(package):
+        scanner.restart_context()
+        read_part(package, info, scanner)
+
+
+def cell_parts(package: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The parts that hold cells: the shared strings first, then the sheets."""
+    return sorted((info for info in package.infolist() if _is_cell_part(info.filename)),
+                  key=lambda info: info.filename.lower() != SHARED_STRINGS)
 
 
 def _is_cell_part(name: str) -> bool:
@@ -77,38 +84,98 @@ def _is_cell_part(name: str) -> bool:
                                          lowered.endswith(".xml") and "/_rels/" not in lowered)
 
 
-def _read_part(part: IO[bytes], scanner: TextScanner) -> None:
-    carry = b""
-    markup: _Markup | None = None
-    while chunk := part.read(CHUNK_BYTES):
-        buffer = carry + chunk
-        if markup is None:
-            root = _ROOT.search(buffer)
-            markup = _markup(root.group(1) + b":" if root and root.group(1) else b"")
-        cut = _cut(buffer, markup)
-        if cut is None:
-            carry = buffer
-            continue
-        carry = buffer[cut:]
-        _scan_cells(buffer[:cut], markup, scanner)
-    if carry:
-        _scan_cells(carry, markup or _markup(b""), scanner)
+def read_part(package: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: TextScanner,
+              start: int = 0, end: int | None = None) -> None:
+    """The chunks of one part from the cut at or after `start` to the cut at or after `end`
+    (None: the part's end); both are multiples of `CHUNK_BYTES`. Each chunk ends at the cut
+    at or after a multiple of `CHUNK_BYTES`, however far before it the reading began, so the
+    pieces of a part read apart (`audit.facts.pii.pieces`) give exactly the chunks of one
+    reading of the whole."""
+    with package.open(info) as part:
+        xml = _Inflated(part)
+        markup = xml.markup()
+        xml.skip_to(start - _Inflated.LOOKBACK)
+        cut = xml.cut_at_or_after(start, markup)
+        nominal = start
+        while not xml.ended_before(nominal) and nominal != end:
+            nominal += CHUNK_BYTES
+            if end is not None:
+                nominal = min(nominal, end)
+            next_cut = xml.cut_at_or_after(nominal, markup)
+            if next_cut > cut:
+                _scan_cells(xml.take(cut, next_cut), markup, scanner)
+                cut = next_cut
 
 
-def _cut(buffer: bytes, markup: _Markup) -> int | None:
-    """Where a chunk may end: after its last whole cell or string; past `MAX_CARRY` without
-    one (a giant text cell), after its last tag; None to wait for more."""
-    end = max(_end_of_last(buffer, closing) for closing in markup.ends)
-    if end > 0:
-        return end
-    if len(buffer) <= MAX_CARRY:
-        return None
-    return buffer.rfind(b">") + 1 or len(buffer)
+class _Inflated:
+    """A part's XML as it is inflated, held from the last cut on."""
 
+    # Bytes before a position kept to find a closing tag that ends past it.
+    LOOKBACK = 16
 
-def _end_of_last(buffer: bytes, closing: bytes) -> int:
-    start = buffer.rfind(closing)
-    return start + len(closing) if start >= 0 else -1
+    def __init__(self, part: IO[bytes]) -> None:
+        self._part = part
+        self._data = bytearray()
+        self._base = 0                   # the part offset of _data[0]
+        self._ended = False
+
+    def markup(self) -> _Markup:
+        """The patterns for the prefix the part's root element names."""
+        self._fill(HEAD_BYTES)
+        root = _ROOT.search(self._data, 0, HEAD_BYTES)
+        if root is None:
+            return _markup(b"", b"worksheet")
+        return _markup(root.group(1) + b":" if root.group(1) else b"", root.group(2))
+
+    def ended_before(self, offset: int) -> bool:
+        """Whether the part ends before `offset`."""
+        self._fill(offset + 1)
+        return self._ended and self._base + len(self._data) <= offset
+
+    def cut_at_or_after(self, offset: int, markup: _Markup) -> int:
+        """The first end of a cell or string at or after `offset`; with none in the next
+        `MAX_CARRY` bytes (a giant text cell), the first end of a tag; else `offset +
+        MAX_CARRY`. Whatever the offset, a later one never gives an earlier cut."""
+        if offset == 0:
+            return 0
+        self._fill(offset + MAX_CARRY + self.LOOKBACK)
+        low = max(offset - self._base, 0)
+        high = min(len(self._data), low + MAX_CARRY)
+        closing = self._data.find(markup.end, max(low - len(markup.end) + 1, 0), high)
+        if closing >= 0:
+            return self._base + closing + len(markup.end)
+        tag = self._data.find(b">", max(low - 1, 0), high)
+        return self._base + (tag + 1 if tag >= 0 else high)
+
+    def take(self, start: int, end: int) -> bytes:
+        """The XML from `start` to `end`; what lies before `end` is let go."""
+        chunk = bytes(self._data[start - self._base:end - self._base])
+        self.skip_to(end)
+        return chunk
+
+    def _fill(self, upto: int) -> None:
+        while not self._ended and self._base + len(self._data) < upto:
+            inflated = self._part.read(CHUNK_BYTES)
+            if inflated:
+                self._data += inflated
+            else:
+                self._ended = True
+
+    def skip_to(self, offset: int) -> None:
+        """Let go of the XML before `offset`, reading on to it: a piece that starts far into
+        its part inflates what lies before it, and keeps none of it."""
+        drop = min(max(offset - self._base, 0), len(self._data))
+        del self._data[:drop]
+        self._base += drop
+        while self._base < offset and not self._ended:         # nothing is held here
+            inflated = self._part.read(CHUNK_BYTES)
+            if not inflated:
+                self._ended = True
+            elif self._base + len(inflated) <= offset:
+                self._base += len(inflated)
+            else:
+                self._data += inflated[offset - self._base:]
+                self._base = offset
 
 
 def _scan_cells(xml: bytes, markup: _Markup, scanner: TextScanner) -> None:
@@ -118,7 +185,7 @@ def _scan_cells(xml: bytes, markup: _Markup, scanner: TextScanner) -> None:
     if len(pieces) > 1:
         scanner.scan_numbers(map(_number, pieces[1::2]))
         xml = b"".join(pieces[0::2])
-    if markup.rich_marker in xml:
+    if markup.rich_run is not None:
         xml = markup.rich_run.sub(b"", xml)
     if scanner.looking_for_context() and b"&#" in xml:
         xml = _CHARACTER_REFERENCE.sub(_character, xml)
