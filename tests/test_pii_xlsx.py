@@ -205,10 +205,10 @@ def test_a_workbook_read_in_pieces_equals_one_reading(monkeypatch: pytest.Monkey
     import hashlib
     import secrets
 
-    from audit.facts.pii import pieces, text
+    from audit.facts.pii import pieces
     monkeypatch.setattr(xlsx_reader, "CHUNK_BYTES", 1024)
     monkeypatch.setattr(pieces, "PIECE_BYTES", 4096)
-    monkeypatch.setattr(text, "CONTEXT_WINDOW", 2048)
+    monkeypatch.setattr(xlsx_reader, "CONTEXT_WINDOW", 2048)
     content = excel_style(random.Random(15), count=400)
     stream = io.BytesIO(content)
     key = secrets.token_bytes(32)
@@ -243,12 +243,13 @@ def test_a_large_workbook_is_split_over_every_core(tmp_path: Path,
 
 def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three workbooks, each small on disk but large inflated: the first starts the pool and
-    is scanned here while the workers start, the others in the workers; the results are a
-    scan in one process's."""
+    """Workbooks, each small on disk but large inflated: the first starts the pool and is
+    scanned here while the workers start, the others in the workers, or here while both are
+    busy; the results are a scan in one process's."""
     from audit.facts.pii import parallel, scan_paths
     from audit.transports.filesystem import LocalTransport
-    paths = [tmp_path / f"list{n}.xlsx" for n in range(3)]
+    monkeypatch.setattr(parallel, "BATCH_BYTES", 1)           # a task a file
+    paths = [tmp_path / f"list{n}.xlsx" for n in range(6)]
     for n, path in enumerate(paths):
         openpyxl_list(path, 600, 20 + n)
     monkeypatch.setattr(parallel, "WORK_SNIFF_BYTES", 1024)

@@ -159,6 +159,12 @@ class Dispatcher:
         if file_format is not None:
             self._flush()
             self._split(path, stream, size, file_format)
+        elif work >= LARGE_WORK and self._workers_busy():
+            # Every worker has a task: a large file is scanned here rather than queued
+            # behind them, so that no core idles at the end of a share of a few large files.
+            self._flush()
+            self._pending.append(_Batch([path], [scan_one(self._transport, path,
+                                                          self._deadline, stream)]))
         else:
             self._batch.append(path)
             self._batch_work += work
@@ -174,6 +180,14 @@ class Dispatcher:
         context.set_forkserver_preload([__name__])
         self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
         self._pool.submit(os.getpid)          # the workers start now, not at the first task
+
+    def _workers_busy(self) -> bool:
+        """Whether at least as many tasks as workers are still running or queued."""
+        running = sum(isinstance(slot, _Batch) and isinstance(slot.outcomes, Future)
+                      and not slot.outcomes.done()
+                      or isinstance(slot, _Split) and not all(scan.done() for scan in slot.scans)
+                      for slot in self._pending)
+        return running >= self._workers
 
     def finish(self) -> None:
         """Wait for every file handed over; stop the pool."""

@@ -155,6 +155,8 @@ def scan_piece(stream: BinaryIO, piece: Piece, deadline: float | None) -> PieceS
     scanner = TextScanner(DETECTORS, Tally(key=piece.key), deadline)
     if piece.start:
         scanner.no_context()
+    elif piece.part:
+        scanner.restart_context(xlsx.CONTEXT_WINDOW)
     try:
         if piece.part:
             with zipfile.ZipFile(stream) as package:

@@ -134,7 +134,11 @@ class Tally:
             return
         hashes = tally.hashes
         distinct = list(dict.fromkeys(values))          # in order of first appearance
-        digests = list(map(self._digest, distinct))
+        # A copy of the keyed hasher skips hashing the key again; `update` returns None, so
+        # `or` goes on to the digest without a function call per value.
+        copy = self._hasher.copy
+        digests = [(hasher := copy()).update(value)          # type: ignore[func-returns-value]
+                   or hasher.digest() for value in distinct]
         room = self._max_distinct - len(hashes)
         if len(tally.samples) == self._max_samples:
             # Nothing needs their order any more: the new values are sifted by one set
@@ -150,11 +154,6 @@ class Tally:
             hashes.update(dict.fromkeys([digests[index] for index in fresh[len(sampled):]], ""))
             tally.samples += masked
         tally.capped = len(hashes) >= self._max_distinct
-
-    def _digest(self, value: bytes) -> bytes:
-        hasher = self._hasher.copy()           # a copy skips hashing the key again
-        hasher.update(value)
-        return hasher.digest()
 
     def merge(self, later: Tally) -> None:
         """Add what a tally (same key) of the text that follows found, as if one tally had
@@ -244,14 +243,15 @@ class TextScanner:
             self._context_budget -= len(window)
             self._find_context(window)
 
-    def looking_for_context(self) -> bool:
-        """Whether the scanner still looks for context words in the text it is given."""
-        return self._context_budget > 0
+    @property
+    def context_left(self) -> int:
+        """How many more bytes of the text it is given the scanner looks for context in."""
+        return self._context_budget
 
-    def restart_context(self) -> None:
-        """Look for context words in the next `CONTEXT_WINDOW` bytes again: the top of the
-        next part of a package."""
-        self._context_budget = CONTEXT_WINDOW
+    def restart_context(self, window: int) -> None:
+        """Look for context words in the next `window` bytes again: the top of the next part
+        of a package."""
+        self._context_budget = window
 
     def no_context(self) -> None:
         """Look for no context words: this scanner reads a later stretch of a file."""

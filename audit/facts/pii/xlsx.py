@@ -28,6 +28,9 @@ from audit.facts.pii.text import MAX_CARRY, TextScanner
 
 # Inflated XML is read in chunks of this size.
 CHUNK_BYTES = 1024 * 1024
+# Context words are looked for in the first bytes of each part: its first thousand rows or
+# so. (Decoding the character references of a whole MiB cost a tenth of a workbook's scan.)
+CONTEXT_WINDOW = 256 * 1024
 SHARED_STRINGS = "xl/sharedstrings.xml"
 SHEETS = "xl/worksheets/"
 
@@ -66,9 +69,10 @@ _CHARACTER_REFERENCE = re.compile(rb"&#(x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
 def read_xlsx(package: zipfile.ZipFile, scanner: TextScanner) -> None:
     """The shared strings, then every sheet, of a workbook whose package `refuse_bomb` has
     judged. Text is scanned as it streams; memory stays flat whatever the sheet's size.
-    Context words are looked for at the top of each part: each has its own header."""
+    Context words are looked for at the top of each part (`CONTEXT_WINDOW`): each has its
+    own header."""
     for info in cell_parts(package):
-        scanner.restart_context()
+        scanner.restart_context(CONTEXT_WINDOW)
         read_part(package, info, scanner)
 
 
@@ -187,8 +191,11 @@ def _scan_cells(xml: bytes, markup: _Markup, scanner: TextScanner) -> None:
         xml = b"".join(pieces[0::2])
     if markup.rich_run is not None:
         xml = markup.rich_run.sub(b"", xml)
-    if scanner.looking_for_context() and b"&#" in xml:
-        xml = _CHARACTER_REFERENCE.sub(_character, xml)
+    window = scanner.context_left
+    if window and b"&#" in xml[:window]:
+        # Decoded where context words are looked for; a reference cut at the window's end
+        # stays as it is, and so do its digits.
+        xml = _CHARACTER_REFERENCE.sub(_character, xml[:window]) + xml[window:]
     scanner.scan(xml)
 
 
