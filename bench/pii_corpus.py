@@ -85,7 +85,7 @@ def xlsx_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
 def excel_xlsx_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
     """A workbook as Excel writes one: text (names, IINs, phones, diagnoses) in the shared
     strings, UTF-8; one IIN in ten stored as a number; an amount per row."""
-    from tests.test_pii_xlsx import MAIN, package
+    from tests.test_pii_sheet_xml import MAIN, package
 
     strings = {text: n for n, text in enumerate(NAMES + DIAGNOSES + ["ФИО", "ИИН", "телефон"])}
     cells = []
@@ -105,6 +105,22 @@ def excel_xlsx_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
               f'count="{len(strings)}" uniqueCount="{len(strings)}">'
               + "".join(f"<si><t>{text}</t></si>" for text in strings) + "</sst>")
     return package([sheet], shared)
+
+
+def ods_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:
+    """A spreadsheet as LibreOffice writes one: names, IINs, phones and diagnoses as text,
+    one IIN in ten stored as a number, an amount per row."""
+    from tests.test_pii_sheet_xml import ods_cell, ods_package
+
+    header = "".join(ods_cell(text) for text in ("ФИО", "ИИН", "телефон"))
+    table = [f"<table:table-row>{header}</table:table-row>"]
+    for row, number in enumerate(rng.choices(valid, k=rows)):
+        iin = ods_cell(int(number)) if row % 10 == 0 else ods_cell(number)
+        table.append(f"<table:table-row>{ods_cell(NAMES[row % 5])}{iin}"
+                     f"{ods_cell(f'+7 70{row % 10} {row * 7919 % 10 ** 7:07d}')}"
+                     f"{ods_cell(DIAGNOSES[row % 4])}{ods_cell(row * 37 % 100000 + 0.5)}"
+                     "</table:table-row>")
+    return ods_package(table)
 
 
 def xls_bytes(rows: int, valid: list[str], rng: random.Random) -> bytes:

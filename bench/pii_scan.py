@@ -1,8 +1,9 @@
 """Benchmark of the personal-data scanner (not a test): generate a corpus in a temporary
-directory (a large CSV; XLSX as Excel writes it, shared strings in UTF-8, and as openpyxl does,
-inline strings with character references; XLS, DOCX and PDF files; a share of many small files
-of mixed types), then print each figure beside its baseline, measured in the same run: the CSV beside
-`LC_ALL=C grep -oE '[0-9]{12}' FILE | sort -u | wc -l`, each reader beside the one it replaced.
+directory (a large CSV; XLSX as Excel writes it, shared strings in UTF-8, and as openpyxl
+does, inline strings with character references; ODS as LibreOffice writes it; XLS, DOCX and
+PDF files; a share of many small files of mixed types), then print each figure beside its
+baseline, measured in the same run: the CSV beside `LC_ALL=C grep -oE '[0-9]{12}' FILE |
+sort -u | wc -l`, each reader beside the one it replaced.
 
     python bench/pii_scan.py [--csv-mib 1024] [--small-files 100000] [--big-xlsx-mib 0]
                              [--keep DIR]
@@ -150,6 +151,7 @@ def generate(root: Path, args: argparse.Namespace) -> None:
                                                                             rng))
         for n in range(3):
             (office / f"list{n}.xlsx").write_bytes(corpus.xlsx_bytes(200_000, valid, rng))
+            (office / f"calc{n}.ods").write_bytes(corpus.ods_bytes(200_000, valid, rng))
             (office / f"list{n}.xls").write_bytes(corpus.xls_bytes(50_000, valid, rng))
             (office / f"letter{n}.docx").write_bytes(corpus.docx_bytes(1_000, valid, rng))
             (office / f"scan{n}.pdf").write_bytes(corpus.pdf_bytes(100, 60, valid, rng))
@@ -192,6 +194,7 @@ def main() -> None:
                grep)
         for label, old, new, glob in (("XLSX, Excel", "calamine", WORKERS_MODE, "excel*.xlsx"),
                                       ("XLSX, openpyxl", "calamine", WORKERS_MODE, "list*.xlsx"),
+                                      ("ODS", "calamine", WORKERS_MODE, "*.ods"),
                                       ("XLS", "raw-strings", WORKERS_MODE, "*.xls"),
                                       ("PDF", "pypdf", WORKERS_MODE, "*.pdf"),
                                       ("DOCX", "python-docx", WORKERS_MODE, "*.docx")):

@@ -12,7 +12,7 @@ for in the file's first MiB, which the first piece starts with.
 A large XLSX workbook is split the same way over the inflated XML of its parts: a piece is a
 stretch of one part, and each worker inflates the part from its start (inflating is several
 times faster than scanning) and scans only its stretch, cut where one reading of the part
-cuts its chunks (`audit.facts.pii.xlsx.read_part`). A piece that starts a part looks for
+cuts its chunks (`audit.facts.pii.sheet_xml.read_part`). A piece that starts a part looks for
 context words there, as one reading does at the top of each part.
 """
 
@@ -24,7 +24,7 @@ from itertools import pairwise
 from typing import BinaryIO
 
 from audit.facts.documents import CHUNK_BYTES, UTF16_BOMS, DeadlinePassed
-from audit.facts.pii import xlsx
+from audit.facts.pii import sheet_xml
 from audit.facts.pii.archive import ZipRefused, package_format, refuse_bomb
 from audit.facts.pii.detectors import DETECTORS
 from audit.facts.pii.formats import HEAD_BYTES, TEXT_FORMATS, FileFormat, sniff
@@ -85,7 +85,7 @@ def _large_workbook(stream: BinaryIO) -> bool:
         with zipfile.ZipFile(stream) as package:
             refuse_bomb(package, DEFAULT_LIMITS)
             return package_format(package) is FileFormat.XLSX and sum(
-                info.file_size for info in xlsx.cell_parts(package)) >= SPLIT_BYTES
+                info.file_size for info in sheet_xml.cell_parts(package)) >= SPLIT_BYTES
     except (zipfile.BadZipFile, ZipRefused, OSError):
         return False            # one reading of the file says what is wrong with it
 
@@ -114,7 +114,7 @@ def _workbook_plan(stream: BinaryIO, key: bytes, workers: int) -> list[Piece]:
     """Stretches of each part's XML, in reading order, starting at multiples of the
     reader's chunk size (where one reading cuts too)."""
     with zipfile.ZipFile(stream) as package:
-        parts = xlsx.cell_parts(package)
+        parts = sheet_xml.cell_parts(package)
     total = sum(info.file_size for info in parts)
     length = max(PIECE_BYTES, -(-total // workers))
     return [Piece(start, end, key, info.filename) for info in parts
@@ -134,7 +134,7 @@ def _stretch_cuts(size: int, count: int) -> list[int]:
     cuts = [0]
     for n in range(1, count):
         nominal = int(first * (1 - ratio ** n) / INFLATE_COST)
-        cut = -(-nominal // xlsx.CHUNK_BYTES) * xlsx.CHUNK_BYTES
+        cut = -(-nominal // sheet_xml.CHUNK_BYTES) * sheet_xml.CHUNK_BYTES
         if cuts[-1] < cut < size:
             cuts.append(cut)
     return [*cuts, max(size, 1)]
@@ -156,11 +156,11 @@ def scan_piece(stream: BinaryIO, piece: Piece, deadline: float | None) -> PieceS
     if piece.start:
         scanner.no_context()
     elif piece.part:
-        scanner.restart_context(xlsx.CONTEXT_WINDOW)
+        scanner.restart_context(sheet_xml.CONTEXT_WINDOW)
     try:
         if piece.part:
             with zipfile.ZipFile(stream) as package:
-                xlsx.read_part(package, package.getinfo(piece.part), scanner, piece.start,
+                sheet_xml.read_part(package, package.getinfo(piece.part), scanner, piece.start,
                                piece.end)
         else:
             _scan_text(stream, piece, scanner)

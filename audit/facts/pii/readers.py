@@ -3,7 +3,7 @@
 Each reader takes a seekable binary stream. PDF and text files are read by
 `audit.facts.documents`, the reader the evidence probe uses too: text is streamed in chunks,
 PDF pages one by one. DOCX paragraphs come from `docx_text` (python-docx where it gives up).
-XLSX is read from its XML by `audit.facts.pii.xlsx`, OpenDocument and legacy `.xls` by
+XLSX is read from its XML by `audit.facts.pii.sheet_xml`, OpenDocument and legacy `.xls` by
 `audit.facts.pii.workbooks` (calamine); OpenDocument's `iterparse` here takes the sheets too
 large for calamine. Numeric cells go through `scan_numbers`, so that an IIN that lost its
 leading zero is still found.

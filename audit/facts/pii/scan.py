@@ -18,7 +18,7 @@ from typing import BinaryIO
 from pydantic import BaseModel, ConfigDict
 
 from audit.facts.documents import DeadlinePassed, DocumentUnreadable
-from audit.facts.pii import readers, xlsx
+from audit.facts.pii import readers, sheet_xml
 from audit.facts.pii.archive import ZipLimits, package_format, refuse_bomb, walk_members
 from audit.facts.pii.detectors import DETECTORS, NATIONAL_IDS, Detector
 from audit.facts.pii.formats import (
@@ -30,7 +30,7 @@ from audit.facts.pii.formats import (
     sniff,
 )
 from audit.facts.pii.text import TextScanner
-from audit.facts.pii.workbooks import WorkbookUnreadable, fits_in_memory, read_workbook
+from audit.facts.pii.workbooks import WorkbookUnreadable, read_workbook
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{6,}")
@@ -225,16 +225,11 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
         refuse_bomb(package, state.limits)
         file_format = package_format(package)
         if file_format is FileFormat.XLSX:
-            xlsx.read_xlsx(package, state.scanner)
-        elif file_format is FileFormat.ODS and fits_in_memory(package):
-            try:
-                read_workbook(stream, state.scanner)
-            except WorkbookUnreadable:      # calamine wants a manifest some writers omit
-                readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
+            sheet_xml.read_xlsx(package, state.scanner)
         elif file_format is FileFormat.DOCX:
             readers.read_docx(stream, state.scanner)
         elif file_format in (FileFormat.ODS, FileFormat.ODT):
-            readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
+            _read_open_document(file_format, package, state)
         elif depth >= state.limits.max_depth:
             state.errors.append(f"archive nested deeper than {state.limits.max_depth}: "
                                 f"not scanned")
@@ -248,6 +243,15 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
             return file_format
     state.read_in_clear += 1
     return file_format
+
+
+def _read_open_document(file_format: FileFormat, package: zipfile.ZipFile,
+                        state: _Scan) -> None:
+    """A spreadsheet from its XML; a text document, or a spreadsheet whose XML binds unusual
+    prefixes, through `iterparse`."""
+    if file_format is FileFormat.ODS and sheet_xml.read_ods(package, state.scanner):
+        return
+    readers.read_odf(package, state.scanner, state.limits.max_member_bytes)
 
 
 def _scan_member(name: str, content: BinaryIO, depth: int, state: _Scan) -> None:

@@ -1,33 +1,19 @@
-"""OpenDocument and legacy `.xls` spreadsheets read with python-calamine: a Rust reader that
-also reads the numeric cells of BIFF `.xls` files. (XLSX has its own streaming reader,
-`audit.facts.pii.xlsx`.)
-
-calamine parses a whole sheet before handing over its rows, so its memory grows with the
-sheet. An OpenDocument sheet larger than `CALAMINE_MAX_SHEET_BYTES` (its XML, unpacked) is
-read by OpenDocument's `iterparse` instead: slower, but flat in memory. A legacy `.xls` holds
-at most 65,536 rows a sheet, so it is always read whole.
+"""Legacy `.xls` workbooks read with python-calamine: a Rust reader of BIFF that reads their
+numeric cells too, which the raw strings of the file do not hold. A legacy sheet holds at most
+65,536 rows, so a workbook is read whole. (XLSX and OpenDocument have their own streaming
+reader, `audit.facts.pii.sheet_xml`.)
 """
 
 from __future__ import annotations
 
-import zipfile
 from typing import BinaryIO
 
 from audit.facts.pii.readers import TextBatch
 from audit.facts.pii.text import LONGEST_NUMBER, SHORTEST_NUMBER, TextScanner
 
-# Unpacked sheet XML up to this size is read by calamine, which holds the sheet in memory:
-# measured, about 1 MB of memory per MB of XML. Larger sheets are streamed.
-CALAMINE_MAX_SHEET_BYTES = 512 * 1024 * 1024
-
 
 class WorkbookUnreadable(Exception):
     """calamine could not open the file as a workbook (a Word 97 file is OLE2 too)."""
-
-
-def fits_in_memory(package: zipfile.ZipFile) -> bool:
-    """Whether the sheets of an OpenDocument package are small enough for calamine."""
-    return package.getinfo("content.xml").file_size <= CALAMINE_MAX_SHEET_BYTES
 
 
 def read_workbook(stream: BinaryIO, scanner: TextScanner) -> None:

@@ -1,8 +1,8 @@
-"""The XLSX reader (`audit.facts.pii.xlsx`) against calamine, an independent reader of the same
-cells: workbooks written by hand as Excel and other writers write them (shared strings, rich
+"""The workbook reader (`audit.facts.pii.sheet_xml`) against calamine, an independent reader of
+the same cells: XLSX written by hand as Excel and other writers write it (shared strings, rich
 text, a namespace prefix, numbers in several spellings, formulas, dates, character references)
-and by openpyxl; every value found, not only the samples, must be the same, however the XML
-is cut into chunks.
+and by openpyxl, OpenDocument as LibreOffice writes it; every value found, not only the
+samples, must be the same, however the XML is cut into chunks.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import io
 import random
 import sys
 import zipfile
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,11 +19,11 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from audit.facts.pii import scan_bytes
-from audit.facts.pii import xlsx as xlsx_reader
+from audit.facts.pii import sheet_xml as xlsx_reader
 from audit.facts.pii.formats import FileFormat
 from audit.facts.pii.text import Tally, TextScanner
 from tests.test_pii_corpus import decoy, make_bin, make_iin
-from tests.test_pii_differential import LargeBounds, Reference, counted_merges
+from tests.test_pii_differential import KZ_KINDS, LargeBounds, Reference, counted_merges
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -70,6 +71,49 @@ def package(sheets: list[str], shared: str | None) -> bytes:
         for name, content in parts.items():
             archive.writestr(name, content)
     return buffer.getvalue()
+
+
+ODS_NAMESPACES = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"')
+
+
+def ods_package(rows: list[str], table_prefix: str = "table") -> bytes:
+    """An OpenDocument spreadsheet around table rows, with the manifest calamine wants."""
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODS_NAMESPACES}'
+               ' office:version="1.3"><office:body><office:spreadsheet><table:table '
+               f'table:name="Пациенты">{"".join(rows)}</table:table></office:spreadsheet>'
+               "</office:body></office:document-content>")
+    if table_prefix != "table":
+        content = content.replace("<table:", f"<{table_prefix}:").replace(
+            "</table:", f"</{table_prefix}:").replace(" table:", f" {table_prefix}:").replace(
+            "xmlns:table=", f"xmlns:{table_prefix}=")
+    mimetype = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:'
+                'oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+                f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mimetype}"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type='
+                '"text/xml"/></manifest:manifest>')
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return buffer.getvalue()
+
+
+def ods_cell(value: str | float, shown: str | None = None, repeated: int = 1) -> str:
+    """A cell as LibreOffice writes it: a number's value in `office:value`, its display text
+    (perhaps `8,50101E+11`) in the paragraph."""
+    times = f' table:number-columns-repeated="{repeated}"' if repeated > 1 else ""
+    if isinstance(value, str):
+        return (f'<table:table-cell office:value-type="string" calcext:value-type="string"'
+                f'{times}><text:p>{value}</text:p></table:table-cell>')
+    return (f'<table:table-cell office:value-type="float" office:value="{value}" '
+            f'calcext:value-type="float"{times}><text:p>{shown or value}</text:p>'
+            "</table:table-cell>")
 
 
 def identifiers(rng: random.Random, count: int) -> list[str]:
@@ -124,13 +168,36 @@ def excel_style(rng: random.Random, prefix: str = "", count: int = 60) -> bytes:
     return package([sheet, inline], shared)
 
 
+def libreoffice_style(rng: random.Random, table_prefix: str = "table") -> bytes:
+    """Names and IINs as text, IINs as numbers shown plain or in exponent form (the display
+    must not count: calamine reads the value), repeated cells, percentages, dates, an empty
+    numeric cell written self-closed."""
+    rows = [f"<table:table-row>{ods_cell('ИИН')}{ods_cell('пациент')}</table:table-row>"]
+    for n, value in enumerate(identifiers(rng, 80)):
+        number = int(value)
+        cell = (ods_cell(value) if n % 3 == 0 else
+                ods_cell(number, f"{number / 1e11:.5f}E+11".replace(".", ",")) if n % 3 == 1
+                else ods_cell(float(number), repeated=2))
+        rows.append(f"<table:table-row>{cell}{ods_cell(f'Иванов {n}')}"
+                    '<table:table-cell office:value-type="percentage" office:value="0.15"/>'
+                    '<table:table-cell office:value-type="date" office:date-value="2024-01-31">'
+                    "<text:p>31.01.2024</text:p></table:table-cell></table:table-row>")
+    return ods_package(rows, table_prefix)
+
+
 def every_value(content: bytes) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """What the XLSX reader finds: every distinct value, masked, by kind."""
+    """What the workbook reader finds: every distinct value of the kinds the reference knows,
+    masked, by kind."""
     scanner = TextScanner(tally=Tally(max_samples=sys.maxsize))
     with zipfile.ZipFile(io.BytesIO(content)) as workbook:
-        xlsx_reader.read_xlsx(workbook, scanner)
-    return ({kind.value: count for kind, count in scanner.tally.distinct().items()},
-            {kind.value: sorted(tally.samples) for kind, tally in scanner.tally.kinds.items()})
+        if "content.xml" in workbook.namelist():
+            assert xlsx_reader.read_ods(workbook, scanner)
+        else:
+            xlsx_reader.read_xlsx(workbook, scanner)
+    return ({kind.value: count for kind, count in scanner.tally.distinct().items()
+             if kind.value in KZ_KINDS},
+            {kind.value: sorted(tally.samples) for kind, tally in scanner.tally.kinds.items()
+             if kind.value in KZ_KINDS})
 
 
 def calamine_reference(content: bytes) -> tuple[dict[str, int], dict[str, list[str]]]:
@@ -159,8 +226,28 @@ def test_the_reader_finds_what_calamine_reads_in_an_excel_style_workbook(prefix:
     assert found[0]["kz_iin"] > 40 and found[0]["kz_bin"] > 5
 
 
-def test_chunks_cut_anywhere_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    content = excel_style(random.Random(12))
+def test_an_open_document_spreadsheet_gives_what_calamine_reads() -> None:
+    content = libreoffice_style(random.Random(17))
+    found = every_value(content)
+    assert found == calamine_reference(content)
+    assert found[0]["kz_iin"] > 50
+    scan = scan_bytes("list.ods", content)
+    assert scan.format == "ods" and not scan.errors and scan.suspected_unverifiable == 0
+    assert {"header:ИИН", "health:пациент"} <= set(scan.context)
+
+
+def test_an_open_document_with_other_prefixes_is_read_by_iterparse() -> None:
+    content = libreoffice_style(random.Random(18), table_prefix="tbl")
+    with zipfile.ZipFile(io.BytesIO(content)) as workbook:
+        assert not xlsx_reader.read_ods(workbook, TextScanner())
+    assert scan_bytes("list.ods", content).identifiers["kz_iin"] > 50
+
+
+@pytest.mark.parametrize("make", [excel_style, libreoffice_style])
+def test_chunks_cut_anywhere_give_the_same_values(monkeypatch: pytest.MonkeyPatch,
+                                                  make: Callable[[random.Random], bytes]
+                                                  ) -> None:
+    content = make(random.Random(12))
     whole = every_value(content)
     for chunk in (97, 1024):
         monkeypatch.setattr(xlsx_reader, "CHUNK_BYTES", chunk)
@@ -194,9 +281,8 @@ def test_a_workbook_from_openpyxl_is_read_as_calamine_reads_it(tmp_path: Path) -
     content = openpyxl_list(tmp_path / "list.xlsx", 3000, 14)
     found = every_value(content)
     reference = calamine_reference(content)
-    assert {kind: found[0][kind] for kind in reference[0]} == reference[0]
-    assert {kind: found[1][kind] for kind in reference[1]} == reference[1]
-    assert found[0]["phone"] == 1000
+    assert found == reference
+    assert scan_bytes("list.xlsx", content).identifiers["phone"] == 1000
 
 
 def test_a_workbook_read_in_pieces_equals_one_reading(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,7 @@
-"""XLSX workbooks read from their XML parts directly, streamed: no cell objects, no parse tree.
+"""Workbooks (XLSX, OpenDocument) read from their XML directly, streamed: no cell objects, no
+parse tree.
 
-A workbook's text is the content of its shared-strings part and of the inline strings of its
+An XLSX workbook's text is the content of its shared-strings part and of the inline strings of its
 sheets; everything else in those parts is markup whose digit runs are short (cell references,
 styles, shared-string indexes), so the XML is handed to the text scanner as it is, which finds
 and validates identifiers a matrix at a time. Cell values of nine characters or more (`<v>`)
@@ -8,6 +9,9 @@ are cut out of that text and read as numbers, padded back to an IIN where a lead
 lost. That includes a formula's text result made of digits alone (`t="str"`): the one
 difference from reading the cells one by one. calamine and openpyxl build a Python object
 per cell, which held an XLSX scan to a few MB/s.
+
+An OpenDocument spreadsheet (`content.xml`) is read the same way: a numeric cell (one with an
+`office:value`) is cut out whole, its displayed text with it, and its value read as a number.
 
 Three things of the XML need care: character references (`&#1048;`, as openpyxl writes
 Cyrillic) are decoded where the scanner still looks for context words; rich-text runs of a
@@ -33,6 +37,10 @@ CHUNK_BYTES = 1024 * 1024
 CONTEXT_WINDOW = 256 * 1024
 SHARED_STRINGS = "xl/sharedstrings.xml"
 SHEETS = "xl/worksheets/"
+ODS_CONTENT = "content.xml"
+# The prefixes OpenDocument writers use; a document that binds others is read by `iterparse`.
+ODS_NAMESPACES = (b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"',
+                  b'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"')
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,19 @@ class _Markup:
     end: bytes
 
 
+# A numeric OpenDocument cell from its value on, its content with it: only float, percentage
+# and currency cells carry `office:value`. (Anchored on the value, not on the cell's start:
+# the search skips to it fast, and what precedes it in the tag holds no digits.)
+_ODS_MARKUP = _Markup(
+    number=re.compile(rb"office:value=\"([^\"]*)\"[^>]*?(?:/>|>.*?</table:table-cell>)",
+                      re.DOTALL),
+    rich_run=None, end=b"</table:table-cell>")
+
+
 @functools.cache
 def _markup(prefix: bytes, root: bytes) -> _Markup:
+    if root == b"document-content":
+        return _ODS_MARKUP
     p = re.escape(prefix)
     return _Markup(
         number=re.compile(rb"<" + p + rb"v>([0-9.Ee+-]{9,24})</" + p + rb"v>"),
@@ -62,7 +81,7 @@ def _markup(prefix: bytes, root: bytes) -> _Markup:
 
 
 # The root element names the prefix the part's elements carry (`<x:worksheet ...>`).
-_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?(worksheet|sst)[\s>]")
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?(worksheet|sst|document-content)[\s>]")
 _CHARACTER_REFERENCE = re.compile(rb"&#(x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
 
 
@@ -74,6 +93,19 @@ def read_xlsx(package: zipfile.ZipFile, scanner: TextScanner) -> None:
     for info in cell_parts(package):
         scanner.restart_context(CONTEXT_WINDOW)
         read_part(package, info, scanner)
+
+
+def read_ods(package: zipfile.ZipFile, scanner: TextScanner) -> bool:
+    """The cells of an OpenDocument spreadsheet; False, having read nothing, when its content
+    binds other prefixes than the usual ones."""
+    info = package.getinfo(ODS_CONTENT)
+    with package.open(info) as content:
+        head = content.read(HEAD_BYTES)
+    if not all(namespace in head for namespace in ODS_NAMESPACES):
+        return False
+    scanner.restart_context(CONTEXT_WINDOW)
+    read_part(package, info, scanner)
+    return True
 
 
 def cell_parts(package: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
