@@ -18,6 +18,7 @@ from audit.facts.dicom import (
 )
 from audit.facts.pacs_cors import PacsCorsFacts, pacs_cors
 from audit.facts.pacs_defaults import PROBED_PATH, VendorDefaultsFacts, vendor_default_logins
+from audit.facts.pacs_stow import PacsStowFacts, pacs_stow
 from audit.registry import (
     Finding,
     NoParams,
@@ -261,6 +262,44 @@ def dicomweb_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     and keeps the status and the number of studies only."""
     return _http_verdict([facts.dicomweb], facts.base_url, "DICOMweb",
                          "HTTP 401 or 403 without credentials")
+
+
+# Statuses that say the upload request was taken for processing: a dataset would have been
+# stored, or judged on its content, with no question of who sent it.
+STOW_PROCESSED = frozenset({400, 409, 415, 422})
+STOW_REFUSED = frozenset({401, 403})
+STOW_NOT_SERVED = frozenset({405, 501})
+
+
+@check(id="pacs.dicomweb_anonymous_store", title="DICOMweb takes no uploads (STOW-RS) from "
+       "anonymous callers", applies_to=Role.PACS, probe=pacs_stow, params=NoParams)
+def dicomweb_anonymous_store(facts: PacsStowFacts, p: NoParams) -> Finding:
+    """STOW-RS (`POST /dicom-web/studies`) files new studies in the archive: open to anyone,
+    a forged study lands under any patient's name and identifiers, beside the real ones,
+    and is read as a real one. Require authentication for it (Orthanc:
+    `AuthenticationEnabled`; a proxy that lets only modalities and authenticated viewers
+    POST). The probe sends one upload request whose multipart body holds no dataset, so
+    nothing can be stored, and keeps the answer's status: 401 or 403 pass, 405 or 501 (no
+    STOW-RS) pass, 2xx, 400, 409, 415 or 422 (the request was taken for processing) fail."""
+    observed = {"request": f"POST {facts.path} (an upload with no dataset in it)",
+                "status": facts.status}
+    expected = "HTTP 401 or 403 without credentials, or no STOW-RS (405, 501)"
+    where = f"{facts.base_url}{facts.path}"
+    if facts.status == 404:
+        return not_applicable(f"no DICOMweb at {where}", base_url=facts.base_url,
+                              observed=observed)
+    if facts.status in STOW_REFUSED:
+        return passed(f"STOW-RS at {where} asks for credentials (HTTP {facts.status})",
+                      observed=observed, expected=expected)
+    if facts.status in STOW_NOT_SERVED:
+        return passed(f"no STOW-RS at {where} (HTTP {facts.status})", observed=observed,
+                      expected=expected)
+    if 200 <= facts.status < 300 or facts.status in STOW_PROCESSED:
+        return failed(f"STOW-RS at {where} took an anonymous upload for processing (HTTP "
+                      f"{facts.status}): with a dataset in it, it would have stored it",
+                      observed=observed, expected=expected)
+    return manual(f"STOW-RS at {where} gave an unexpected answer (HTTP {facts.status})",
+                  observed=observed, expected=expected)
 
 
 @check(id="pacs.plaintext", title="DICOM and the PACS's HTTP API are encrypted in transit",

@@ -11,12 +11,14 @@ from audit.facts.dicom import (
     HttpExposure,
     PacsHttpFacts,
 )
+from audit.facts.pacs_stow import PacsStowFacts
 from audit.registry import NoParams
 from audit.vocabulary import Status
 from checks.pacs import (
     UnknownAeParams,
     dicom_called_ae,
     dicom_unknown_ae,
+    dicomweb_anonymous_store,
     dicomweb_unauthenticated,
     rest_unauthenticated,
 )
@@ -144,3 +146,14 @@ def test_a_capped_count_is_a_lower_bound() -> None:
 ])
 def test_dicomweb_verdicts(dicomweb: tuple[int, int | None], status: Status) -> None:
     assert dicomweb_unauthenticated(_http(PROTECTED_REST, dicomweb), NoParams()).status is status
+
+
+@pytest.mark.parametrize(("status", "verdict"), [
+    (200, Status.FAIL), (204, Status.FAIL), (400, Status.FAIL), (415, Status.FAIL),
+    (409, Status.FAIL), (401, Status.PASS), (403, Status.PASS), (405, Status.PASS),
+    (501, Status.PASS), (404, Status.NOT_APPLICABLE), (500, Status.MANUAL),
+    (302, Status.MANUAL)])
+def test_stow_verdicts(status: int, verdict: Status) -> None:
+    finding = dicomweb_anonymous_store(
+        PacsStowFacts("http://10.0.0.5:8042", "/dicom-web/studies", status), NoParams())
+    assert finding.status is verdict, finding.summary

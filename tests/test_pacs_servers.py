@@ -264,6 +264,26 @@ def test_hardened_dicomweb_demands_credentials(hardened_pacs: Target) -> None:
     assert result.status is Status.PASS, result.summary
 
 
+def test_weak_dicomweb_takes_an_anonymous_upload_and_stores_nothing(
+        orthancs: dict[str, ServerProcess], weak_pacs: Target) -> None:
+    if not orthancs["weak"].extra["dicomweb"]:
+        pytest.skip("the orthanc-dicomweb plugin is not installed")
+    result = run_check("pacs.dicomweb_anonymous_store", weak_pacs)
+    assert result.status is Status.FAIL, result.summary
+    assert result.evidence.observed["request"].startswith("POST /dicom-web/studies")
+    status = result.evidence.observed["status"]
+    assert 200 <= status < 300 or status in (400, 409, 415, 422)
+    # An upload of nothing: the archive holds the studies it held.
+    studies = run_check("pacs.dicomweb_unauthenticated", weak_pacs).evidence.observed
+    assert studies[0]["count"] == len(SYNTHETIC_PATIENTS)
+
+
+def test_hardened_dicomweb_asks_who_uploads(hardened_pacs: Target) -> None:
+    result = run_check("pacs.dicomweb_anonymous_store", hardened_pacs)
+    assert result.status is Status.PASS, result.summary
+    assert result.evidence.observed["status"] == 401
+
+
 def test_plain_dicom_and_plain_http_fail_encryption_in_transit(
         weak_pacs: Target, hardened_pacs: Target, orthancs: dict[str, ServerProcess]) -> None:
     weak = run_check("pacs.plaintext", weak_pacs)

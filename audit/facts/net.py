@@ -411,9 +411,10 @@ class HttpClient:
 
     def request(self, method: str, url: str, max_bytes: int = PAGE_BYTES,
                 form: dict[str, str] | None = None, accept: str = "*/*",
-                headers: dict[str, str] | None = None) -> HttpAnswer:
-        """One request (a form is sent url-encoded, `headers` added); FactUnavailable when it
-        got no answer."""
+                headers: dict[str, str] | None = None, content: bytes | None = None
+                ) -> HttpAnswer:
+        """One request (a form is sent url-encoded, else `content` as it is, its type in
+        `headers`; `headers` added); FactUnavailable when it got no answer."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FactUnavailable(Reason.NOT_FOUND, f"not an http(s) URL: {url!r}")
@@ -421,9 +422,9 @@ class HttpClient:
         if origin in self.silent:
             earlier = self.silent[origin]
             raise FactUnavailable(earlier.reason, f"{url}: skipped, {earlier.message}")
-        body = urlencode(form).encode() if form is not None else None
+        body = urlencode(form).encode() if form is not None else content
         headers = {"User-Agent": USER_AGENT, "Accept": accept, **(headers or {})}
-        if body is not None:
+        if form is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
