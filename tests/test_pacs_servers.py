@@ -247,12 +247,19 @@ def test_hardened_rest_api_demands_credentials(hardened_pacs: Target) -> None:
     assert {item["status"] for item in result.evidence.observed} == {401}
 
 
-def test_weak_dicomweb_answers_without_credentials(
-        orthancs: dict[str, ServerProcess], weak_pacs: Target) -> None:
+def weak_dicomweb_failure(orthancs: dict[str, ServerProcess], weak_pacs: Target,
+                          check_id: str) -> Result:
+    """A DICOMweb check's result on the weak Orthanc, which must fail it."""
     if not orthancs["weak"].extra["dicomweb"]:
         pytest.skip("the orthanc-dicomweb plugin is not installed")
-    result = run_check("pacs.dicomweb_unauthenticated", weak_pacs)
+    result = run_check(check_id, weak_pacs)
     assert result.status is Status.FAIL, result.summary
+    return result
+
+
+def test_weak_dicomweb_answers_without_credentials(
+        orthancs: dict[str, ServerProcess], weak_pacs: Target) -> None:
+    result = weak_dicomweb_failure(orthancs, weak_pacs, "pacs.dicomweb_unauthenticated")
     [observed] = result.evidence.observed
     assert observed == {"path": "/dicom-web/studies", "status": 200,
                         "count": len(SYNTHETIC_PATIENTS), "count_capped": False}
@@ -266,10 +273,7 @@ def test_hardened_dicomweb_demands_credentials(hardened_pacs: Target) -> None:
 
 def test_weak_dicomweb_takes_an_anonymous_upload_and_stores_nothing(
         orthancs: dict[str, ServerProcess], weak_pacs: Target) -> None:
-    if not orthancs["weak"].extra["dicomweb"]:
-        pytest.skip("the orthanc-dicomweb plugin is not installed")
-    result = run_check("pacs.dicomweb_anonymous_store", weak_pacs)
-    assert result.status is Status.FAIL, result.summary
+    result = weak_dicomweb_failure(orthancs, weak_pacs, "pacs.dicomweb_anonymous_store")
     assert result.evidence.observed["request"].startswith("POST /dicom-web/studies")
     status = result.evidence.observed["status"]
     assert 200 <= status < 300 or status in (400, 409, 415, 422)
