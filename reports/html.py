@@ -120,6 +120,7 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
         trend_chart=trend_chart(history.trend, results.threshold) if history else "",
         result_counts=Counter(result.status for result in results.results),
         results_by_control=_by_control(results), not_applicable=Status.NOT_APPLICABLE,
+        manual=Status.MANUAL,
         titles={control.id: control.title for control in results.controls},
         unreachable=[r for r in results.results
                      if r.error is not None and r.error.type in UNREACHABLE_ERRORS],
