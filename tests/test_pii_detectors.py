@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import date, timedelta
 
 import pytest
@@ -221,3 +224,24 @@ def test_matrix_validation_agrees_with_one_by_one() -> None:
             by_rows = [next((kind for kind, mask in masks.items() if mask[n]), None)
                        for n in range(len(candidates))]
             assert by_rows == [detector.classify(c) for c in candidates], detector.name
+
+
+TALLY_KEYS = """
+from audit.facts.pii.detectors import Kind
+from audit.facts.pii.text import PER_PROCESS_HASH, Tally
+values = [b"%012d" % n for n in range(1000)]
+tally = Tally()
+tally.add(Kind.KZ_IIN, values)
+keys = list(tally.kinds[Kind.KZ_IIN].hashes)
+assert len(keys) == 1000 and not set(keys) & (set(values) | {int(v) for v in values})
+print(PER_PROCESS_HASH, type(keys[0]).__name__)
+"""
+
+
+@pytest.mark.parametrize(("seed", "expected"), [("random", "True int"), ("0", "False bytes")])
+def test_a_tally_keeps_keyed_hashes_whatever_the_hash_seed(seed: str, expected: str) -> None:
+    """Python's own hash is keyed by the interpreter's secret; with PYTHONHASHSEED fixed that
+    secret is known, and the tally hashes with BLAKE2b under a key of its own instead."""
+    done = subprocess.run([sys.executable, "-c", TALLY_KEYS], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}, check=True, timeout=60)
+    assert done.stdout.split() == expected.split()

@@ -2,13 +2,15 @@
 
 The scanner works on bytes, not str: the digit runs of a chunk are found and validated a
 matrix at a time (`audit.facts.pii.candidates`), so no Python code runs per byte and little
-per candidate, which is what keeps a 1 GB CSV fast. Values
-found are deduplicated by a keyed hash whose key lives only in this process, so the only
-plain values that leave this module are masked samples.
+per candidate, which is what keeps a 1 GB CSV fast. Values found are deduplicated by a keyed
+hash whose key lives only in this process (or, for the pieces of one file scanned in several
+processes, only in those), so the only plain values that leave this module are masked
+samples.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -91,24 +93,35 @@ _PATRONYMIC = re.compile(b"(?:" + _CYRILLIC_LETTER + b"){2}(?:" + b"|".join(
 _SCIENTIFIC = re.compile(rb"(?<![0-9.])[1-9][.,][0-9]{1,11}[Ee]\+1[01](?![0-9])")
 
 
+# Python's hash of bytes is SipHash keyed by a secret drawn when the interpreter starts: a keyed
+# hash at a seventh of BLAKE2b's cost per value, with no call per value. It is used unless
+# PYTHONHASHSEED fixes that secret. (64 bits: two of 100,000 values share a hash about once
+# in three billion files, which undercounts by one.)
+PER_PROCESS_HASH = os.environ.get("PYTHONHASHSEED", "random") == "random"
+Digest = bytes | int
+
+
 @dataclass
 class KindTally:
     """Distinct values of one kind, as keyed hashes in order of first appearance, and the
     first values masked: the samples."""
 
-    hashes: dict[bytes, str] = field(default_factory=dict)    # masked for the samples
+    hashes: dict[Digest, str] = field(default_factory=dict)   # masked for the samples
     capped: bool = False
     samples: list[str] = field(default_factory=list)
 
 
 class Tally:
     """Identifiers found in one file, never holding a plain value. Tallies that share a
-    `key` (pieces of one file scanned apart) can be merged."""
+    `key` (pieces of one file scanned apart, in several processes) hash with BLAKE2b under
+    it and can be merged; a tally without one uses Python's own keyed hash (`hash`)."""
 
     def __init__(self, max_samples: int = MAX_SAMPLES, max_distinct: int = MAX_DISTINCT,
                  key: bytes | None = None) -> None:
-        self.key = key or secrets.token_bytes(32)
-        self._hasher = blake2b(key=self.key, digest_size=16)
+        if key is None and not PER_PROCESS_HASH:
+            key = secrets.token_bytes(32)
+        self._secret = key                      # None: Python's own hash
+        self._hasher = blake2b(key=self._secret, digest_size=16) if self._secret else None
         self._max_samples = max_samples
         self._max_distinct = max_distinct
         self.kinds: dict[Kind, KindTally] = {}
@@ -121,7 +134,7 @@ class Tally:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._hasher = blake2b(key=self.key, digest_size=16)
+        self._hasher = blake2b(key=self._secret, digest_size=16) if self._secret else None
 
     def add(self, kind: Kind, values: list[bytes]) -> None:
         """Count valid identifiers of one kind (repeats are counted once). A chunk's values
@@ -134,11 +147,7 @@ class Tally:
             return
         hashes = tally.hashes
         distinct = list(dict.fromkeys(values))          # in order of first appearance
-        # A copy of the keyed hasher skips hashing the key again; `update` returns None, so
-        # `or` goes on to the digest without a function call per value.
-        copy = self._hasher.copy
-        digests = [(hasher := copy()).update(value)          # type: ignore[func-returns-value]
-                   or hasher.digest() for value in distinct]
+        digests = self._digests(distinct)
         room = self._max_distinct - len(hashes)
         if len(tally.samples) == self._max_samples:
             # Nothing needs their order any more: the new values are sifted by one set
@@ -154,6 +163,15 @@ class Tally:
             hashes.update(dict.fromkeys([digests[index] for index in fresh[len(sampled):]], ""))
             tally.samples += masked
         tally.capped = len(hashes) >= self._max_distinct
+
+    def _digests(self, values: list[bytes]) -> list[Digest]:
+        if self._hasher is None:
+            return list(map(hash, values))
+        # A copy of the keyed hasher skips hashing the key again; `update` returns None, so
+        # `or` goes on to the digest without a function call per value.
+        copy = self._hasher.copy
+        return [(hasher := copy()).update(value)              # type: ignore[func-returns-value]
+                or hasher.digest() for value in values]
 
     def merge(self, later: Tally) -> None:
         """Add what a tally (same key) of the text that follows found, as if one tally had
