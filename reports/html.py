@@ -5,6 +5,7 @@ One self-contained page: inline CSS, no script, no external asset; it prints to 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,13 @@ def _detail(value: Any) -> Markup:
     return _evidence(value)
 
 
+def _breakable(identifier: str) -> Markup:
+    """A control or check id that a narrow column wraps only after a dot or an underscore
+    (`hostsys.` / `disk_` / `encryption`), never inside a word."""
+    parts = Markup("<wbr>").join(re.split(r"(?<=[._])", identifier))
+    return Markup('<span class="id">{}</span>').format(parts)
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -78,6 +86,7 @@ def _environment() -> Environment:
     environment.filters["evidence"] = _evidence
     environment.filters["detail"] = _detail
     environment.filters["when"] = _when
+    environment.filters["breakable"] = _breakable
     return environment
 
 

@@ -36,7 +36,7 @@ CORPUS = {
 UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "section", "h1", "h2", "h3", "colgroup", "col", "details", "summary",
                 "h4", "p", "table", "thead", "tr", "th", "td", "code", "pre", "span", "strong", "ul", "li",
-                "a", "br", "div", "footer", "em", "small", "dl", "dt", "dd", "nav", "ol",
+                "a", "br", "wbr", "div", "footer", "em", "small", "dl", "dt", "dd", "nav", "ol",
                 # the inline SVG charts: shapes and text, no script, no link, no image
                 "svg", "defs", "pattern", "rect", "path", "text", "line", "polyline", "circle"}
 SVG_ATTRIBUTES = {"xmlns", "aria-hidden", "viewbox", "width", "height", "patternunits", "x",

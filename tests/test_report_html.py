@@ -153,3 +153,14 @@ def test_charts_are_inline_svg_with_their_numbers_in_tables() -> None:
 def test_a_hostile_target_name_is_cut_and_escaped_in_the_charts() -> None:
     chart = str(grid_chart(area_grid(hostile_results("<script>" * 1000)), translator(Lang.EN)))
     assert "<script>" not in chart and "&lt;script&gt;" in chart and len(chart) < 20_000
+
+
+def test_ids_wrap_only_after_their_dots_and_underscores() -> None:
+    """In the register and the result tables a narrow column breaks an id into whole words
+    (`authz.` / `admin_` / `levels`); `<wbr>` adds no character, so the id still reads and
+    copies as one string."""
+    html = render_html(sample_results(), Lang.EN)
+    ids = re.findall(r'<span class="id">(.*?)</span>', html)
+    assert ids and all("<wbr>" in found for found in ids if "." in found)
+    assert {found.replace("<wbr>", "") for found in ids} >= {
+        result.check for result in sample_results().results if result.status is Status.FAIL}
