@@ -24,17 +24,17 @@ from audit.facts.pii.digits import (
 
 
 def valid_runs(text: bytes, by_length: Mapping[int, tuple[Detector, ...]],
-               unwanted: frozenset[Kind] = frozenset(), small_text: int | None = None
+               unwanted: frozenset[Kind] = frozenset(), small_text: int = SMALL_TEXT
                ) -> defaultdict[Kind, list[bytes]]:
     """The valid identifiers among the digit runs of `text`, by kind, in text order, except
     those of `unwanted` kinds. A run is claimed by the first detector of its length that
     finds it valid; a length whose detectors can find only unwanted kinds is not looked at.
-    Text shorter than `small_text` (default `SMALL_TEXT`) is read run by run: a caller
-    whose text is dense with candidates says a smaller size."""
+    Text shorter than `small_text` is read run by run: a caller whose text is dense with
+    candidates says a smaller size."""
     lengths = frozenset(length for length, detectors in by_length.items()
                         if not all(kinds_of(detector) and kinds_of(detector) <= unwanted
                                    for detector in detectors))
-    if len(text) < (SMALL_TEXT if small_text is None else small_text):
+    if len(text) < small_text:
         return _valid_runs_of_small(text, by_length, lengths, unwanted)
     data = as_array(text)
     claimed: dict[Kind, list[tuple[Starts, int]]] = {}

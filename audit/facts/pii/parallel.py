@@ -47,7 +47,7 @@ BATCH_BYTES = 16 * 1024 * 1024
 WORK_SNIFF_BYTES = 1024 * 1024
 # A package's declared sizes count up to this many times its own (a bomb declares anything).
 MAX_INFLATION = 64
-HEAD = 4
+ZIP_MAGIC_BYTES = 4
 IN_FLIGHT = 4
 
 # A file's outcome: its scan, why it could not be read, or None when the deadline had passed
@@ -60,7 +60,7 @@ def _work(stream: BinaryIO, size: int) -> int:
     if size < WORK_SNIFF_BYTES:
         return size
     stream.seek(0)
-    if not stream.read(HEAD).startswith(ZIP_MAGICS):
+    if not stream.read(ZIP_MAGIC_BYTES).startswith(ZIP_MAGICS):
         return size
     try:
         with zipfile.ZipFile(stream) as package:
@@ -115,6 +115,13 @@ class _Split:
     sha256: str
     key: bytes
     scans: list[Future[pieces.PieceScan]]
+
+
+def _in_the_pool(slot: _Batch | _Split) -> bool:
+    """Whether a slot still waits for a worker."""
+    if isinstance(slot, _Split):
+        return not all(scan.done() for scan in slot.scans)
+    return isinstance(slot.outcomes, Future) and not slot.outcomes.done()
 
 
 class Dispatcher:
@@ -183,11 +190,7 @@ class Dispatcher:
 
     def _workers_busy(self) -> bool:
         """Whether at least as many tasks as workers are still running or queued."""
-        running = sum(isinstance(slot, _Batch) and isinstance(slot.outcomes, Future)
-                      and not slot.outcomes.done()
-                      or isinstance(slot, _Split) and not all(scan.done() for scan in slot.scans)
-                      for slot in self._pending)
-        return running >= self._workers
+        return sum(map(_in_the_pool, self._pending)) >= self._workers
 
     def finish(self) -> None:
         """Wait for every file handed over; stop the pool."""

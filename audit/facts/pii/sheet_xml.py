@@ -123,7 +123,8 @@ def _is_cell_part(name: str) -> bool:
 def read_part(package: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: TextScanner,
               start: int = 0, end: int | None = None) -> None:
     """The chunks of one part from the cut at or after `start` to the cut at or after `end`
-    (None: the part's end); both are multiples of `CHUNK_BYTES`. Each chunk ends at the cut
+    (None: the part's end); `start` is a multiple of `CHUNK_BYTES`, `end` one too or the
+    part's size. Each chunk ends at the cut
     at or after a multiple of `CHUNK_BYTES`, however far before it the reading began, so the
     pieces of a part read apart (`audit.facts.pii.pieces`) give exactly the chunks of one
     reading of the whole."""

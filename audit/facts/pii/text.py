@@ -20,7 +20,7 @@ from hashlib import blake2b
 from audit.facts.documents import check_deadline
 from audit.facts.pii.candidates import valid_runs
 from audit.facts.pii.detectors import DETECTORS, Detector, Kind, kinds_of, mask
-from audit.facts.pii.digits import exponent_marks
+from audit.facts.pii.digits import SMALL_TEXT, exponent_marks
 
 MAX_SAMPLES = 3
 # Distinct values remembered per kind and file; past it the count is a lower bound, which is
@@ -315,9 +315,9 @@ class TextScanner:
 DENSE_CANDIDATES = 32
 
 
-def _dense_text(candidates: int) -> int | None:
+def _dense_text(candidates: int) -> int:
     """The `small_text` of `valid_runs` for a list of candidate numbers."""
-    return 0 if candidates >= DENSE_CANDIDATES else None
+    return 0 if candidates >= DENSE_CANDIDATES else SMALL_TEXT
 
 
 def _masked(kind: Kind, value: bytes) -> str:
