@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from audit.fix import plan_fixes
 from audit.model.results import ControlOutcome, RunResults
 from audit.vocabulary import Lang, Severity, Status, localized
 from reports.text import clean
@@ -109,6 +110,7 @@ class PlanStep:
     lifts_blocker: bool
     targets: list[str]
     fix: str
+    playbook_targets: list[str]     # the targets `mis-audit fix` writes tasks for
 
 
 def remediation_plan(results: RunResults, lang: Lang = Lang.EN) -> list[PlanStep]:
@@ -119,10 +121,12 @@ def remediation_plan(results: RunResults, lang: Lang = Lang.EN) -> list[PlanStep
     failed = [c for c in results.controls if c.status in FINDING]
     failed.sort(key=lambda c: (-gains.get(c.id, 0.0), c.id not in blocking,
                                SEVERITY_RANK[c.severity], c.id))
+    fixable = plan_fixes(results).fixable_controls
     return [PlanStep(rank=rank, control=control, title=localized(control.title, lang),
                      gain=gains.get(control.id, 0.0),
                      score_after=min(100.0, round(results.score + gains.get(control.id, 0.0), 2)),
                      lifts_blocker=control.id in blocking,
                      targets=[t for t, status in control.targets.items() if status in FINDING],
-                     fix=first_sentence(localized(control.remediation, lang)))
+                     fix=first_sentence(localized(control.remediation, lang)),
+                     playbook_targets=sorted(t for c, t in fixable if c == control.id))
             for rank, control in enumerate(failed, start=1)]

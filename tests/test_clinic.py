@@ -369,3 +369,21 @@ def test_the_register_lists_every_failed_result(rendered: Path) -> None:
 
 def test_report_rerenders_the_pdf_with_the_same_text(rendered: Path) -> None:
     assert pdf_text(rendered / "report.pdf") == pdf_text(rendered / "again-en" / "report.pdf")
+
+
+def test_the_fix_playbook_of_the_clinic_run_passes_the_syntax_check(
+        clinic_run: tuple[Clinic, Path, int], tmp_path: Path) -> None:
+    _, out, _ = clinic_run
+    playbook = tmp_path / "playbook.yml"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([sys.executable, "-m", "audit.cli", "fix", str(out / "results.json"), "-o",
+                    str(playbook)], check=True, capture_output=True, timeout=60)
+    hosts = [play["hosts"] for play in yaml.safe_load(playbook.read_text())]
+    assert hosts, "the clinic's weak host has fixable failures"
+    (tmp_path / "inventory.ini").write_text("".join(f"{host}\n" for host in hosts))
+    checked = subprocess.run([str(bin_dir / "ansible-playbook"), "--syntax-check", "-i",
+                              str(tmp_path / "inventory.ini"), str(playbook)],
+                             capture_output=True, text=True, timeout=120, check=False,
+                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                                  "ANSIBLE_HOME": str(tmp_path), "LC_ALL": "C.UTF-8"})
+    assert checked.returncode == 0, checked.stdout + checked.stderr

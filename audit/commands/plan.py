@@ -10,36 +10,20 @@ import csv
 import io
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
+from audit.commands import stored_results
 from audit.model.results import RunResults
-from audit.run import read_results
 from audit.vocabulary import Lang
 from reports.csv_table import BYTE_ORDER_MARK, safe_cell
 from reports.register import PlanStep, one_line, remediation_plan
 
 WIDTH = 80
 CSV_COLUMNS = ("rank", "control", "title", "severity", "status", "score_gain", "score_after",
-               "lifts_blocker", "targets", "remediation")
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(2)
-
-
-def _load(path: Path) -> RunResults:
-    try:
-        return read_results(path)
-    except FileNotFoundError:
-        _fail(f"{path}: file not found")
-    except OSError as error:
-        _fail(f"{path}: cannot read: {error.strerror or error}")
-    except (ValidationError, ValueError) as error:
-        _fail(f"{path}: not a mis-audit results.json ({str(error).splitlines()[0]})")
+               "lifts_blocker", "targets", "remediation", "playbook_targets")
+PLAYBOOK_MARK = "*"
 
 
 def plan_text(results: RunResults, steps: list[PlanStep]) -> str:
@@ -53,8 +37,11 @@ def plan_text(results: RunResults, steps: list[PlanStep]) -> str:
         head = (f"{step.rank:>3} {step.gain:>+6.2f} {step.score_after:>6.2f} "
                 f"{'yes' if step.lifts_blocker else '':<7} {step.control.severity.value:<8} ")
         lines.append(head + one_line(f"{step.control.id}: {step.title}", WIDTH - len(head)))
-        lines.append(" " * 4 + one_line(f"on {', '.join(step.targets) or 'the system'}: "
+        targets = [t + PLAYBOOK_MARK if t in step.playbook_targets else t for t in step.targets]
+        lines.append(" " * 4 + one_line(f"on {', '.join(targets) or 'the system'}: "
                                         f"{step.fix}", WIDTH - 4))
+    if any(step.playbook_targets for step in steps):
+        lines.append(f"{PLAYBOOK_MARK} a generated fix: mis-audit fix RESULTS.json -o playbook.yml")
     return "\n".join(lines) + "\n"
 
 
@@ -68,7 +55,8 @@ def plan_csv(steps: list[PlanStep]) -> str:
         writer.writerow([safe_cell(cell) for cell in (
             str(step.rank), step.control.id, step.title, step.control.severity.value,
             step.control.status.value, f"{step.gain:.2f}", f"{step.score_after:.2f}",
-            "yes" if step.lifts_blocker else "no", " ".join(step.targets), step.fix)])
+            "yes" if step.lifts_blocker else "no", " ".join(step.targets), step.fix,
+            " ".join(step.playbook_targets))])
     return buffer.getvalue()
 
 
@@ -76,7 +64,7 @@ def plan(results_file: Annotated[Path, typer.Argument(help="A stored results.jso
          as_csv: Annotated[bool, typer.Option("--csv", help="CSV for a ticket system.")] = False,
          lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN) -> None:
     """What to fix first: failed controls by how much fixing each raises the score."""
-    results = _load(results_file)
+    results = stored_results(results_file)
     steps = remediation_plan(results, lang)
     sys.stdout.write(plan_csv(steps) if as_csv else plan_text(results, steps))
 

@@ -13,7 +13,9 @@ so that each address is one realistic database host. Register them in a test mod
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -288,3 +290,41 @@ def with_accounts(server: PostgresServer) -> PostgresServer:
         server.stop()
         raise
     return server
+
+
+@dataclass
+class ConfiguredPostgres(PostgresServer):
+    """A PostgreSQL whose configuration lives in a directory of its own, as Debian keeps it
+    in /etc/postgresql/VERSION/CLUSTER: a test edits the files there, then `reload()`s."""
+
+    config_dir: Path
+
+    def reload(self) -> None:
+        """What `pg_ctlcluster ... reload` does: SIGHUP, then wait for the server to answer."""
+        os.kill(self.process.pid, signal.SIGHUP)
+        time.sleep(1.0)      # the postmaster rereads its files asynchronously
+
+
+def start_configured_postgres(address: str, port: int, hba: str, server_cert: CertFiles,
+                              ssl: str = "off") -> ConfiguredPostgres:
+    """A fresh cluster configured by CONFIG/postgresql.conf and CONFIG/pg_hba.conf (`hba`),
+    ssl as given, with a certificate ready in CONFIG should ssl be switched on."""
+    postgres = require_binary(str(POSTGRES_BIN / "postgres"))
+    workdir = service_workdir("pg-configured", "postgres")
+    data, config = workdir / "data", workdir / "config"
+    fresh_data_directory("postgresql", _initdb, data, "postgres")
+    config.mkdir()
+    keys = copy_key_pair(server_cert, config, "postgres")
+    (config / "pg_hba.conf").write_text(hba)
+    (config / "pg_ident.conf").write_text("")
+    (config / "postgresql.conf").write_text(
+        f"data_directory = '{data}'\nhba_file = '{config}/pg_hba.conf'\n"
+        f"ident_file = '{config}/pg_ident.conf'\n"
+        f"listen_addresses = '{address}'\nport = {port}\nunix_socket_directories = '{workdir}'\n"
+        f"fsync = off\nssl_cert_file = '{keys.cert}'\nssl_key_file = '{keys.key}'\n"
+        f"ssl = {ssl}\n")
+    chown_tree(config, "postgres")
+    argv = [postgres, "-c", f"config_file={config}/postgresql.conf"]
+    process = start_in_workdir("postgres-configured", argv, address, port, workdir,
+                               user="postgres")
+    return ConfiguredPostgres("weak", process, None, keys.cert, HARDENED_PASSWORD, config)

@@ -30,6 +30,9 @@ HOSTS = Path(__file__).resolve().parent.parent / "hosts"
 RECORDED_COMMANDS = HOSTS / "commands"
 AUDITOR = "auditor"
 AUDITOR_UID = 64163
+# An administrative account for the fix tests only (ansible-playbook logs in as it): uid 0,
+# so that it needs no sudoers line the host checks would see.
+ADMIN = "mis-fixer"
 SHADOW_GID = 42
 # Everything the host checks read: removed from the copy of this machine's /etc, so that
 # the remote host shows only what its tree holds.
@@ -83,7 +86,7 @@ def keygen(path: Path) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
-def _merge_accounts(etc: Path, tree_etc: Path, name: str, extra: str) -> None:
+def _merge_accounts(etc: Path, tree_etc: Path, name: str, *extra: str) -> None:
     """This machine's entries, the tree's entries replacing them by name, and `extra`."""
     entries: dict[str, str] = {}
     for source in (Path("/etc") / name, tree_etc / name):
@@ -91,12 +94,14 @@ def _merge_accounts(etc: Path, tree_etc: Path, name: str, extra: str) -> None:
             for line in source.read_text().splitlines():
                 if line.strip():
                     entries[line.split(":", 1)[0]] = line
-    entries[extra.split(":", 1)[0]] = extra
+    for line in extra:
+        entries[line.split(":", 1)[0]] = line
     (etc / name).write_text("\n".join(entries.values()) + "\n")
 
 
-def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
-    """The /etc the remote host will show."""
+def remote_etc(tree: Path, workdir: Path, auditor_public_key: str,
+               admin_public_key: str | None = None) -> Path:
+    """The /etc the remote host will show (with the admin account when given its key)."""
     etc = workdir / "remote-etc"
     shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True)
     for relative in MANAGED:
@@ -106,11 +111,18 @@ def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
         elif target.exists() or target.is_symlink():
             target.unlink()
     shutil.copytree(tree / "etc", etc, symlinks=True, dirs_exist_ok=True)
-    _merge_accounts(etc, tree / "etc", "passwd",
-                    f"{AUDITOR}:x:{AUDITOR_UID}:{AUDITOR_UID}:audit:/nonexistent:/bin/sh")
+    passwd = [f"{AUDITOR}:x:{AUDITOR_UID}:{AUDITOR_UID}:audit:/nonexistent:/bin/sh"]
+    shadow = [f"{AUDITOR}:*:19000:0:99999:7:::"]
+    if admin_public_key:
+        home = workdir / "admin-home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        passwd.append(f"{ADMIN}:x:0:0:fix tests:{home}:/bin/sh")
+        shadow.append(f"{ADMIN}:*:19000:0:99999:7:::")
+        (etc / "ssh" / f"{ADMIN}_authorized_keys").write_text(admin_public_key + "\n")
+    _merge_accounts(etc, tree / "etc", "passwd", *passwd)
     _merge_accounts(etc, tree / "etc", "group", f"{AUDITOR}:x:{AUDITOR_UID}:")
-    _merge_accounts(etc, tree / "etc", "shadow", f"{AUDITOR}:*:19000:0:99999:7:::")
-    (etc / "ssh" / "auditor_authorized_keys").write_text(auditor_public_key + "\n")
+    _merge_accounts(etc, tree / "etc", "shadow", *shadow)
+    (etc / "ssh" / f"{AUDITOR}_authorized_keys").write_text(auditor_public_key + "\n")
     if not list((etc / "ssh").glob("ssh_host_*_key")):
         keygen(etc / "ssh" / "ssh_host_ed25519_key")   # `sshd -T` wants a host key
     os.chmod(etc, 0o755)
@@ -123,8 +135,10 @@ def remote_etc(tree: Path, workdir: Path, auditor_public_key: str) -> Path:
     return etc
 
 
-def stand_in_commands(variant: str, workdir: Path) -> Path:
-    """A tree of usr/sbin and usr/bin holding the test host's stand-in commands."""
+def stand_in_commands(variant: str, workdir: Path,
+                      scripts: dict[str, str] | None = None) -> Path:
+    """A tree of usr/sbin and usr/bin holding the test host's stand-in commands; `scripts`
+    (an absolute path -> a shell script's body) replace or add some."""
     root = workdir / "stand-ins"
     for command in declared_reads().commands.values():
         name = command.argv[0]
@@ -143,6 +157,11 @@ def stand_in_commands(variant: str, workdir: Path) -> Path:
                     + f"cat <<'RECORDED'\n{recorded.read_text()}RECORDED\n")
         else:
             body = f"echo '{name}: command not found' >&2\nexit 127\n"
+        script.write_text("#!/bin/sh\n" + body)
+        script.chmod(0o755)
+    for path, body in (scripts or {}).items():
+        script = root / path.lstrip("/")
+        script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text("#!/bin/sh\n" + body)
         script.chmod(0o755)
     return root
@@ -168,6 +187,7 @@ class SshHost:
     known_hosts: Path
     host_public_key: str
     tree: Path
+    admin_key_file: Path | None = None
 
     def stop(self) -> None:
         """Stop sshd (its process group)."""
@@ -175,32 +195,40 @@ class SshHost:
 
 
 def start_ssh_host(variant: str, workdir: Path, address: str, port: int = 2222,
-                   commands: str | None = None) -> SshHost:
+                   commands: str | None = None, admin: bool = False,
+                   scripts: dict[str, str] | None = None,
+                   binds: dict[str, Path] | None = None) -> SshHost:
     """Start sshd on address:port serving the VARIANT host tree, its live commands answering
-    as recorded in tests/hosts/commands/COMMANDS (default: the variant's own)."""
+    as recorded in tests/hosts/commands/COMMANDS (default: the variant's own), with the
+    `scripts` stand-ins added (see `stand_in_commands`) and each `binds` directory mounted
+    at its path. `admin` adds the administrative account the fix tests log in as."""
     sshd = require_binary("/usr/sbin/sshd")
     require_binary("unshare")
     workdir.mkdir(parents=True, exist_ok=True)
     tree = host_tree(variant, workdir / "tree")
     host_key = keygen(workdir / "host_ed25519")
     auditor_key = keygen(workdir / "auditor_ed25519")
-    etc = remote_etc(tree, workdir, auditor_key)
+    admin_key = keygen(workdir / "admin_ed25519") if admin else None
+    etc = remote_etc(tree, workdir, auditor_key, admin_key)
     known_hosts = workdir / "known_hosts"
     known_hosts.write_text(f"[{address}]:{port} {' '.join(host_key.split()[:2])}\n")
     config = workdir / "sshd_serve.conf"
     config.write_text("\n".join([
         f"ListenAddress {address}:{port}", f"HostKey {workdir / 'host_ed25519'}", "PidFile none",
-        "AuthorizedKeysFile /etc/ssh/auditor_authorized_keys", "StrictModes no", "UsePAM no",
+        "AuthorizedKeysFile /etc/ssh/%u_authorized_keys", "StrictModes no", "UsePAM no",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes", f"AllowUsers {AUDITOR}", "MaxSessions 64",
+        "PubkeyAuthentication yes", "PermitRootLogin prohibit-password",
+        f"AllowUsers {AUDITOR}" + (f" {ADMIN}" if admin else ""), "MaxSessions 64",
         "MaxStartups 64", "LogLevel VERBOSE", "Subsystem sftp internal-sftp", ""]))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)     # sshd's privilege-separation dir
-    stand_ins = stand_in_commands(commands or variant, workdir)
+    stand_ins = stand_in_commands(commands or variant, workdir, scripts)
     overlays = " && ".join(f"mount -t overlay overlay -o lowerdir={stand_ins}/{directory}:/"
                            f"{directory} /{directory}" for directory in ("usr/sbin", "usr/bin"))
     binds = " && ".join(f"mount --bind {source} {mountpoint}" for source, mountpoint in
-                        ((etc, "/etc"), (tree / "srv", "/srv"), (tree / "var/lib", "/var/lib")))
+                        ((etc, "/etc"), (tree / "srv", "/srv"), (tree / "var/lib", "/var/lib"),
+                         *((source, mountpoint) for mountpoint, source in (binds or {}).items())))
     script = f"{overlays} && {binds} && exec {sshd} -D -e -f {config}"
     server = start_server(f"sshd-{variant}", ["unshare", "--mount", "--propagation", "private",
                                               "sh", "-c", script], address, port, workdir)
-    return SshHost(server, address, port, workdir / "auditor_ed25519", known_hosts, host_key, tree)
+    return SshHost(server, address, port, workdir / "auditor_ed25519", known_hosts, host_key, tree,
+                   workdir / "admin_ed25519" if admin else None)
