@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
+from audit.messages import says
 from audit.model.attestation import AppliedAttestation, AttestationOutcome, AttestationRecord
 from audit.model.results import Evidence, Result
 from audit.plan import MANUAL_CHECK, ORGANISATION_TARGET
 from audit.profiles import ResolvedProfile
 from audit.vocabulary import Lang, Status
-
-PARTIAL_SUMMARY = ("partial control: the automated checks ({checked}) cover only part of it; "
-                   "not covered: {missing}")
 
 
 def partial_results(profile: ResolvedProfile) -> list[Result]:
@@ -25,10 +23,12 @@ def partial_results(profile: ResolvedProfile) -> list[Result]:
             continue
         checked = sorted({ref.check for ref in control.checks})
         missing = control.partial.get(Lang.EN, "")
+        summary = says("partial control: the automated checks ({checked}) cover only part of "
+                       "it; not covered: {missing}", checked=", ".join(checked),
+                       missing={str(lang): text for lang, text in control.partial.items()})
         rows.append(Result(
             control=control.id, check=MANUAL_CHECK, target=ORGANISATION_TARGET,
-            status=Status.MANUAL,
-            summary=PARTIAL_SUMMARY.format(checked=", ".join(checked), missing=missing),
+            status=Status.MANUAL, summary=str(summary), message=summary,
             evidence=Evidence(expected=missing,
                               details={"checked": checked, "not_covered": missing})))
     return rows

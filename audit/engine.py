@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from audit.errors import FactUnavailable
 from audit.facts.context import ProbeCrash, ProbeError, TargetContext
+from audit.messages import Text, english, message_of, says
 from audit.model.results import ErrorInfo, Evidence, Result
 from audit.plan import PlanItem
 from audit.registry import Finding, could_not_tell
@@ -85,10 +86,11 @@ def bounded(value: Any) -> Any:
     return value
 
 
-def _result(item: PlanItem, status: Status, summary: str, started: float,
+def _result(item: PlanItem, status: Status, summary: Text, started: float,
             evidence: Evidence | None = None, error: ErrorInfo | None = None) -> Result:
     return Result(control=item.control, check=item.check_id, target=item.target, status=status,
-                  summary=bounded(summary), evidence=evidence or Evidence(), error=error,
+                  summary=bounded(english(summary)), message=message_of(summary),
+                  evidence=evidence or Evidence(), error=error,
                   duration_ms=int((time.monotonic() - started) * 1000))
 
 
@@ -96,8 +98,8 @@ def evaluate(item: PlanItem, context: TargetContext, debug: bool = False) -> Res
     """Gather the facts and run the check for one item; every failure becomes a result."""
     started = time.monotonic()
     if item.check is None:
-        return _result(item, Status.MANUAL, "no automated check: an assessor decides from "
-                       "evidence", started)
+        return _result(item, Status.MANUAL, says("no automated check: an assessor decides "
+                                                 "from evidence"), started)
     spec, params = item.check.spec, item.check.params
     try:
         facts = context.gather(spec.probe, params if spec.probe_takes_params else None)
@@ -113,12 +115,13 @@ def evaluate(item: PlanItem, context: TargetContext, debug: bool = False) -> Res
                         details=bounded(finding.details))
     reason = ErrorInfo(type=finding.reason.value, message=bounded(finding.summary)) \
         if finding.reason is not None else None
-    return _result(item, finding.status, finding.summary, started, evidence, reason)
+    return _result(item, finding.status, finding.message or finding.summary, started, evidence,
+                   reason)
 
 
 def _crashed(item: PlanItem, crash: ProbeCrash, started: float, debug: bool) -> Result:
     message = f"{crash.kind}: {crash.message}" + (f"\n{crash.trace}" if debug else "")
-    return _result(item, Status.ERROR, f"the check failed: {crash.kind}", started,
+    return _result(item, Status.ERROR, says("the check failed: {kind}", kind=crash.kind), started,
                    error=ErrorInfo(type=Reason.CHECK_FAILED.value, message=bounded(message)))
 
 
@@ -161,7 +164,7 @@ def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: 
         interrupted = time.monotonic()
         for index, item in enumerate(plan):
             if index not in results:
-                results[index] = _result(item, Status.ERROR, "interrupted before it finished",
+                results[index] = _result(item, Status.ERROR, says("interrupted before it finished"),
                                          interrupted, error=ErrorInfo(
                                              type=Reason.INTERRUPTED.value,
                                              message="the run was interrupted"))
@@ -179,6 +182,7 @@ def _run_with_timeout(item: PlanItem, context: TargetContext, timeout: float,
     runner.join(timeout)
     if box:
         return box[0]
-    return _result(item, Status.ERROR, f"no answer within {timeout:g} s", started,
+    return _result(item, Status.ERROR, says("no answer within {seconds} s", seconds=f"{timeout:g}"),
+                   started,
                    error=ErrorInfo(type=Reason.TIMEOUT.value,
                                    message=f"the check did not finish within {timeout:g} s"))

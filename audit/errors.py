@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.messages import Text, english
 from audit.vocabulary import Reason
 
 
@@ -49,22 +50,28 @@ class Unavailable:
     """
 
     reason: Reason
-    message: str
+    text: Text          # a plain string or a message a report can translate
+
+    @property
+    def message(self) -> str:
+        """The English text."""
+        return english(self.text)
 
     def error(self) -> FactUnavailable:
         """A new exception carrying this value, for the caller's own stack."""
-        return FactUnavailable(self.reason, self.message)
+        return FactUnavailable(self.reason, self.text)
 
 
 class FactUnavailable(Exception):
     """A probe could not gather a fact; the engine records the reason as an `error` result."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Reason, message: Text) -> None:
+        super().__init__(english(message))
         self.reason = reason
-        self.message = message
+        self.text = message
+        self.message = english(message)
 
     @property
     def unavailable(self) -> Unavailable:
         """The value behind the exception, to keep or hand to another thread."""
-        return Unavailable(self.reason, self.message)
+        return Unavailable(self.reason, self.text)

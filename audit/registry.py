@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.errors import Unavailable
+from audit.messages import Message, Text, english, message_of, says
 from audit.vocabulary import Reason, Role, Status
 
 SPEC_ATTRIBUTE = "__check_spec__"
@@ -43,50 +44,55 @@ class Finding(BaseModel):
 
     status: Status
     summary: str
+    message: Message | None = None      # the summary as a template a report can translate
     observed: Any = None
     expected: Any = None
     details: dict[str, Any] = Field(default_factory=dict)
     reason: Reason | None = None        # why the check could not tell (error, not_applicable)
 
 
-def passed(summary: str, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
+def finding(status: Status, summary: Text, observed: Any = None, expected: Any = None,
+            reason: Reason | None = None, **details: Any) -> Finding:
+    """A finding whose summary is a plain string or a message (see `audit.messages`)."""
+    return Finding(status=status, summary=english(summary), message=message_of(summary),
+                   observed=observed, expected=expected, details=details, reason=reason)
+
+
+def passed(summary: Text, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
     """The target meets the requirement."""
-    return Finding(status=Status.PASS, summary=summary, observed=observed, expected=expected,
-                   details=details)
+    return finding(Status.PASS, summary, observed, expected, **details)
 
 
-def failed(summary: str, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
+def failed(summary: Text, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
     """The target does not meet the requirement."""
-    return Finding(status=Status.FAIL, summary=summary, observed=observed, expected=expected,
-                   details=details)
+    return finding(Status.FAIL, summary, observed, expected, **details)
 
 
-def failed_on(problems: list[str], observed: Any = None, expected: Any = None,
+def failed_on(problems: Sequence[Text], observed: Any = None, expected: Any = None,
               **details: Any) -> Finding:
     """Failed on every one of `problems`: the first is the summary, the count of the rest
-    follows it, all of them are in the details."""
-    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return failed(problems[0] + more, observed=observed, expected=expected, problems=problems,
-                  **details)
+    follows it, all of them (in English) are in the details."""
+    summary = says("{problem} (+{count} more)", problem=problems[0], count=len(problems) - 1) \
+        if len(problems) > 1 else problems[0]
+    return failed(summary, observed=observed, expected=expected,
+                  problems=[english(problem) for problem in problems], **details)
 
 
-def manual(summary: str, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
+def manual(summary: Text, observed: Any = None, expected: Any = None, **details: Any) -> Finding:
     """An assessor must decide from evidence that was not supplied."""
-    return Finding(status=Status.MANUAL, summary=summary, observed=observed, expected=expected,
-                   details=details)
+    return finding(Status.MANUAL, summary, observed, expected, **details)
 
 
-def not_applicable(summary: str, **details: Any) -> Finding:
+def not_applicable(summary: Text, **details: Any) -> Finding:
     """The requirement does not concern this target."""
-    return Finding(status=Status.NOT_APPLICABLE, summary=summary, details=details)
+    return finding(Status.NOT_APPLICABLE, summary, **details)
 
 
 def could_not_tell(unavailable: Unavailable, **details: Any) -> Finding:
     """The facts a check needed are missing: `error` with the reason, or `not_applicable`
     when the transport cannot observe them at all (an offline image has no live sockets)."""
     status = Status.NOT_APPLICABLE if unavailable.reason is Reason.UNSUPPORTED else Status.ERROR
-    return Finding(status=status, summary=unavailable.message, details=details,
-                   reason=unavailable.reason)
+    return finding(status, unavailable.text, reason=unavailable.reason, **details)
 
 
 P = TypeVar("P", bound=Params)

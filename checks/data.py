@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from audit.facts.pii import NATIONAL_IDS, FileScan, Kind, PersonalDataFacts, personal_data_files
+from audit.messages import Message, says
 from audit.registry import Finding, Params, check, failed, passed
 from audit.vocabulary import Role
 
@@ -70,10 +71,23 @@ def personal_data_files_check(facts: PersonalDataFacts, p: PersonalDataParams) -
                 "protected": len(protected), "unreadable": len(facts.problems)}
     if leaking:
         total = sum(scan.personal_count(kinds) for scan in leaking)
-        return failed(f"{len(leaking)} clear-text file(s) hold {total} personal identifiers",
+        return failed(says("{count} clear-text file(s) hold {total} personal identifiers",
+                           count=len(leaking), total=total),
                       observed=observed, expected=expected, **details)
-    notes = [f"{len(facts.problems)} path(s) not read"] if facts.problems else []
-    notes += [f"scan stopped early: {facts.truncated}"] if facts.truncated else []
-    return passed(f"no clear-text file holds personal identifiers in {len(facts.files)} "
-                  f"file(s) scanned" + (f" ({'; '.join(notes)})" if notes else ""),
-                  observed=observed, expected=expected, **details)
+    notes = _notes(facts)
+    summary = says("no clear-text file holds personal identifiers in {count} file(s) scanned "
+                   "({notes})", count=len(facts.files), notes=notes) if notes else \
+        says("no clear-text file holds personal identifiers in {count} file(s) scanned",
+             count=len(facts.files))
+    return passed(summary, observed=observed, expected=expected, **details)
+
+
+def _notes(facts: PersonalDataFacts) -> Message | None:
+    """What limited the scan: paths not read, an early stop."""
+    stopped = facts.truncated_message or facts.truncated
+    if facts.problems and stopped:
+        return says("{count} path(s) not read; scan stopped early: {why}",
+                    count=len(facts.problems), why=stopped)
+    if facts.problems:
+        return says("{count} path(s) not read", count=len(facts.problems))
+    return says("scan stopped early: {why}", why=stopped) if stopped else None

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from pydantic import Field, field_validator
 
 from audit.errors import Unavailable
-from audit.facts.databases import PROBERS, DatabaseFacts, EndpointFacts, database_access
+from audit.facts.databases import (
+    PROBERS,
+    DatabaseFacts,
+    EndpointFacts,
+    database_access,
+)
 from audit.facts.ports import canonical_service
+from audit.messages import Message, listed, says
 from audit.registry import Finding, Params, check, could_not_tell, failed, passed
 from audit.vocabulary import Reason, Role
 
@@ -34,8 +40,8 @@ class Question:
     """One yes/no question asked of every endpoint; `yes` is the failing answer."""
 
     attribute: str          # the EndpointFacts field holding the answer
-    yes: str                # "readable without credentials"
-    no: str                 # "require credentials"
+    yes: Message            # "{services} readable without credentials at {address}"
+    no: Message             # "{services} require credentials at {address}"
     expected: str
 
 
@@ -50,29 +56,36 @@ def _judge(facts: DatabaseFacts, p: DatabaseServicesParams, question: Question) 
     answers = {_name(e): getattr(e, question.attribute) for e in judged}
     guilty = [e for e in judged if answers[_name(e)] is True]
     if guilty:
-        return failed(f"{', '.join(map(_name, guilty))} {question.yes} at {facts.address}",
+        return failed(question.yes.given(services=", ".join(map(_name, guilty)),
+                                         address=facts.address),
                       observed=[e.evidence() for e in guilty], expected=question.expected,
                       address=facts.address, endpoints=evidence)
     unknown = [e for e in judged if answers[_name(e)] is None]
     if unknown:
         # No verdict from partial facts: `error` with the reason, and what was seen.
-        return could_not_tell(Unavailable(unknown[0].problem or Reason.CHECK_FAILED,
-                                          "could not tell for " + "; ".join(
-                                              f"{_name(e)}: {e.note or 'no answer'}"
-                                              for e in unknown)),
-                              address=facts.address, endpoints=evidence)
+        return could_not_tell(Unavailable(
+            unknown[0].problem or Reason.CHECK_FAILED,
+            says("could not tell for {services}", services=listed([
+                says("{service}: {reason}", service=_name(e),
+                     reason=e.note_text or says("no answer")) for e in unknown]))),
+            address=facts.address, endpoints=evidence)
     if not judged:
-        return passed(f"no database service reachable at {facts.address}", observed=[],
+        return passed(says("no database service reachable at {address}",
+                           address=facts.address), observed=[],
                       expected=question.expected, address=facts.address, endpoints=evidence)
-    return passed(f"{', '.join(map(_name, judged))} {question.no} at {facts.address}",
+    return passed(question.no.given(services=", ".join(map(_name, judged)),
+                                    address=facts.address),
                   observed=[], expected=question.expected, address=facts.address,
                   endpoints=evidence)
 
 
-UNAUTHENTICATED = Question("unauthenticated", "readable without credentials",
-                           "require credentials", "every database requires credentials")
-PLAINTEXT = Question("plaintext", "accept unencrypted connections", "refuse unencrypted "
-                     "connections", "every database refuses unencrypted client connections")
+UNAUTHENTICATED = Question("unauthenticated",
+                           says("{services} readable without credentials at {address}"),
+                           says("{services} require credentials at {address}"),
+                           "every database requires credentials")
+PLAINTEXT = Question("plaintext", says("{services} accept unencrypted connections at {address}"),
+                     says("{services} refuse unencrypted connections at {address}"),
+                     "every database refuses unencrypted client connections")
 
 
 @check(id="db.unauthenticated_access", title="Databases and caches cannot be read without "

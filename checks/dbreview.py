@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from audit.errors import Unavailable
 from audit.facts.db_review import Question, ReviewFacts, ReviewScope, database_review
+from audit.messages import Message, listed, says
 from audit.registry import Finding, check, could_not_tell, failed_on, not_applicable, passed
 from audit.vocabulary import Reason, Role
 
@@ -22,8 +23,8 @@ class Criterion:
 
     question: Question
     expected: str
-    met: str            # the pass summary, after the services' names
-    nothing: str        # why there was nothing to judge
+    met: Message        # the pass summary, after the services' names
+    nothing: Message    # why there was nothing to judge
 
 
 def judge(facts: ReviewFacts, criterion: Criterion) -> Finding:
@@ -34,58 +35,64 @@ def judge(facts: ReviewFacts, criterion: Criterion) -> Finding:
                 "observed": [review.evidence(question) for review in facts.reviews],
                 "not_reviewed": list(facts.unreviewed)}
     if not facts.reviews:
-        return not_applicable("not reviewed: no database service names a credential",
+        return not_applicable(says("not reviewed: no database service names a credential"),
                               **evidence)
-    findings = [f"{review.name}: {finding}" for review in facts.reviews
-                if question in review.answers for finding in review.answers[question].findings]
+    findings = [says("{service}: {finding}", service=review.name, finding=finding)
+                for review in facts.reviews if question in review.answers
+                for finding in review.answers[question].finding_texts]
     if findings:
         return failed_on(findings, **evidence)
-    blind = [f"{review.name}: {review.note or review.answers[question].unseen}"
+    blind = [says("{service}: {reason}", service=review.name,
+                  reason=review.note or review.answers[question].unseen_text)
              for review in facts.reviews
              if review.problem is not None or (question in review.answers
                                                and review.answers[question].unseen)]
     if blind:
         reason = next((r.problem for r in facts.reviews if r.problem), Reason.PERMISSION_DENIED)
-        return could_not_tell(Unavailable(reason, "could not tell for " + "; ".join(blind)),
-                              **evidence)
+        return could_not_tell(Unavailable(reason, says("could not tell for {services}",
+                                                       services=listed(blind))), **evidence)
     answered = [review for review in facts.reviews if question in review.answers]
     judged = [review for review in answered if review.answers[question].judged]
     if not judged:
-        why = criterion.nothing if answered else "not a question for this kind of server"
+        why = criterion.nothing if answered else says("not a question for this kind of server")
         names = ", ".join(review.name for review in facts.reviews)
-        return not_applicable(f"{names}: {why}", **evidence)
-    return passed(f"{', '.join(review.name for review in judged)}: {criterion.met}",
-                  **evidence)
+        return not_applicable(says("{services}: {verdict}", services=names, verdict=why),
+                              **evidence)
+    return passed(says("{services}: {verdict}",
+                       services=", ".join(review.name for review in judged),
+                       verdict=criterion.met), **evidence)
 
 
+NOTHING_TO_JUDGE = says("nothing to judge")
 OWN = Criterion(Question.OWN_PRIVILEGES, "the audit account can read the catalogue and change "
-                "nothing", "the audit account is read-only", "nothing to judge")
+                "nothing", says("the audit account is read-only"), NOTHING_TO_JUDGE)
 ADMIN = Criterion(Question.ADMIN_PRIVILEGES, "application accounts hold no administrative "
                   "privilege (superuser, CREATEROLE, BYPASSRLS, SUPER, FILE, ALL, FLUSHALL, "
-                  "CONFIG, DEBUG)", "application accounts hold no administrative privilege",
-                  "no application account")
+                  "CONFIG, DEBUG)", says("application accounts hold no administrative privilege"),
+                  says("no application account"))
 LOGINS = Criterion(Question.LOGINS, "no anonymous account, none without a password, none "
-                   "that logs in from any host", "every account needs a password",
-                   "no account")
+                   "that logs in from any host", says("every account needs a password"),
+                   says("no account"))
 PASSWORDS = Criterion(Question.PASSWORDS, "salted password hashes (SCRAM), and passwords that "
-                      "expire", "passwords are stored salted and expire", "no login account")
+                      "expire", says("passwords are stored salted and expire"),
+                      says("no login account"))
 PUBLIC = Criterion(Question.PUBLIC_GRANTS, "nothing granted to PUBLIC (every account)",
-                   "nothing is granted to every account", "nothing to judge")
+                   says("nothing is granted to every account"), NOTHING_TO_JUDGE)
 AUDIT_TABLES = Criterion(Question.AUDIT_TABLES, "application accounts may add audit records "
                          "but never update, delete or truncate them",
-                         "application accounts cannot edit the audit tables",
-                         "no audit table (by the profile's audit_tables pattern) in the "
-                         "databases reviewed")
+                         says("application accounts cannot edit the audit tables"),
+                         says("no audit table (by the profile's audit_tables pattern) in the "
+                              "databases reviewed"))
 ROW_SECURITY = Criterion(Question.ROW_SECURITY, "row-level security on every patient table "
-                         "the profile names", "the patient tables have row-level security",
-                         "none of the patient tables the profile names exists")
+                         "the profile names", says("the patient tables have row-level security"),
+                         says("none of the patient tables the profile names exists"))
 LOGGING = Criterion(Question.ACTIVITY_LOGGING, "connections, disconnections and changes "
                     "logged (PostgreSQL log_connections, log_disconnections and log_statement "
                     "or pgaudit; MariaDB server_audit or the general log)",
-                    "connections and changes are logged", "nothing to judge")
+                    says("connections and changes are logged"), NOTHING_TO_JUDGE)
 TLS = Criterion(Question.TLS_SETTINGS, "TLS on, TLS 1.2 or later only, and (MariaDB) "
                 "require_secure_transport = ON, in the running server",
-                "the running server requires TLS 1.2 or later", "nothing to judge")
+                says("the running server requires TLS 1.2 or later"), NOTHING_TO_JUDGE)
 
 
 @check(id="db.audit_account_read_only", title="The audit account cannot change the database",
@@ -161,7 +168,7 @@ def row_level_security(facts: ReviewFacts, p: ReviewScope) -> Finding:
     (`ALTER TABLE ... ENABLE ROW LEVEL SECURITY` with policies) on the tables a profile names
     in `patient_tables`; not applicable where the profile names none."""
     if not p.patient_tables:
-        return not_applicable("the profile names no patient tables (patient_tables)")
+        return not_applicable(says("the profile names no patient tables (patient_tables)"))
     return judge(facts, ROW_SECURITY)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from audit.facts.evidence import EvidenceFacts, evidence_document, normalise_text
+from audit.messages import says
 from audit.registry import Finding, Params, check, failed, manual, passed
 from audit.vocabulary import Role
 
@@ -55,40 +56,45 @@ def document(facts: EvidenceFacts, p: DocumentParams) -> Finding:
     expected = f"{p.document}, at most {p.max_age_days} days old" + (
         f", with sections {', '.join(p.sections)}" if p.sections else "")
     if facts.file is None:
-        return manual(f"no '{p.document}' document named in the inventory", expected=expected)
+        return manual(says("no '{document}' document named in the inventory",
+                           document=p.document), expected=expected)
     if not facts.exists:
-        return manual(f"'{p.document}' document not found: {facts.file}", expected=expected,
-                      file=facts.file)
+        return manual(says("'{document}' document not found: {file}", document=p.document,
+                           file=facts.file), expected=expected, file=facts.file)
     record: dict[str, Any] = {
         "file": facts.file, "sha256": facts.sha256, "size": facts.size,
         "date": facts.dated.isoformat() if facts.dated else None,
         "date_source": facts.date_source, "issued_by": facts.issued_by}
     age = facts.age_days
     if age is not None and age < 0:
-        return manual(f"'{p.document}' is dated after the audit ({-age} days ahead): "
-                      f"check the date", observed=record["date"], expected=expected, **record)
+        return manual(says("'{document}' is dated after the audit ({days} days ahead): "
+                           "check the date", document=p.document, days=-age),
+                      observed=record["date"], expected=expected, **record)
     if age is not None and age > p.max_age_days:
-        return failed(f"'{p.document}' is {age} days old", observed=f"{age} days",
-                      expected=expected, **record)
+        return failed(says("'{document}' is {days} days old", document=p.document, days=age),
+                      observed=f"{age} days", expected=expected, **record)
     if not p.sections:
-        return passed(f"'{p.document}' on file, {age} days old", observed=f"{age} days",
-                      expected=expected, **record)
+        return passed(says("'{document}' on file, {days} days old", document=p.document,
+                           days=str(age)), observed=f"{age} days", expected=expected, **record)
     return _judge_sections(facts, p, expected, record)
 
 
 def _judge_sections(facts: EvidenceFacts, p: DocumentParams, expected: str,
                     record: dict[str, Any]) -> Finding:
     if facts.text is None:
-        return manual(f"'{p.document}' is on file but its text could not be read "
-                      f"({facts.text_unavailable}): an assessor must confirm its sections",
+        return manual(says("'{document}' is on file but its text could not be read ({why}): "
+                           "an assessor must confirm its sections", document=p.document,
+                           why=facts.text_unavailable_message or str(facts.text_unavailable)),
                       expected=expected, **record)
     found, missing = sections_found(facts.text, p.sections)
     record = {**record, "sections_found": found, "sections_missing": missing}
     if missing:
-        return failed(f"'{p.document}' does not cover: {', '.join(missing)}",
+        return failed(says("'{document}' does not cover: {sections}", document=p.document,
+                           sections=", ".join(missing)),
                       observed=f"{facts.age_days} days, sections found: "
                                f"{', '.join(found) or 'none'}",
                       expected=expected, **record)
-    return passed(f"'{p.document}' on file, {facts.age_days} days old, covers "
-                  f"{', '.join(found)}", observed=f"{facts.age_days} days",
+    return passed(says("'{document}' on file, {days} days old, covers {sections}",
+                       document=p.document, days=str(facts.age_days), sections=", ".join(found)),
+                  observed=f"{facts.age_days} days",
                   expected=expected, **record)

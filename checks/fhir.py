@@ -12,6 +12,7 @@ from audit.facts.fhir import (
     fhir_anonymous_search,
     fhir_security,
 )
+from audit.messages import Message, listed, says
 from audit.registry import Finding, NoParams, check, failed, failed_on, manual, passed
 from audit.vocabulary import Role
 
@@ -44,11 +45,13 @@ def search_access(status: int, bundle: bool) -> Access:
     return access
 
 
-def _described(answer: FhirSearchAnswer) -> str:
+def _described(answer: FhirSearchAnswer) -> Message:
     if answer.bundle:
         count = answer.total if answer.total is not None else answer.entries
-        return f"{answer.base_url}: Patient search answered a Bundle (total {count})"
-    return f"{answer.base_url}: Patient search answered HTTP {answer.search_status}"
+        return says("{base_url}: Patient search answered a Bundle (total {count})",
+                    base_url=answer.base_url, count=str(count))
+    return says("{base_url}: Patient search answered HTTP {status}", base_url=answer.base_url,
+                status=answer.search_status)
 
 
 @check(id="fhir.unauthenticated_search", title="FHIR patient search requires a token",
@@ -65,13 +68,13 @@ def unauthenticated_search(facts: FhirFacts, p: NoParams) -> Finding:
     expected = "HTTP 401 or 403 without a token"
     open_bases = [_described(answer) for verdict, answer in verdicts if verdict is Access.OPEN]
     if open_bases:
-        return failed("; ".join(open_bases) + " without a token", observed=observed,
-                      expected=expected)
+        return failed(says("{answers} without a token", answers=listed(open_bases)),
+                      observed=observed, expected=expected)
     unclear = [_described(answer) for verdict, answer in verdicts if verdict is not Access.PROTECTED]
     if unclear:
-        return manual("; ".join(unclear) + ": not a FHIR answer an auditor can judge",
-                      observed=observed, expected=expected)
-    return passed("Patient search refused without a token", observed=observed,
+        return manual(says("{answers}: not a FHIR answer an auditor can judge",
+                           answers=listed(unclear)), observed=observed, expected=expected)
+    return passed(says("Patient search refused without a token"), observed=observed,
                   expected=expected)
 
 
@@ -84,14 +87,24 @@ def plaintext(facts: FhirFacts, p: NoParams) -> Finding:
     probe: no second request."""
     observed = [f"{answer.base_url}: HTTP {answer.search_status}"
                 + (f" to {answer.redirect}" if answer.redirect else "") for answer in facts.answers]
-    clear = [line for answer, line in zip(facts.answers, observed, strict=True)
+    clear = [_answered(answer) for answer in facts.answers
              if answer.base_url.startswith("http://")
              and not (answer.redirect or "").startswith("https://")]
     expected = "https:// bases only (plain HTTP answering only redirects to https://)"
     if clear:
-        return failed(f"FHIR in clear: {'; '.join(clear)}", observed=observed, expected=expected)
-    return passed(f"{len(facts.answers)} FHIR base(s) over TLS or redirecting to it",
-                  observed=observed, expected=expected)
+        return failed(says("FHIR in clear: {bases}", bases=listed(clear)), observed=observed,
+                      expected=expected)
+    return passed(says("{count} FHIR base(s) over TLS or redirecting to it",
+                       count=len(facts.answers)), observed=observed, expected=expected)
+
+
+def _answered(answer: FhirSearchAnswer) -> Message:
+    """A base's answer to the search, as the evidence line of `plaintext` says it."""
+    if answer.redirect:
+        return says("{base_url}: HTTP {status} to {redirect}", base_url=answer.base_url,
+                    status=answer.search_status, redirect=answer.redirect)
+    return says("{base_url}: HTTP {status}", base_url=answer.base_url,
+                status=answer.search_status)
 
 
 @check(id="fhir.unauthenticated_resources", title="FHIR clinical resources cannot be searched "
@@ -104,19 +117,20 @@ def unauthenticated_resources(facts: FhirSecurityFacts, p: NoParams) -> Finding:
     count."""
     observed = [asdict(base) for base in facts.bases]
     expected = "HTTP 401 or 403 (or 404 where the type is not served) without a token"
-    open_ = [f"{base.base_url}: {count.resource} (total {count.total})"
+    open_ = [says("{base_url}: {resource} (total {total}) searchable without a token",
+                  base_url=base.base_url, resource=count.resource, total=str(count.total))
              for base in facts.bases for count in base.resources
              if search_access(count.status, count.bundle) is Access.OPEN]
     if open_:
-        return failed_on([line + " searchable without a token" for line in open_],
-                         observed=observed, expected=expected)
-    unclear = [f"{base.base_url}: {count.resource} answered HTTP {count.status}"
+        return failed_on(open_, observed=observed, expected=expected)
+    unclear = [says("{base_url}: {resource} answered HTTP {status}", base_url=base.base_url,
+                    resource=count.resource, status=count.status)
                for base in facts.bases for count in base.resources
                if search_access(count.status, count.bundle) is Access.UNCLEAR]
     if unclear:
-        return manual("; ".join(unclear) + ": not a FHIR answer an auditor can judge",
-                      observed=observed, expected=expected)
-    return passed("clinical resource searches are refused without a token",
+        return manual(says("{answers}: not a FHIR answer an auditor can judge",
+                           answers=listed(unclear)), observed=observed, expected=expected)
+    return passed(says("clinical resource searches are refused without a token"),
                   observed=observed, expected=expected)
 
 
@@ -136,8 +150,8 @@ def smart_authorization(facts: FhirSecurityFacts, p: NoParams) -> Finding:
     silent = [base.base_url for base in facts.bases
               if not (base.oauth_in_capability or base.smart_endpoints)]
     if silent:
-        return manual(f"{', '.join(silent)}: no SMART on FHIR or OAuth authorisation "
-                      "advertised; an assessor confirms how tokens are issued",
+        return manual(says("{bases}: no SMART on FHIR or OAuth authorisation advertised; an "
+                           "assessor confirms how tokens are issued", bases=", ".join(silent)),
                       observed=observed, expected=expected)
-    return passed(f"{len(facts.bases)} FHIR base(s) advertise SMART/OAuth authorisation",
-                  observed=observed, expected=expected)
+    return passed(says("{count} FHIR base(s) advertise SMART/OAuth authorisation",
+                       count=len(facts.bases)), observed=observed, expected=expected)

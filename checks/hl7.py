@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from audit.facts.hl7 import Hl7Facts, mllp_transport
+from audit.facts.hl7 import Hl7Facts, MllpEndpoint, mllp_transport
+from audit.messages import Message, listed, says
 from audit.registry import Finding, NoParams, check, failed, passed
 from audit.vocabulary import Role
 
@@ -20,10 +21,22 @@ def mllp_plaintext(facts: Hl7Facts, p: NoParams) -> Finding:
     2575."""
     observed = [asdict(endpoint) for endpoint in facts.endpoints]
     expected = "a TLS answer to a ClientHello on every MLLP port"
-    plain = [f"{endpoint.port} ({endpoint.answer})" for endpoint in facts.endpoints
-             if not endpoint.speaks_tls]
+    plain = [_plain_port(endpoint) for endpoint in facts.endpoints if not endpoint.speaks_tls]
     if plain:
-        return failed(f"MLLP without TLS on port {', '.join(plain)}", observed=observed,
-                      expected=expected)
+        return failed(says("MLLP without TLS on port {ports}", ports=listed(plain, ", ")),
+                      observed=observed, expected=expected)
     ports = ", ".join(str(endpoint.port) for endpoint in facts.endpoints)
-    return passed(f"MLLP on port {ports} speaks TLS", observed=observed, expected=expected)
+    return passed(says("MLLP on port {ports} speaks TLS", ports=ports), observed=observed,
+                  expected=expected)
+
+
+def _plain_port(endpoint: MllpEndpoint) -> Message:
+    """A port that did not answer with TLS, and what it did instead."""
+    port = endpoint.port
+    if endpoint.answer == "silent":
+        return says("{port} (silent)", port=port)
+    if endpoint.answer == "closed":
+        return says("{port} (closed)", port=port)
+    if endpoint.answer == "not tls":
+        return says("{port} (not tls)", port=port)
+    return says("{port} ({answer})", port=port, answer=endpoint.answer)

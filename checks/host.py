@@ -16,6 +16,7 @@ from audit.facts.host_auth import (
     ssh_mfa_facts,
     sudoers_facts,
 )
+from audit.messages import Text, says
 from audit.registry import Finding, Params, check, failed, failed_on, passed
 from audit.vocabulary import Role
 
@@ -42,9 +43,12 @@ def ssh_root_login(config: SshdConfig, p: RootLoginParams) -> Finding:
     where = config.location("PermitRootLogin") or config.source
     exceptions = _overridden_in_match(config, "PermitRootLogin", allowed)
     if value not in allowed or exceptions:
-        return failed(f"PermitRootLogin is {value}" + (" in a Match block" if exceptions else ""),
-                      observed=value, expected=allowed, location=where, match_blocks=exceptions)
-    return passed(f"PermitRootLogin is {value}", observed=value, expected=allowed, location=where)
+        summary = says("PermitRootLogin is {value} in a Match block", value=value) \
+            if exceptions else says("PermitRootLogin is {value}", value=value)
+        return failed(summary, observed=value, expected=allowed, location=where,
+                      match_blocks=exceptions)
+    return passed(says("PermitRootLogin is {value}", value=value), observed=value,
+                  expected=allowed, location=where)
 
 
 @check(id="host.ssh_password_auth", title="SSH does not accept passwords alone",
@@ -56,9 +60,12 @@ def ssh_password_auth(config: SshdConfig, p: Params) -> Finding:
     where = config.location("PasswordAuthentication") or config.source
     exceptions = _overridden_in_match(config, "PasswordAuthentication", ["no"])
     if value != "no" or exceptions:
-        return failed(f"PasswordAuthentication is {value}" + (" in a Match block" if exceptions else ""),
-                      observed=value, expected="no", location=where, match_blocks=exceptions)
-    return passed("PasswordAuthentication is no", observed=value, expected="no", location=where)
+        summary = says("PasswordAuthentication is {value} in a Match block", value=value) \
+            if exceptions else says("PasswordAuthentication is {value}", value=value)
+        return failed(summary, observed=value, expected="no", location=where,
+                      match_blocks=exceptions)
+    return passed(says("PasswordAuthentication is no"), observed=value, expected="no",
+                  location=where)
 
 
 class IdleTimeoutParams(Params):
@@ -117,14 +124,16 @@ def ssh_idle_timeout(config: SshdConfig, p: IdleTimeoutParams) -> Finding:
                   is None]
     limits = [limit for limit in (dead, unused) if limit is not None]
     if not limits or min(limits) > p.max_idle_seconds or exceptions:
-        shown = f"{min(limits)} s" if limits else "never"
-        return failed(f"idle SSH sessions end after {shown}" + (" (not in a Match block)"
-                      if exceptions else ""), observed=observed, expected=expected,
-                      location=where, match_blocks=exceptions)
-    how = "unused sessions" if unused is not None and unused == min(limits) else \
-        "unanswered sessions"
-    return passed(f"{how} end after {min(limits)} s", observed=observed, expected=expected,
-                  location=where)
+        shown = says("{seconds} s", seconds=min(limits)) if limits else says("never")
+        summary = says("idle SSH sessions end after {limit} (not in a Match block)",
+                       limit=shown) if exceptions else \
+            says("idle SSH sessions end after {limit}", limit=shown)
+        return failed(summary, observed=observed, expected=expected, location=where,
+                      match_blocks=exceptions)
+    summary = says("unused sessions end after {seconds} s", seconds=min(limits)) \
+        if unused is not None and unused == min(limits) else \
+        says("unanswered sessions end after {seconds} s", seconds=min(limits))
+    return passed(summary, observed=observed, expected=expected, location=where)
 
 
 class PasswordAgeParams(Params):
@@ -148,15 +157,17 @@ def password_max_age(policy: PasswordPolicy, p: PasswordAgeParams) -> Finding:
     shadow = ("not read: " + (policy.shadow_note or "")) if policy.shadow is None \
         else f"{sum(e.usable_password for e in policy.shadow)} accounts with a password checked"
     if days is None or days > p.max_days:
-        return failed(f"PASS_MAX_DAYS is {days if days is not None else 'not set'}",
+        summary = says("PASS_MAX_DAYS is not set") if days is None else \
+            says("PASS_MAX_DAYS is {days}", days=days)
+        return failed(summary, observed=days, expected=expected, location=where,
+                      accounts=accounts, shadow=shadow)
+    if accounts:
+        return failed(says("{count} account(s) with a password that expires later than "
+                           "{max_days} days", count=len(accounts), max_days=p.max_days),
                       observed=days, expected=expected, location=where, accounts=accounts,
                       shadow=shadow)
-    if accounts:
-        return failed(f"{len(accounts)} account(s) with a password that expires later than "
-                      f"{p.max_days} days", observed=days, expected=expected, location=where,
-                      accounts=accounts, shadow=shadow)
-    return passed(f"PASS_MAX_DAYS is {days}", observed=days, expected=expected, location=where,
-                  shadow=shadow)
+    return passed(says("PASS_MAX_DAYS is {days}", days=days), observed=days, expected=expected,
+                  location=where, shadow=shadow)
 
 
 DATABASE_PORTS: dict[int, str] = {
@@ -183,11 +194,11 @@ def db_listening(sockets: list[ListeningSocket], p: ListeningDatabaseParams) -> 
                for s in sockets if s.port in p.ports and not s.loopback_only]
     services = sorted({str(item["service"]) for item in exposed})
     if exposed:
-        return failed(f"{', '.join(services)} listening beyond loopback",
+        return failed(says("{services} listening beyond loopback", services=", ".join(services)),
                       observed=exposed, expected="loopback only", exposed=exposed)
     local = sorted({p.ports[s.port] for s in sockets if s.port in p.ports})
-    summary = ("no database port is listening" if not local
-               else f"{', '.join(local)} listening on loopback only")
+    summary = says("no database port is listening") if not local else \
+        says("{services} listening on loopback only", services=", ".join(local))
     return passed(summary, observed=[], expected="loopback only", loopback_services=local)
 
 
@@ -258,8 +269,8 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
     enforced, weak = _otp_rules(facts.pam_auth or [], p)
     observed = {"authentication_methods": methods, "kbd_interactive": kbd, "use_pam": use_pam,
                 "otp_modules": enforced, "bypassable_otp": weak, "source": config.source}
-    problems = [f"one factor is enough: AuthenticationMethods {item}"
-                for item in _single_factor(methods)]
+    problems: list[Text] = [says("one factor is enough: AuthenticationMethods {methods}",
+                                 methods=item) for item in _single_factor(methods)]
     exempt = {*p.exempt_users, *([facts.audit_account] if facts.audit_account else [])}
     exemptions = []
     for block, option in config.overrides("AuthenticationMethods"):
@@ -271,23 +282,29 @@ def ssh_mfa(facts: SshMfaFacts, p: MfaParams) -> Finding:
             who = "the audit's own account" if users == [facts.audit_account] else "exempt"
             exemptions.append(f"{line} ({who})")
         else:
-            problems.append(line)
+            problems.append(says("{location} (Match {criteria}): AuthenticationMethods "
+                                 "{methods}", location=str(option.location),
+                                 criteria=block.criteria, methods=option.value))
     observed["exemptions"] = exemptions
     if kbd != "yes":
-        problems.append(f"KbdInteractiveAuthentication is {kbd}")
+        problems.append(says("KbdInteractiveAuthentication is {value}", value=kbd))
     if use_pam != "yes":
-        problems.append(f"UsePAM is {use_pam}: PAM cannot ask for a one-time password")
+        problems.append(says("UsePAM is {value}: PAM cannot ask for a one-time password",
+                             value=use_pam))
     if facts.pam_auth is None:
-        problems.append(f"/etc/pam.d/sshd not read{': ' + facts.pam_error if facts.pam_error else ''}")
+        problems.append(says("/etc/pam.d/sshd not read: {error}", error=facts.pam_error)
+                        if facts.pam_error else says("/etc/pam.d/sshd not read"))
     elif not enforced:
-        problems.append("no enforced OTP module in the sshd PAM stack"
-                        + (f" (bypassable: {'; '.join(weak)})" if weak else ""))
+        problems.append(says("no enforced OTP module in the sshd PAM stack (bypassable: "
+                             "{modules})", modules="; ".join(weak)) if weak else
+                        says("no enforced OTP module in the sshd PAM stack"))
     expected = "AuthenticationMethods publickey,keyboard-interactive with a required PAM OTP module"
     if problems:
         return failed_on(problems, observed=observed, expected=expected,
                          location=config.location("AuthenticationMethods") or config.source)
-    return passed(f"AuthenticationMethods {methods} with {enforced[0].split(': ', 1)[1]}",
-                  observed=observed, expected=expected)
+    return passed(says("AuthenticationMethods {methods} with {module}", methods=methods,
+                       module=enforced[0].split(": ", 1)[1]), observed=observed,
+                  expected=expected)
 
 
 class RoleSeparationParams(Params):
@@ -330,10 +347,10 @@ def _admin_groups(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
     return sorted(g for g in facts.groups if is_admin_group(g, p, facts.declared_admin_groups))
 
 
-def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
+def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[Text]:
     clinical = {user for group in p.clinical_groups for user in facts.groups.get(group, [])}
     admins = {user for group in _admin_groups(facts, p) for user in facts.groups.get(group, [])}
-    problems = []
+    problems: list[Text] = []
     for grant in facts.grants:
         if not _unrestricted(grant.commands, p):
             continue
@@ -342,22 +359,26 @@ def _grant_problems(facts: SudoersFacts, p: RoleSeparationParams) -> list[str]:
             if principal.startswith("!") or principal in p.exempt_users:
                 continue
             if principal == "ALL":
-                problems.append(f"every user gets unrestricted sudo ({where})")
+                problems.append(says("every user gets unrestricted sudo ({where})",
+                                     where=where))
             elif principal.startswith("%"):
                 group = principal[1:]
                 if group in p.clinical_groups:
-                    problems.append(f"group {group} holds ordinary (clinical) users yet gets "
-                                    f"unrestricted sudo ({where})")
+                    problems.append(says("group {group} holds ordinary (clinical) users yet "
+                                         "gets unrestricted sudo ({where})", group=group,
+                                         where=where))
                 elif not is_admin_group(group, p, facts.declared_admin_groups):
-                    problems.append(f"group {group} is not an admin group yet gets "
-                                    f"unrestricted sudo ({where}); if it is one, list it in "
-                                    "the target's admin_groups (inventory) or the check's "
-                                    "admin_groups parameter")
+                    problems.append(says("group {group} is not an admin group yet gets "
+                                         "unrestricted sudo ({where}); if it is one, list it "
+                                         "in the target's admin_groups (inventory) or the "
+                                         "check's admin_groups parameter", group=group,
+                                         where=where))
             elif principal in clinical or principal not in admins:
-                problems.append(f"user {principal} gets unrestricted sudo outside the admin "
-                                f"groups ({where})")
+                problems.append(says("user {user} gets unrestricted sudo outside the admin "
+                                     "groups ({where})", user=principal, where=where))
         if grant.nopasswd and not p.allow_nopasswd:
-            problems.append(f"unrestricted sudo without a password ({where})")
+            problems.append(says("unrestricted sudo without a password ({where})",
+                                 where=where))
     return problems
 
 
@@ -375,8 +396,9 @@ def role_separation(facts: SudoersFacts, p: RoleSeparationParams) -> Finding:
         for user in facts.groups.get(group, []):
             shared = sorted(g for g in clinical_groups if user in facts.groups[g])
             if shared and user not in p.exempt_users:
-                problems.append(f"admin {user} (group {group}) is also an ordinary user "
-                                f"(group {', '.join(shared)})")
+                problems.append(says("admin {user} (group {group}) is also an ordinary user "
+                                     "(group {groups})", user=user, group=group,
+                                     groups=", ".join(shared)))
     admin_members = {g: facts.groups.get(g, []) for g in admin_groups}
     observed = {"unrestricted": [f"{g.location}: {g.text}" for g in facts.grants
                                  if _unrestricted(g.commands, p)],
@@ -384,5 +406,6 @@ def role_separation(facts: SudoersFacts, p: RoleSeparationParams) -> Finding:
     expected = "unrestricted sudo only for admin groups whose members are not ordinary users"
     if problems:
         return failed_on(problems, observed=observed, expected=expected, files=facts.files)
-    return passed(f"{len(observed['unrestricted'])} unrestricted sudo grant(s), all to admin "
-                  "groups", observed=observed, expected=expected, files=facts.files)
+    return passed(says("{count} unrestricted sudo grant(s), all to admin groups",
+                       count=len(observed["unrestricted"])), observed=observed,
+                  expected=expected, files=facts.files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from audit.facts.host_databases import DatabaseConfigs, database_configs
+from audit.messages import says
 from audit.registry import Finding, NoParams, Params, check, failed, not_applicable, passed
 from audit.vocabulary import Role
 
@@ -17,8 +18,9 @@ def switched_off(facts: DatabaseConfigs, kind: str, name: str) -> Finding | None
     state = facts.servers.get(kind)
     if state is None or state.switched_on:
         return None
-    return not_applicable(f"{name} is configured but neither enabled nor running, so its "
-                          f"configuration is not judged ({state.describe()})")
+    return not_applicable(says("{name} is configured but neither enabled nor running, so its "
+                               "configuration is not judged ({state})", name=name,
+                               state=state.describe()))
 
 
 class HbaParams(Params):
@@ -33,7 +35,7 @@ def pg_hba_trust(facts: DatabaseConfigs, p: HbaParams) -> Finding:
     """`trust` lets anyone who reaches the server connect as any user, `password` sends
     the password in clear text. Use `scram-sha-256` (and `hostssl`) in pg_hba.conf."""
     if not facts.postgres:
-        return not_applicable("no PostgreSQL configuration below /etc/postgresql")
+        return not_applicable(says("no PostgreSQL configuration below /etc/postgresql"))
     if off := switched_off(facts, "postgresql", "PostgreSQL"):
         return off
     offending = [f"{line.location}: {line.text}" for cluster in facts.postgres
@@ -41,10 +43,11 @@ def pg_hba_trust(facts: DatabaseConfigs, p: HbaParams) -> Finding:
     expected = f"no pg_hba.conf line with method {' or '.join(p.forbidden_methods)}"
     clusters = [cluster.directory for cluster in facts.postgres]
     if offending:
-        return failed(f"{len(offending)} pg_hba.conf line(s) without a password check",
-                      observed=offending, expected=expected, clusters=clusters)
-    return passed("every pg_hba.conf line checks credentials", observed=[], expected=expected,
-                  clusters=clusters)
+        return failed(says("{count} pg_hba.conf line(s) without a password check",
+                           count=len(offending)), observed=offending, expected=expected,
+                      clusters=clusters)
+    return passed(says("every pg_hba.conf line checks credentials"), observed=[],
+                  expected=expected, clusters=clusters)
 
 
 @check(id="hostdb.postgres_ssl", title="PostgreSQL offers TLS", applies_to=Role.HOST,
@@ -53,7 +56,7 @@ def postgres_ssl(facts: DatabaseConfigs, p: NoParams) -> Finding:
     """Without `ssl = on`, patient data and passwords cross the network in clear text.
     Set `ssl = on` with a certificate in postgresql.conf and use `hostssl` lines."""
     if not facts.postgres:
-        return not_applicable("no PostgreSQL configuration below /etc/postgresql")
+        return not_applicable(says("no PostgreSQL configuration below /etc/postgresql"))
     if stopped := switched_off(facts, "postgresql", "PostgreSQL"):
         return stopped
     off = [f"{cluster.directory}: ssl = {cluster.ssl.value if cluster.ssl else 'off (default)'}"
@@ -61,9 +64,10 @@ def postgres_ssl(facts: DatabaseConfigs, p: NoParams) -> Finding:
            for cluster in facts.postgres
            if cluster.ssl is None or cluster.ssl.value.lower() not in TRUE_WORDS]
     if off:
-        return failed(f"ssl is off in {len(off)} cluster(s)", observed=off, expected="ssl = on")
-    return passed(f"ssl = on in {len(facts.postgres)} cluster(s)", observed=[],
-                  expected="ssl = on")
+        return failed(says("ssl is off in {count} cluster(s)", count=len(off)), observed=off,
+                      expected="ssl = on")
+    return passed(says("ssl = on in {count} cluster(s)", count=len(facts.postgres)),
+                  observed=[], expected="ssl = on")
 
 
 @check(id="hostdb.mysql_secure_transport", title="MySQL/MariaDB refuses unencrypted clients",
@@ -72,15 +76,17 @@ def mysql_secure_transport(facts: DatabaseConfigs, p: NoParams) -> Finding:
     """Set `require_secure_transport = ON` in the [mysqld] (or [mariadb]) section so that no
     client can read records over an unencrypted connection."""
     if not facts.mysql_files:
-        return not_applicable("no MySQL/MariaDB configuration on this host")
+        return not_applicable(says("no MySQL/MariaDB configuration on this host"))
     if off := switched_off(facts, "mysql", "MySQL/MariaDB"):
         return off
     setting = facts.mysql_secure_transport
     value = setting.value if setting else "OFF (default)"
     if setting is None or setting.value.lower() not in TRUE_WORDS:
-        return failed(f"require_secure_transport is {value}", observed=value, expected="ON",
+        summary = says("require_secure_transport is {value}", value=setting.value) if setting \
+            else says("require_secure_transport is OFF (default)")
+        return failed(summary, observed=value, expected="ON",
                       location=setting.location if setting else None, files=facts.mysql_files)
-    return passed("require_secure_transport is ON", observed=value, expected="ON",
+    return passed(says("require_secure_transport is ON"), observed=value, expected="ON",
                   location=setting.location)
 
 
@@ -91,16 +97,17 @@ def redis_auth(facts: DatabaseConfigs, p: NoParams) -> Finding:
     records, and can be turned into a foothold. Set `requirepass` (or ACL users with
     passwords) and keep `protected-mode yes`."""
     if facts.redis_file is None:
-        return not_applicable("no Redis configuration on this host")
+        return not_applicable(says("no Redis configuration on this host"))
     if off := switched_off(facts, "redis", "Redis"):
         return off
     protected = facts.redis_protected_mode.value if facts.redis_protected_mode else "yes (default)"
     observed = {"password_set": facts.redis_password_set, "protected_mode": protected,
                 "bind": facts.redis_bind.value if facts.redis_bind else None}
     if not facts.redis_password_set:
-        summary = "Redis has no password" + (" and protected-mode is off"
-                                             if protected.lower() == "no" else "")
+        summary = says("Redis has no password and protected-mode is off") \
+            if protected.lower() == "no" else says("Redis has no password")
         return failed(summary, observed=observed, expected="requirepass set",
                       file=facts.redis_file)
-    return passed("Redis requires a password", observed=observed, expected="requirepass set",
+    return passed(says("Redis requires a password"), observed=observed,
+                  expected="requirepass set",
                   file=facts.redis_file)

@@ -27,6 +27,7 @@ from audit.facts.host_storage import (
     permission_letters,
     world_access,
 )
+from audit.messages import Message, says
 from audit.registry import (
     Finding,
     NoParams,
@@ -57,19 +58,21 @@ def disk_encryption(facts: EncryptionFacts, p: DataLocationParams) -> Finding:
                 **facts.locations.evidence()}
     if problems:
         return failed_on(problems, **evidence)
-    return passed(f"{len(facts.mounts)} data location(s) on encrypted volumes: "
-                  + ", ".join(f"{m.location.path} ({m.crypt_layers[0]})" for m in facts.mounts),
+    return passed(says("{count} data location(s) on encrypted volumes: {locations}",
+                       count=len(facts.mounts), locations=", ".join(
+                           f"{m.location.path} ({m.crypt_layers[0]})" for m in facts.mounts)),
                   **evidence)
 
 
-def _encryption_problem(mount: LocationMount) -> str | None:
+def _encryption_problem(mount: LocationMount) -> Message | None:
     path = mount.location.path
     if mount.disagreement:
-        return f"{path}: {mount.disagreement}"
+        return says("{path}: {disagreement}", path=path, disagreement=mount.disagreement)
     if mount.mountpoint is None:
-        return f"no mount in /etc/fstab holds {path}"
+        return says("no mount in /etc/fstab holds {path}", path=path)
     if not mount.crypt_layers:
-        return f"{path} is on {mount.device} mounted at {mount.mountpoint}, not encrypted"
+        return says("{path} is on {device} mounted at {mountpoint}, not encrypted", path=path,
+                    device=str(mount.device), mountpoint=mount.mountpoint)
     return None
 
 
@@ -95,25 +98,28 @@ def audit_rules(facts: WatchedData, p: AuditRulesParams) -> Finding:
                 "expected": f"a watch with permissions {p.permissions} on every data location",
                 "source": audit.source, "files": audit.files, **locations.evidence()}
     if audit.disabled_at:
-        return failed(f"auditing is switched off ({audit.disabled_at}: -e 0)", **evidence)
+        return failed(says("auditing is switched off ({location}: -e 0)",
+                           location=audit.disabled_at), **evidence)
     problems = [problem for path in paths if (problem := _watch_problem(audit, path, required))]
     if problems:
         return failed_on(problems, **evidence)
-    where = "loaded in the kernel" if audit.loaded is not None else "rule files"
-    return passed(f"{len(paths)} data location(s) watched ({where}): {', '.join(paths)}",
-                  **evidence)
+    where = says("loaded in the kernel") if audit.loaded is not None else says("rule files")
+    return passed(says("{count} data location(s) watched ({where}): {paths}", count=len(paths),
+                       where=where, paths=", ".join(paths)), **evidence)
 
 
-def _watch_problem(audit: AuditFacts, path: str, required: set[str]) -> str | None:
+def _watch_problem(audit: AuditFacts, path: str, required: set[str]) -> Message | None:
     relevant = [w for w in audit.watches if covers(w.path, path)]
     if not relevant:
-        return f"no audit watch covers {path}"
+        return says("no audit watch covers {path}", path=path)
     if not any(required <= permission_letters(w.permissions) for w in relevant):
-        return f"the watch on {path} misses permissions {''.join(sorted(required))}"
+        return says("the watch on {path} misses permissions {permissions}", path=path,
+                    permissions="".join(sorted(required)))
     # the kernel's rules decided; files that say otherwise are shown, and never passed
     disagreement = audit.disagreement(lambda w: covers(w.path, path))
     if disagreement:
-        return f"the rule files and the loaded rules disagree on {path}: {disagreement}"
+        return says("the rule files and the loaded rules disagree on {path}: {disagreement}",
+                    path=path, disagreement=disagreement)
     return None
 
 
@@ -133,13 +139,16 @@ def firewall(facts: FirewallFacts, p: FirewallParams) -> Finding:
                 "ends_in_deny": facts.ends_in_deny, "allowed": facts.allowed}
     expected = f"input policy in {p.deny_policies} (or a final deny-all rule)"
     if facts.source == "none":
-        return failed("no firewall rules found (live or saved)", observed=observed,
+        return failed(says("no firewall rules found (live or saved)"), observed=observed,
                       expected=expected)
     deny = (facts.input_policy or "").lower() in p.deny_policies or facts.ends_in_deny
     if not deny:
-        return failed(f"input policy is {facts.input_policy or 'absent'} ({facts.source})",
+        policy = facts.input_policy or says("absent")
+        return failed(says("input policy is {policy} ({source})", policy=policy,
+                           source=facts.source),
                       observed=observed, expected=expected, location=facts.location)
-    return passed(f"input denied by default; allowed: {', '.join(facts.allowed) or 'nothing'}",
+    allowed = ", ".join(facts.allowed) or says("nothing")
+    return passed(says("input denied by default; allowed: {allowed}", allowed=allowed),
                   observed=observed, expected=expected, location=facts.location)
 
 
@@ -160,13 +169,15 @@ def data_permissions_check(facts: DataPermissions, p: DataLocationParams) -> Fin
     evidence = {"observed": open_entries, "expected": "no read or write for other users",
                 **facts.locations.evidence()}
     if open_entries:
-        return failed(f"{len(open_entries)} data path(s) open to every user", **evidence)
+        return failed(says("{count} data path(s) open to every user", count=len(open_entries)),
+                      **evidence)
     if unseen:
         # listed by name only (sudo ls): a mode not seen is never a pass
-        return could_not_tell(Unavailable(
-            Reason.PERMISSION_DENIED, f"the modes of {len(unseen)} data path(s) others may "
-            f"reach could not be read: {', '.join(unseen[:5])}"), **evidence)
-    return passed(f"{len(facts.entries)} data path(s) closed to other users", **evidence)
+        return could_not_tell(Unavailable(Reason.PERMISSION_DENIED, says(
+            "the modes of {count} data path(s) others may reach could not be read: {paths}",
+            count=len(unseen), paths=", ".join(unseen[:5]))), **evidence)
+    return passed(says("{count} data path(s) closed to other users", count=len(facts.entries)),
+                  **evidence)
 
 
 class UpdatesParams(Params):
@@ -183,9 +194,10 @@ def security_updates(facts: PendingUpdates, p: UpdatesParams) -> Finding:
     host's own package lists, as fresh as its last `apt-get update`."""
     expected = f"at most {p.max_security_updates} pending security updates"
     if len(facts.security) > p.max_security_updates:
-        return failed(f"{len(facts.security)} security update(s) pending",
+        return failed(says("{count} security update(s) pending", count=len(facts.security)),
                       observed=facts.security, expected=expected, total_pending=facts.total)
-    return passed(f"{len(facts.security)} security update(s) pending", observed=facts.security,
+    return passed(says("{count} security update(s) pending", count=len(facts.security)),
+                  observed=facts.security,
                   expected=expected, total_pending=facts.total)
 
 
@@ -201,19 +213,23 @@ def time_sync(facts: TimeSyncFacts, p: NoParams) -> Finding:
     expected = "synchronised by NTP"
     if facts.synchronized is not None:
         if facts.synchronized:
-            return passed("the clock is NTP-synchronised", observed=observed, expected=expected)
-        return failed("the clock is not NTP-synchronised", observed=observed, expected=expected)
+            return passed(says("the clock is NTP-synchronised"), observed=observed,
+                          expected=expected)
+        return failed(says("the clock is not NTP-synchronised"), observed=observed,
+                      expected=expected)
     stopped = [u for u in facts.enabled_services if facts.running_services is not None
                and u not in facts.running_services]
     if stopped and not facts.running_services:
         # configuration the running system contradicts is never a pass
-        return failed(f"{', '.join(stopped)} enabled but not running (systemctl)",
+        return failed(says("{services} enabled but not running (systemctl)",
+                           services=", ".join(stopped)),
                       observed=observed, expected=expected)
     # systemd-timesyncd has built-in servers; the other daemons need configured ones.
     if facts.enabled_services and (facts.servers or "systemd-timesyncd.service"
                                    in facts.enabled_services):
-        return passed(f"{', '.join(facts.enabled_services)} enabled", observed=observed,
+        return passed(says("{services} enabled", services=", ".join(facts.enabled_services)),
+                      observed=observed,
                       expected=expected)
-    return failed("no time synchronisation service is enabled" if not facts.enabled_services
-                  else "time service enabled without servers", observed=observed,
+    return failed(says("no time synchronisation service is enabled") if not
+                  facts.enabled_services else says("time service enabled without servers"), observed=observed,
                   expected=expected)

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from audit.facts.ports import MAX_PORTS, ServicePorts
 from audit.facts.services import service_ports
+from audit.messages import says
 from audit.registry import Finding, Params, check, failed, passed
 from audit.vocabulary import Role
 from checks.host import DATABASE_PORTS
@@ -42,9 +43,11 @@ def db_ports_reachable(found: ServicePorts, p: ReachablePortsParams) -> Finding:
     scanned = len(found.scan.scanned)
     if exposed:
         names = sorted({str(item["service"]) for item in exposed})
-        return failed(f"{', '.join(names)} reachable at {found.scan.address}",
+        return failed(says("{services} reachable at {address}", services=", ".join(names),
+                           address=found.scan.address),
                       observed=exposed, expected=expected, address=found.scan.address,
                       ports_scanned=scanned)
-    return passed(f"none of {scanned} database ports reachable at {found.scan.address}",
+    return passed(says("none of {count} database ports reachable at {address}", count=scanned,
+                       address=found.scan.address),
                   observed=[], expected=expected, address=found.scan.address,
                   ports_scanned=scanned)

@@ -19,6 +19,7 @@ from audit.facts.dicom import (
 from audit.facts.pacs_cors import PacsCorsFacts, pacs_cors
 from audit.facts.pacs_defaults import PROBED_PATH, VendorDefaultsFacts, vendor_default_logins
 from audit.facts.pacs_stow import PacsStowFacts, pacs_stow
+from audit.messages import Message, Text, listed, says
 from audit.registry import (
     Finding,
     NoParams,
@@ -50,28 +51,45 @@ def _attempt_evidence(endpoint: DicomEndpoint, attempt: AssociationAttempt) -> d
     return {"port": endpoint.port, "tls": endpoint.tls, **asdict(attempt)}
 
 
-def _studies(attempt: AssociationAttempt) -> str:
-    count = attempt.study_count
-    return f"more than {count}" if attempt.study_count_capped else str(count)
-
-
-def _stranger_problem(attempt: AssociationAttempt, allow_echo: bool) -> str | None:
+def _stranger_problem(endpoint: DicomEndpoint, allow_echo: bool) -> Message | None:
+    attempt, port = endpoint.unknown_caller, endpoint.port
     if attempt.find_answered:
-        return f"answered a study query with {_studies(attempt)} studies"
+        if attempt.study_count_capped:
+            return says("port {port} answered a study query with more than {count} studies",
+                        port=port, count=str(attempt.study_count))
+        return says("port {port} answered a study query with {count} studies", port=port,
+                    count=str(attempt.study_count))
     if attempt.echo_accepted and not allow_echo:
-        return "answered a C-ECHO"
+        return says("port {port} answered a C-ECHO", port=port)
     return None
 
 
-def _stranger_unclear(endpoint: DicomEndpoint) -> str | None:
+def _stranger_unclear(endpoint: DicomEndpoint) -> Message | None:
     attempt = endpoint.unknown_caller
     if attempt.rejection_reason == CALLED_AE_NOT_RECOGNISED:
-        return (f"port {endpoint.port} does not know the called AE title "
-                f"{endpoint.called_ae!r}: set the target's ae_title (or its dicom "
-                "service's)")
+        return says("port {port} does not know the called AE title {called_ae}: set the "
+                    "target's ae_title (or its dicom service's)", port=endpoint.port,
+                    called_ae=repr(endpoint.called_ae))
     if attempt.outcome == "no answer":
-        return f"port {endpoint.port} did not answer the association request"
+        return says("port {port} did not answer the association request", port=endpoint.port)
     return None
+
+
+# The services an unknown AE may be granted (audit.facts.dicom.SERVICES_ASKED), as a report
+# says them.
+SERVICE_NAMES: dict[str, Message] = {
+    "query (patient root C-FIND)": says("query (patient root C-FIND)"),
+    "retrieve (C-MOVE)": says("retrieve (C-MOVE)"),
+    "retrieve (C-GET)": says("retrieve (C-GET)"),
+    "modality worklist (C-FIND)": says("modality worklist (C-FIND)"),
+    "storage (C-STORE)": says("storage (C-STORE)"),
+}
+
+
+def _services(granted: tuple[str, ...]) -> Text:
+    """The services granted, ", " between them."""
+    return listed([SERVICE_NAMES.get(name) or says("{service}", service=name)
+                   for name in granted], ", ")
 
 
 @check(id="pacs.dicom_unknown_ae", title="The PACS refuses DICOM queries from unknown AE titles",
@@ -89,18 +107,19 @@ def dicom_unknown_ae(facts: DicomFacts, p: UnknownAeParams) -> Finding:
                 for endpoint in facts.endpoints]
     expected = ("association rejected, or study query refused"
                 + ("" if p.allow_echo else " and C-ECHO refused"))
-    problems = [f"port {endpoint.port} {problem}" for endpoint in facts.endpoints
-                if (problem := _stranger_problem(endpoint.unknown_caller, p.allow_echo))]
+    problems = [problem for endpoint in facts.endpoints
+                if (problem := _stranger_problem(endpoint, p.allow_echo))]
     if problems:
-        return failed(f"an unknown AE title was accepted: {'; '.join(problems)}",
-                      observed=observed, expected=expected)
+        return failed(says("an unknown AE title was accepted: {problems}",
+                           problems=listed(problems)), observed=observed, expected=expected)
     unclear = [reason for endpoint in facts.endpoints if (reason := _stranger_unclear(endpoint))]
     if unclear:
-        return manual("; ".join(unclear), observed=observed, expected=expected)
+        return manual(listed(unclear), observed=observed, expected=expected)
     echoed = [str(endpoint.port) for endpoint in facts.endpoints
               if endpoint.unknown_caller.echo_accepted]
-    summary = ("an unknown AE title may not query studies"
-               + (f" (C-ECHO answered on port {', '.join(echoed)})" if echoed else ""))
+    summary = says("an unknown AE title may not query studies (C-ECHO answered on port "
+                   "{ports})", ports=", ".join(echoed)) if echoed else \
+        says("an unknown AE title may not query studies")
     return passed(summary, observed=observed, expected=expected)
 
 
@@ -127,19 +146,20 @@ def dicom_services_granted(facts: DicomFacts, p: NoParams) -> Finding:
                 for endpoint in facts.endpoints]
     expected = "no retrieve, storage or worklist context accepted from an unknown AE"
     granting = [endpoint for endpoint in facts.endpoints if endpoint.unknown_caller.granted]
-    problems = [f"port {endpoint.port} accepts {', '.join(endpoint.unknown_caller.granted)} "
-                "from an unknown AE in negotiation" for endpoint in granting
-                if not _refused_in_operation(endpoint.unknown_caller)]
+    problems = [says("port {port} accepts {services} from an unknown AE in negotiation",
+                     port=endpoint.port, services=_services(endpoint.unknown_caller.granted))
+                for endpoint in granting if not _refused_in_operation(endpoint.unknown_caller)]
     if problems:
         return failed_on(problems, observed=observed, expected=expected)
     unclear = [reason for endpoint in facts.endpoints if (reason := _stranger_unclear(endpoint))]
-    unclear += [f"port {endpoint.port} accepts {', '.join(endpoint.unknown_caller.granted)} "
-                "in negotiation but refused the study query it also accepted: whether it "
-                "would retrieve or store only an operation would show (never sent)"
+    unclear += [says("port {port} accepts {services} in negotiation but refused the study query "
+                     "it also accepted: whether it would retrieve or store only an operation "
+                     "would show (never sent)", port=endpoint.port,
+                     services=_services(endpoint.unknown_caller.granted))
                 for endpoint in granting]
     if unclear:
-        return manual("; ".join(unclear), observed=observed, expected=expected)
-    return passed("an unknown AE is granted no retrieve, storage or worklist service",
+        return manual(listed(unclear), observed=observed, expected=expected)
+    return passed(says("an unknown AE is granted no retrieve, storage or worklist service"),
                   observed=observed, expected=expected)
 
 
@@ -152,20 +172,21 @@ def vendor_default_credentials(facts: VendorDefaultsFacts, p: NoParams) -> Findi
     request that must be refused; nothing else is ever tried. Remove the sample users and
     give each person their own account."""
     if facts.attempts is None:
-        return not_applicable("not opted in: the target does not set vendor_defaults")
+        return not_applicable(says("not opted in: the target does not set vendor_defaults"))
     observed = {"base_url": facts.base_url, "anonymous_status": facts.anonymous_status,
                 "attempts": [asdict(attempt) for attempt in facts.attempts]}
     expected = "every published default login refused (HTTP 401 or 403)"
     if http_access(facts.anonymous_status or 0) is not Access.PROTECTED:
-        return not_applicable(f"{facts.base_url}{PROBED_PATH} answered HTTP "
-                              f"{facts.anonymous_status} without a login: a default login "
-                              "proves nothing more (see pacs.rest_unauthenticated)",
-                              observed=observed)
-    accepted = [f"{facts.base_url}: the {a.vendor} default login {a.user!r} is accepted"
+        return not_applicable(says("{url} answered HTTP {status} without a login: a default "
+                                   "login proves nothing more (see pacs.rest_unauthenticated)",
+                                   url=f"{facts.base_url}{PROBED_PATH}",
+                                   status=str(facts.anonymous_status)), observed=observed)
+    accepted = [says("{base_url}: the {vendor} default login {user} is accepted",
+                     base_url=facts.base_url, vendor=a.vendor, user=repr(a.user))
                 for a in facts.attempts if http_access(a.status) is Access.OPEN]
     if accepted:
         return failed_on(accepted, observed=observed, expected=expected)
-    return passed(f"{len(facts.attempts)} published default login(s) refused",
+    return passed(says("{count} published default login(s) refused", count=len(facts.attempts)),
                   observed=observed, expected=expected)
 
 
@@ -178,11 +199,12 @@ def cors_any_origin(facts: PacsCorsFacts, p: NoParams) -> Finding:
     The probe asks as `https://mis-audit-probe.invalid` and keeps the two headers."""
     observed = [asdict(answer) for answer in facts.answers]
     expected = "no foreign origin allowed with credentials"
-    open_ = [f"{facts.base_url}{a.path} allows any origin ({a.allow_origin}) with credentials"
+    open_ = [says("{url} allows any origin ({origin}) with credentials",
+                  url=f"{facts.base_url}{a.path}", origin=str(a.allow_origin))
              for a in facts.answers if a.any_origin and a.allow_credentials]
     if open_:
         return failed_on(open_, observed=observed, expected=expected)
-    return passed("no foreign origin is allowed with credentials", observed=observed,
+    return passed(says("no foreign origin is allowed with credentials"), observed=observed,
                   expected=expected)
 
 
@@ -201,18 +223,19 @@ def dicom_called_ae(facts: DicomFacts, p: NoParams) -> Finding:
                 if endpoint.wrong_called_ae.outcome == "accepted"]
     if accepted:
         called = facts.endpoints[0].wrong_called_ae.called_ae
-        return failed(f"port {', '.join(accepted)} accepted an association addressed to "
-                      f"{called!r}", observed=observed, expected=expected)
+        return failed(says("port {ports} accepted an association addressed to {called}",
+                           ports=", ".join(accepted), called=repr(called)),
+                      observed=observed, expected=expected)
     silent = [str(endpoint.port) for endpoint in facts.endpoints
               if endpoint.wrong_called_ae.outcome in UNANSWERED]
     if silent:
-        return manual(f"port {', '.join(silent)} did not answer the association request",
-                      observed=observed, expected=expected)
-    return passed("associations addressed to another AE title are rejected",
+        return manual(says("port {port} did not answer the association request",
+                           port=", ".join(silent)), observed=observed, expected=expected)
+    return passed(says("associations addressed to another AE title are rejected"),
                   observed=observed, expected=expected)
 
 
-def _http_verdict(exposures: list[HttpExposure], base_url: str, what: str,
+def _http_verdict(exposures: list[HttpExposure], base_url: str, what: Message,
                   expected: str) -> Finding:
     """One verdict over PACS HTTP paths requested without credentials."""
     observed = [asdict(exposure) for exposure in exposures]
@@ -220,23 +243,30 @@ def _http_verdict(exposures: list[HttpExposure], base_url: str, what: str,
     open_paths = [_exposure_text(exposure) for exposure in exposures
                   if access[exposure.path] is Access.OPEN]
     if open_paths:
-        return failed(f"{what} answers without credentials: {', '.join(open_paths)}",
+        return failed(says("{what} answers without credentials: {paths}", what=what,
+                           paths=listed(open_paths, ", ")),
                       observed=observed, expected=expected, base_url=base_url)
     if all(verdict is Access.ABSENT for verdict in access.values()):
-        return not_applicable(f"no {what} at {base_url}", base_url=base_url, observed=observed)
-    unclear = [f"{exposure.path} (HTTP {exposure.status})" for exposure in exposures
-               if access[exposure.path] is Access.UNCLEAR]
+        return not_applicable(says("no {what} at {base_url}", what=what, base_url=base_url),
+                              base_url=base_url, observed=observed)
+    unclear = [says("{path} (HTTP {status})", path=exposure.path, status=exposure.status)
+               for exposure in exposures if access[exposure.path] is Access.UNCLEAR]
     if unclear:
-        return manual(f"{what} gave unexpected answers: {', '.join(unclear)}",
+        return manual(says("{what} gave unexpected answers: {answers}", what=what,
+                           answers=listed(unclear, ", ")),
                       observed=observed, expected=expected, base_url=base_url)
-    return passed(f"{what} requires credentials", observed=observed, expected=expected,
-                  base_url=base_url)
+    return passed(says("{what} requires credentials", what=what), observed=observed,
+                  expected=expected, base_url=base_url)
 
 
-def _exposure_text(exposure: HttpExposure) -> str:
-    more = "more than " if exposure.count_capped else ""
-    counted = f", {more}{exposure.count} entries" if exposure.count is not None else ""
-    return f"{exposure.path} (HTTP {exposure.status}{counted})"
+def _exposure_text(exposure: HttpExposure) -> Message:
+    if exposure.count is None:
+        return says("{path} (HTTP {status})", path=exposure.path, status=exposure.status)
+    if exposure.count_capped:
+        return says("{path} (HTTP {status}, more than {count} entries)", path=exposure.path,
+                    status=exposure.status, count=exposure.count)
+    return says("{path} (HTTP {status}, {count} entries)", path=exposure.path,
+                status=exposure.status, count=exposure.count)
 
 
 @check(id="pacs.rest_unauthenticated", title="The PACS REST API requires credentials",
@@ -248,7 +278,7 @@ def rest_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     keep the HTTP port off untrusted networks. The probe GETs `/system`, `/patients` and
     `/studies` and keeps the status and the number of entries only. The HTTP port is the
     target's service of kind `pacs-http` (https when `tls` is true), else 8042."""
-    return _http_verdict(facts.rest, facts.base_url, "the PACS REST API",
+    return _http_verdict(facts.rest, facts.base_url, says("the PACS REST API"),
                          "HTTP 401 or 403 without credentials")
 
 
@@ -260,7 +290,7 @@ def dicomweb_unauthenticated(facts: PacsHttpFacts, p: NoParams) -> Finding:
     `AuthenticationEnabled`; a reverse proxy with OAuth2 for viewers). The probe runs one
     QIDO-RS study search (`/dicom-web/studies` on the `pacs-http` service, else port 8042)
     and keeps the status and the number of studies only."""
-    return _http_verdict([facts.dicomweb], facts.base_url, "DICOMweb",
+    return _http_verdict([facts.dicomweb], facts.base_url, says("DICOMweb"),
                          "HTTP 401 or 403 without credentials")
 
 
@@ -286,20 +316,22 @@ def dicomweb_anonymous_store(facts: PacsStowFacts, p: NoParams) -> Finding:
     expected = "HTTP 401 or 403 without credentials, or no STOW-RS (405, 501)"
     where = f"{facts.base_url}{facts.path}"
     if facts.status == 404:
-        return not_applicable(f"no DICOMweb at {where}", base_url=facts.base_url,
-                              observed=observed)
+        return not_applicable(says("no DICOMweb at {where}", where=where),
+                              base_url=facts.base_url, observed=observed)
     if facts.status in STOW_REFUSED:
-        return passed(f"STOW-RS at {where} asks for credentials (HTTP {facts.status})",
+        return passed(says("STOW-RS at {where} asks for credentials (HTTP {status})",
+                           where=where, status=facts.status),
                       observed=observed, expected=expected)
     if facts.status in STOW_NOT_SERVED:
-        return passed(f"no STOW-RS at {where} (HTTP {facts.status})", observed=observed,
-                      expected=expected)
+        return passed(says("no STOW-RS at {where} (HTTP {status})", where=where,
+                           status=facts.status), observed=observed, expected=expected)
     if 200 <= facts.status < 300 or facts.status in STOW_PROCESSED:
-        return failed(f"STOW-RS at {where} took an anonymous upload for processing (HTTP "
-                      f"{facts.status}): with a dataset in it, it would have stored it",
+        return failed(says("STOW-RS at {where} took an anonymous upload for processing (HTTP "
+                           "{status}): with a dataset in it, it would have stored it",
+                           where=where, status=facts.status),
                       observed=observed, expected=expected)
-    return manual(f"STOW-RS at {where} gave an unexpected answer (HTTP {facts.status})",
-                  observed=observed, expected=expected)
+    return manual(says("STOW-RS at {where} gave an unexpected answer (HTTP {status})",
+                       where=where, status=facts.status), observed=observed, expected=expected)
 
 
 @check(id="pacs.plaintext", title="DICOM and the PACS's HTTP API are encrypted in transit",
@@ -311,16 +343,17 @@ def pacs_plaintext(facts: PacsTransport, p: NoParams) -> Finding:
     transport; Orthanc `DicomTlsEnabled`) and the HTTP API over HTTPS only (Orthanc
     `SslEnabled`, or a TLS reverse proxy with the plain port closed). The facts are those of
     the access probes: the associations they made and the HTTP API they reached."""
-    observed = [asdict(channel) for channel in facts.channels]
+    observed = [channel.evidence() for channel in facts.channels]
     expected = "TLS on every DICOM port and on the HTTP API"
-    plain = [channel.channel for channel in facts.channels if channel.encrypted is False]
+    plain = [channel.label for channel in facts.channels if channel.encrypted is False]
     if plain:
-        return failed(f"in clear: {', '.join(plain)}", observed=observed, expected=expected,
-                      unreached=facts.unreached)
-    unclear = [f"{channel.channel} ({channel.seen})" for channel in facts.channels
-               if channel.encrypted is None]
-    if unclear:
-        return manual(f"could not tell: {', '.join(unclear)}", observed=observed,
+        return failed(says("in clear: {channels}", channels=listed(plain, ", ")), observed=observed,
                       expected=expected, unreached=facts.unreached)
-    return passed(f"over TLS: {', '.join(channel.channel for channel in facts.channels)}",
+    unclear = [says("{channel} ({seen})", channel=channel.label, seen=channel.seen_said)
+               for channel in facts.channels if channel.encrypted is None]
+    if unclear:
+        return manual(says("could not tell: {channels}", channels=listed(unclear, ", ")),
+                      observed=observed, expected=expected, unreached=facts.unreached)
+    return passed(says("over TLS: {channels}",
+                       channels=listed([channel.label for channel in facts.channels], ", ")),
                   observed=observed, expected=expected, unreached=facts.unreached)

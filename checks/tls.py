@@ -9,7 +9,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from audit.errors import Unavailable
-from audit.facts.tls import PROTOCOL_NAMES, CertificateFacts, EndpointScan, TlsFacts, tls_facts
+from audit.facts.tls import (
+    NO_CERTIFICATE,
+    PROTOCOL_NAMES,
+    CertificateFacts,
+    EndpointScan,
+    TlsFacts,
+    tls_facts,
+)
+from audit.messages import Text, english, listed, says
 from audit.registry import (
     Finding,
     Params,
@@ -31,9 +39,9 @@ PLAINTEXT_JUDGED_BY = {"postgresql": "db.plaintext_accepted", "postgres": "db.pl
 ProtocolName = Literal["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
-def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str] | Unavailable],
+def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[Text] | Unavailable],
            describe: Callable[[EndpointScan], dict[str, Any]], expected: Any,
-           what: str) -> Finding:
+           what: Text) -> Finding:
     """Fail on any endpoint with problems; could not tell when some could not be judged and
     none failed.
 
@@ -41,38 +49,43 @@ def _judge(facts: TlsFacts, problems_of: Callable[[EndpointScan], list[str] | Un
     counts as passing: with no failure elsewhere the result is an error naming it.
     """
     observed: list[dict[str, Any]] = []
-    failing: list[str] = []
+    failing: list[Text] = []
     unscanned: list[Unavailable] = []
-    elsewhere: list[str] = []
+    elsewhere: list[Text] = []
     for scan in facts.endpoints:
         label = scan.endpoint.label
         judge = PLAINTEXT_JUDGED_BY.get(scan.endpoint.kind)
         if not scan.tls_offered and scan.unavailable is None and judge:
-            elsewhere.append(f"{label}: no TLS offered (judged by {judge})")
+            elsewhere.append(says("{endpoint}: no TLS offered (judged by {check})",
+                                  endpoint=label, check=judge))
             observed.append({"endpoint": label, "tls_offered": False, "judged_by": judge,
                              **({"refusal": scan.refusal} if scan.refusal else {})})
             continue
         problems = scan.unavailable or (problems_of(scan) if scan.tls_offered
-                                        else ["does not offer TLS"])
+                                        else [says("does not offer TLS")])
         if isinstance(problems, Unavailable):
             unscanned.append(problems)
             observed.append({"endpoint": label, "error": problems.message})
             continue
-        observed.append({"endpoint": label, **describe(scan), "problems": problems,
+        observed.append({"endpoint": label, **describe(scan),
+                         "problems": [english(problem) for problem in problems],
                          **({"refusal": scan.refusal} if scan.refusal else {})})
-        failing += [f"{label}: {problem}" for problem in problems]
+        failing += [says("{endpoint}: {problem}", endpoint=label, problem=problem)
+                    for problem in problems]
     if failing:
-        return failed("; ".join(failing), observed=observed, expected=expected,
+        return failed(listed(failing), observed=observed, expected=expected,
                       scanned_at=facts.scanned_at.isoformat())
     if elsewhere and len(elsewhere) == len(observed):
-        return not_applicable("; ".join(elsewhere), observed=observed)
+        return not_applicable(listed(elsewhere), observed=observed)
     if unscanned:
         return could_not_tell(Unavailable(unscanned[0].reason,
-                                          "; ".join(item.message for item in unscanned)),
+                                          listed([item.text for item in unscanned])),
                               observed=observed, scanned_at=facts.scanned_at.isoformat())
-    return passed(f"{what} on {len(observed) - len(elsewhere)} endpoint(s)"
-                  + (f"; {'; '.join(elsewhere)}" if elsewhere else ""), observed=observed,
-                  expected=expected,
+    count = len(observed) - len(elsewhere)
+    summary = says("{what} on {count} endpoint(s); {elsewhere}", what=what, count=count,
+                   elsewhere=listed(elsewhere)) if elsewhere \
+        else says("{what} on {count} endpoint(s)", what=what, count=count)
+    return passed(summary, observed=observed, expected=expected,
                   scanned_at=facts.scanned_at.isoformat())
 
 
@@ -92,18 +105,20 @@ def protocol_versions(facts: TlsFacts, p: ProtocolVersionParams) -> Finding:
     `ssl_min_protocol_version = 'TLSv1.2'`)."""
     too_old = set(PROTOCOL_NAMES[:PROTOCOL_NAMES.index(p.minimum)])
 
-    def problems(scan: EndpointScan) -> list[str] | Unavailable:
+    def problems(scan: EndpointScan) -> list[Text] | Unavailable:
         old = [name for name in scan.accepted if name in too_old]
         if old:
-            return [f"accepts {', '.join(old)}"]
+            return [says("accepts {versions}", versions=", ".join(old))]
         untested = {name: error for name, error in scan.errors.items() if name in too_old}
         if untested:
-            return Unavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: could not test "
-                               + "; ".join(f"{k}: {v}" for k, v in untested.items()))
-        return [] if scan.accepted else ["accepted no protocol version"]
+            return Unavailable(Reason.UNREACHABLE, says(
+                "{endpoint}: could not test {errors}", endpoint=scan.endpoint.label,
+                errors="; ".join(f"{k}: {v}" for k, v in untested.items())))
+        return [] if scan.accepted else [says("accepted no protocol version")]
 
     return _judge(facts, problems, lambda scan: {"accepted": scan.accepted},
-                  expected=f"only {p.minimum} or newer", what=f"only {p.minimum} or newer")
+                  expected=f"only {p.minimum} or newer",
+                  what=says("only {minimum} or newer", minimum=p.minimum))
 
 
 class CertificateParams(Params):
@@ -116,29 +131,32 @@ class CertificateParams(Params):
 
 
 def certificate_problems(certificate: CertificateFacts | None, p: CertificateParams,
-                         scanned_at: dt.datetime) -> list[str]:
+                         scanned_at: dt.datetime) -> list[Text]:
     """What is wrong with one endpoint's certificate under the parameters."""
     if certificate is None:
-        return ["presented no certificate"]
-    problems = []
+        return [says("presented no certificate")]
+    problems: list[Text] = []
     days_left = (certificate.not_after - scanned_at).days
     if certificate.not_before > scanned_at:
-        problems.append(f"not valid before {certificate.not_before.date().isoformat()}")
+        problems.append(says("not valid before {date}",
+                             date=certificate.not_before.date().isoformat()))
     if days_left < 0:
-        problems.append(f"expired on {certificate.not_after.date().isoformat()}")
+        problems.append(says("expired on {date}", date=certificate.not_after.date().isoformat()))
     elif days_left < p.min_days_left:
-        problems.append(f"expires in {days_left} days")
+        problems.append(says("expires in {days} days", days=days_left))
     if not certificate.matches_host:
-        problems.append("does not name the host in its subject alternative names")
+        problems.append(says("does not name the host in its subject alternative names"))
     if certificate.self_signed and not p.allow_self_signed:
-        problems.append("self-signed")
+        problems.append(says("self-signed"))
     elif not certificate.trusted and not certificate.self_signed:
-        problems.append(f"does not chain to the trust anchors: {certificate.trust_error}")
+        problems.append(says("does not chain to the trust anchors: {error}",
+                             error=str(certificate.trust_error)))
     is_ec = certificate.key_type.startswith("EC")
     minimum = p.min_ec_bits if is_ec else p.min_rsa_bits
     if (is_ec or certificate.key_type in ("RSA", "DSA")) and certificate.key_bits < minimum:
-        problems.append(f"{certificate.key_type} key of {certificate.key_bits} bits "
-                        f"(minimum {minimum})")
+        problems.append(says("{key_type} key of {bits} bits (minimum {minimum})",
+                             key_type=certificate.key_type, bits=certificate.key_bits,
+                             minimum=minimum))
     return problems
 
 
@@ -166,10 +184,14 @@ def certificate(facts: TlsFacts, p: CertificateParams) -> Finding:
     certificates from the organisation's CA (or a public one) naming every host name and
     address clients use, with RSA keys of 2048 bits or more (or EC P-256), and renew them
     before they expire."""
-    def problems(scan: EndpointScan) -> list[str] | Unavailable:
+    def problems(scan: EndpointScan) -> list[Text] | Unavailable:
         if "certificate" in scan.errors:
-            return Unavailable(Reason.UNREACHABLE, f"{scan.endpoint.label}: certificate not "
-                               f"read: {scan.errors['certificate']}")
+            error = scan.errors["certificate"]
+            return Unavailable(Reason.UNREACHABLE, says(
+                "{endpoint}: certificate not read: no certificate received",
+                endpoint=scan.endpoint.label) if error == NO_CERTIFICATE else says(
+                "{endpoint}: certificate not read: {error}", endpoint=scan.endpoint.label,
+                error=error))
         return certificate_problems(scan.certificate, p, facts.scanned_at)
 
     return _judge(facts, problems,
@@ -177,4 +199,4 @@ def certificate(facts: TlsFacts, p: CertificateParams) -> Finding:
                   expected={"trusted": True, "self_signed_allowed": p.allow_self_signed,
                             "min_rsa_bits": p.min_rsa_bits, "min_ec_bits": p.min_ec_bits,
                             "min_days_left": p.min_days_left},
-                  what="valid, trusted certificate")
+                  what=says("valid, trusted certificate"))

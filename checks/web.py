@@ -21,21 +21,26 @@ from audit.facts.web import (
     plain_http_answers,
 )
 from audit.facts.web_exports import ExportFacts, ExportParams, public_exports
+from audit.messages import Message, Text, listed, says
 from audit.registry import Finding, Params, check, could_not_tell, failed, passed
 from audit.vocabulary import Reason, Role
 
 ONE_YEAR = 31536000
 
 
-def _redirect_problem(page: PageFacts, p: RedirectParams) -> str | None:
+def _redirect_problem(page: PageFacts, p: RedirectParams) -> Message | None:
     answer = page.answer
     if answer is None:
         return None
     location = answer.headers.get("location", "")
     if answer.status not in p.accepted_statuses:
-        return f"answers {answer.status}" + (f" to {location}" if location else " in clear")
+        return says("answers {status} to {location}", status=answer.status, location=location) \
+            if location else says("answers {status} in clear", status=answer.status)
+    if not location:
+        return says("redirects with {status} to nowhere, not to https", status=answer.status)
     if not location.lower().startswith("https://"):
-        return f"redirects with {answer.status} to {location or 'nowhere'}, not to https"
+        return says("redirects with {status} to {location}, not to https", status=answer.status,
+                    location=location)
     return None
 
 
@@ -49,20 +54,19 @@ def https_redirect(pages: list[PageFacts], p: RedirectParams) -> Finding:
                  "location": page.answer.headers.get("location")} if page.answer else
                 {"url": page.url, "error": page.unavailable.message if page.unavailable else ""}
                 for page in pages]
-    problems = [f"{page.url} {problem}" for page in pages
+    problems = [says("{url} {problem}", url=page.url, problem=problem) for page in pages
                 if (problem := _redirect_problem(page, p))]
     expected = f"{' or '.join(map(str, p.accepted_statuses))} to https://, or no plain HTTP"
     if problems:
-        return failed("; ".join(problems), observed=observed, expected=expected)
+        return failed(listed(problems), observed=observed, expected=expected)
     silent = [page.unavailable for page in pages
               if page.unavailable and page.unavailable.reason is not Reason.UNREACHABLE]
     if silent:
-        return could_not_tell(Unavailable(silent[0].reason,
-                                          "; ".join(item.message for item in silent)),
+        return could_not_tell(Unavailable(silent[0].reason, listed([item.text for item in silent])),
                               answers=observed)
     answered = sum(page.answer is not None for page in pages)
-    summary = (f"all {answered} plain-HTTP requests redirected to https" if answered
-               else "nothing listens for plain HTTP")
+    summary = says("all {count} plain-HTTP requests redirected to https", count=answered) \
+        if answered else says("nothing listens for plain HTTP")
     return passed(summary, observed=observed, expected=expected)
 
 
@@ -88,25 +92,28 @@ def hsts(pages: list[PageFacts], p: HstsParams) -> Finding:
     https = _https_pages(pages)
     answered = [(page.url, page.answer) for page in https if page.answer is not None]
     if not answered:
-        return failed("no HTTPS answer: HSTS cannot be sent", observed=[
+        return failed(says("no HTTPS answer: HSTS cannot be sent"), observed=[
             {"url": page.url, "error": page.unavailable.message if page.unavailable else ""}
             for page in https], expected=expected)
-    observed, problems = [], []
+    observed: list[dict[str, Any]] = []
+    problems: list[Text] = []
     for url, answer in answered:
         header = answer.headers.get("strict-transport-security")
         max_age = hsts_max_age(header)
         observed.append({"url": url, "header": header, "max_age": max_age,
                          "certificate_verified": answer.verified})
         if max_age is None:
-            problems.append(f"{url}: no HSTS header" if header is None
-                            else f"{url}: HSTS without a max-age")
+            problems.append(says("{url}: no HSTS header", url=url) if header is None
+                            else says("{url}: HSTS without a max-age", url=url))
         elif max_age < p.min_max_age:
-            problems.append(f"{url}: HSTS max-age {max_age} < {p.min_max_age}")
+            problems.append(says("{url}: HSTS max-age {max_age} < {minimum}", url=url,
+                                 max_age=max_age, minimum=p.min_max_age))
         elif p.require_include_subdomains and "includesubdomains" not in (header or "").lower():
-            problems.append(f"{url}: HSTS without includeSubDomains")
+            problems.append(says("{url}: HSTS without includeSubDomains", url=url))
     if problems:
-        return failed("; ".join(problems), observed=observed, expected=expected)
-    return passed(f"HSTS max-age >= {p.min_max_age} on {len(answered)} HTTPS site(s)",
+        return failed(listed(problems), observed=observed, expected=expected)
+    return passed(says("HSTS max-age >= {minimum} on {count} HTTPS site(s)",
+                       minimum=p.min_max_age, count=len(answered)),
                   observed=observed, expected=expected)
 
 
@@ -132,9 +139,10 @@ def version_disclosure(pages: list[PageFacts], p: VersionDisclosureParams) -> Fi
                  if VERSION_IN_HEADER.search(page.answer.headers.get(name, ""))]
     if disclosed:
         values = sorted({f"{item['header']}: {item['value']}" for item in disclosed})
-        return failed(f"versions announced: {'; '.join(values)}", observed=disclosed,
+        return failed(says("versions announced: {values}", values="; ".join(values)),
+                      observed=disclosed,
                       expected="no version in " + ", ".join(p.headers))
-    return passed("no version announced in response headers", observed=[],
+    return passed(says("no version announced in response headers"), observed=[],
                   expected="no version in " + ", ".join(p.headers))
 
 
@@ -183,6 +191,17 @@ class HeaderRequirement(Params):
     any_of: list[HeaderAlternative] = Field(min_length=1)
 
 
+# The default protections' names in every language; a profile's own names show as given.
+PROTECTION_NAMES: dict[str, Message] = {
+    "MIME-sniffing protection": says("MIME-sniffing protection"),
+    "clickjacking protection": says("clickjacking protection"),
+}
+
+
+def _protection(name: str) -> Text:
+    return PROTECTION_NAMES.get(name, name)
+
+
 def _default_header_requirements() -> list[HeaderRequirement]:
     return [
         HeaderRequirement(name="MIME-sniffing protection", any_of=[
@@ -227,25 +246,26 @@ def security_headers(pages: list[PageFacts], p: SecurityHeadersParams) -> Findin
     served = [(page.url, page.answer) for page in pages
               if page.answer and 200 <= page.answer.status < 300]
     observed: list[dict[str, Any]] = []
-    problems: list[str] = []
+    problems: list[Text] = []
     for url, answer in served:
         evidence, missing = _header_evidence(url, answer.headers, p)
         observed.append(evidence)
-        problems.extend(f"{url}: no {name}" for name in missing)
+        problems.extend(says("{url}: no {protection}", url=url, protection=_protection(name))
+                        for name in missing)
     if problems:
-        return failed("; ".join(problems), observed=observed, expected=expected)
+        return failed(listed(problems), observed=observed, expected=expected)
     unread = [page.unavailable for page in pages
               if page.unavailable and page.unavailable.reason is not Reason.UNREACHABLE]
     if unread:      # partial coverage never passes alone
-        return could_not_tell(Unavailable(unread[0].reason,
-                                          "; ".join(item.message for item in unread)),
+        return could_not_tell(Unavailable(unread[0].reason, listed([item.text for item in unread])),
                               pages=observed)
     if not served:
-        return could_not_tell(Unavailable(Reason.NOT_FOUND, "no site root answered with a "
-                                          "page (2xx) whose headers could be judged"),
+        return could_not_tell(Unavailable(Reason.NOT_FOUND, says(
+            "no site root answered with a page (2xx) whose headers could be judged")),
                               answers=[{"url": page.url, "status": page.answer.status}
                                        for page in pages if page.answer])
-    return passed(f"{', '.join(r.name for r in p.requirements)} on {len(served)} page(s)",
+    return passed(says("{protections} on {count} page(s)", protections=listed(
+        [_protection(r.name) for r in p.requirements], ", "), count=len(served)),
                   observed=observed, expected=expected)
 
 
@@ -274,14 +294,14 @@ def public_exports_check(facts: ExportFacts, p: ExportParams) -> Finding:
     observed = _download_evidence(facts)
     expected = "no personal identifiers in files served without authentication"
     if leaking:
-        return failed(f"{len(leaking)} public download(s) with personal identifiers: "
-                      + ", ".join(item.url for item in leaking),
+        return failed(says("{count} public download(s) with personal identifiers: {urls}",
+                           count=len(leaking), urls=", ".join(item.url for item in leaking)),
                       observed=observed, expected=expected, **evidence)
     if not facts.complete:
-        return could_not_tell(Unavailable(Reason.TIMEOUT, f"the search stopped at its time "
-                                          f"budget after {facts.requests} URLs, none leaking "
-                                          "so far"), **evidence)
-    return passed(f"no public data file found ({facts.requests} URLs asked)",
+        return could_not_tell(Unavailable(Reason.TIMEOUT, says(
+            "the search stopped at its time budget after {count} URLs, none leaking so far",
+            count=facts.requests)), **evidence)
+    return passed(says("no public data file found ({count} URLs asked)", count=facts.requests),
                   observed=observed, expected=expected, **evidence)
 
 
@@ -300,8 +320,9 @@ def login_bruteforce(facts: LoginFacts, p: LoginParams) -> Finding:
     expected = "lockout (423/403 or a message), HTTP 429 or a growing delay"
     defence = defence_seen(facts.attempts, p)
     if defence:
-        return passed(f"brute-force defence seen: {defence}", observed=attempts,
-                      expected=expected, **details)
-    return failed(f"{len(facts.attempts)} wrong passwords in a row met no defence",
+        return passed(says("brute-force defence seen: {defence}", defence=defence),
+                      observed=attempts, expected=expected, **details)
+    return failed(says("{count} wrong passwords in a row met no defence",
+                       count=len(facts.attempts)),
                   observed=attempts, expected=expected, **details)
 

@@ -17,7 +17,7 @@ from audit.model.results import Result, RunResults
 from audit.profiles import LIBRARY_VERSION
 from audit.vocabulary import Lang, Severity, Status, localized
 from reports.charts import area_grid, grid_chart, severity_chart, trend_chart
-from reports.i18n import translator
+from reports.i18n import summary_of, translator
 from reports.register import findings_register, one_line, remediation_plan, target_lines
 from reports.text import as_text, attestation_note, clean
 
@@ -144,4 +144,5 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
                       for index, r in enumerate(results.results)},
         attestation_note=attestation_note,
         one_line=one_line,
+        summary=lambda result: summary_of(result, lang),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from audit.fix import plan_fixes
 from audit.model.results import ControlOutcome, RunResults
 from audit.vocabulary import Lang, Severity, Status, localized
+from reports.i18n import summary_of
 from reports.text import clean
 
 # Most severe first; the register and the plan sort on it.
@@ -69,7 +70,7 @@ def findings_register(results: RunResults, lang: Lang = Lang.EN) -> list[Registe
         rows.append(RegisterRow(
             index=index, severity=control.severity, control=control.id,
             title=localized(control.title, lang), target=result.target, check=result.check,
-            status=result.status, finding=one_line(result.summary, REGISTER_LINE),
+            status=result.status, finding=one_line(summary_of(result, lang), REGISTER_LINE),
             fix=first_sentence(localized(control.remediation, lang), REGISTER_LINE),
             gain=gains.get(control.id, 0.0)))
     return sorted(rows, key=lambda r: (SEVERITY_RANK[r.severity], -r.gain, r.control,

@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hosts import HOST_CHECKS, profile_text
+
 from audit.model.results import Result, RunResults
 from audit.registry import Registry
 from audit.run import RunRequest, execute, prepare
@@ -37,3 +39,13 @@ def statuses(results: RunResults) -> dict[tuple[str, str], Status]:
 def by_target(results: RunResults) -> dict[tuple[str, str], Result]:
     """Every result by (target, check)."""
     return {(result.target, result.check): result for result in results.results}
+
+
+def offline_host_run(directory: Path, variant: str = "weak") -> RunResults:
+    """The VARIANT host tree (tests/hosts/) audited offline with every host check."""
+    from tests.servers.sshd import host_tree
+
+    host_tree(variant, directory / variant)
+    inventory = (f"organisation: X\ntargets:\n  - {{name: {variant}, roles: [host], "
+                 f"root: {directory / variant}}}\n")
+    return run_audit(directory, profile_text(HOST_CHECKS), inventory)

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from hosts import HOST_CHECKS, profile_text
-from runs import run_audit
+from hosts import HOST_CHECKS
+from runs import offline_host_run
 
 from audit.fix import FIXERS, Safety, load_fixers, plan_fixes, render_playbook
 from audit.model.results import Evidence, Result, RunResults
 from audit.registry import default_registry
 from audit.vocabulary import Status
-from tests.servers.sshd import host_tree
 
 NOT_FIXED = {"host.ssh_mfa", "host.role_separation", "hostsys.disk_encryption",
              "hostsys.firewall", "hostsys.time_sync"}
@@ -26,11 +25,8 @@ NOT_FIXED = {"host.ssh_mfa", "host.role_separation", "hostsys.disk_encryption",
 
 @pytest.fixture(scope="module")
 def weak_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
-    """The weak host tree audited offline, then shown as if reached over SSH."""
-    work = tmp_path_factory.mktemp("fix-weak")
-    host_tree("weak", work / "weak")
-    inventory = f"organisation: Fix\ntargets:\n  - {{name: weak, roles: [host], root: {work}/weak}}\n"
-    return run_audit(work, profile_text(HOST_CHECKS), inventory)
+    """The weak host tree audited offline: every host check fails on it."""
+    return offline_host_run(tmp_path_factory.mktemp("weak_run"))
 
 
 def over_ssh(results: RunResults) -> RunResults:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.budget import Budget
+from audit.messages import says
 from audit.model.inventory import Credential, EvidenceDocument, Scope, Target
 from audit.registry import Params
 from audit.transports.base import Transport
@@ -114,8 +115,8 @@ class TargetContext:
         with shared.transport_lock:
             if shared.transport is None:
                 if self._transport_factory is None:
-                    raise FactUnavailable(Reason.UNSUPPORTED,
-                                          f"target {self.target.name!r} has no host transport")
+                    raise FactUnavailable(Reason.UNSUPPORTED, says(
+                        "target {target} has no host transport", target=repr(self.target.name)))
                 shared.transport = self._transport_factory(self.target, self.environment)
             return shared.transport
 

@@ -34,6 +34,7 @@ from audit.facts.budget import Budget
 from audit.facts.context import Environment, TargetContext
 from audit.facts.ports import canonical_service, target_address
 from audit.facts.services import FoundService, known_services, map_of
+from audit.messages import Message, Text, english, message_of, says
 from audit.model.inventory import BasicCredential
 from audit.vocabulary import Reason
 
@@ -76,8 +77,16 @@ class EndpointFacts:
     unauthenticated: bool | None = None
     plaintext: bool | None = None
     proof: Proof = field(default_factory=dict)
-    note: str = ""
+    note: str = ""                       # in English, as the evidence shows it
     problem: Reason | None = None
+    # The note as a message a report says in its language, when the probe worded it (see
+    # `noted`); a note that is the server's own text has none.
+    note_message: Message | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def note_text(self) -> Text:
+        """The note as a report says it."""
+        return self.note_message or self.note
 
     def evidence(self) -> dict[str, Any]:
         """A plain, JSON-ready summary for a result's evidence."""
@@ -89,6 +98,11 @@ class EndpointFacts:
         if self.proof:
             record["proof"] = dict(self.proof)
         return with_outcome(record, self.note, self.problem)
+
+
+def noted(facts: EndpointFacts, note: Text, **changes: Any) -> EndpointFacts:
+    """`facts` with `note` (a message, or text the server sent) and the other `changes`."""
+    return replace(facts, note=english(note), note_message=message_of(note), **changes)
 
 
 def with_outcome(record: dict[str, Any], note: str, problem: Reason | None) -> dict[str, Any]:
@@ -117,11 +131,11 @@ def untrusted_text(value: object) -> str:
 def _network_failure(facts: EndpointFacts, error: BaseException) -> EndpointFacts:
     """A refused, timed-out or broken connection, as facts."""
     if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower():
-        return replace(facts, reachable=False, note="connection refused")
+        return noted(facts, says("connection refused"), reachable=False)
     if isinstance(error, TimeoutError) or "timeout" in str(error).lower() \
             or "timed out" in str(error).lower():
-        return replace(facts, problem=Reason.TIMEOUT, note="no answer within the timeout")
-    return replace(facts, problem=Reason.UNREACHABLE, note=untrusted_text(error))
+        return noted(facts, says("no answer within the timeout"), problem=Reason.TIMEOUT)
+    return noted(facts, untrusted_text(error), problem=Reason.UNREACHABLE)
 
 
 # PostgreSQL ---------------------------------------------------------------------------------
@@ -160,15 +174,16 @@ def probe_postgresql(endpoint: Endpoint) -> EndpointFacts:
             return _network_failure(facts, error)
     # Refused by pg_hba for want of encryption, or asked for a password: in both cases the
     # server spoke; only a hostssl-only pg_hba refuses the plaintext session itself.
-    facts = replace(facts, plaintext="no encryption" not in refusal, unauthenticated=False,
-                    note=refusal)
+    facts = noted(facts, refusal, plaintext="no encryption" not in refusal,
+                  unauthenticated=False)
     try:
         return replace(facts, unauthenticated=True, proof=_postgres_proof(endpoint, "require"))
     except psycopg.Error as error:
         over_tls = _postgres_refusal(error)
         if "SSL" in over_tls and "support" in over_tls:
             return facts                       # no TLS at all: the plaintext answer stands
-        return replace(facts, note=f"without TLS: {refusal}; with TLS: {over_tls}")
+        return noted(facts, says("without TLS: {refusal}; with TLS: {over_tls}",
+                                 refusal=refusal, over_tls=over_tls))
 
 
 # MariaDB / MySQL ----------------------------------------------------------------------------
@@ -221,13 +236,13 @@ def probe_mysql(endpoint: Endpoint) -> EndpointFacts:
         if proof:
             return replace(facts, unauthenticated=True, plaintext=True, proof=proof)
         if not tls_offered:
-            return replace(facts, unauthenticated=False, plaintext=True,
-                           note="root needs a password; the server offers no TLS")
+            return noted(facts, says("root needs a password; the server offers no TLS"),
+                         unauthenticated=False, plaintext=True)
         proof, _, _ = _mysql_session(endpoint, tls=True)
         facts = replace(facts, unauthenticated=proof is not None, proof=proof or {})
         if code == SECURE_TRANSPORT_REQUIRED or proof:
             # MySQL says so; MariaDB denies in clear the very login it accepts over TLS.
-            return replace(facts, plaintext=False, note="plaintext connections are refused")
+            return noted(facts, says("plaintext connections are refused"), plaintext=False)
         return _mysql_plaintext_with_login(endpoint, facts)
     except (pymysql.err.MySQLError, OSError) as error:
         return _network_failure(facts, error.__cause__ or error)
@@ -237,16 +252,16 @@ def _mysql_plaintext_with_login(endpoint: Endpoint, facts: EndpointFacts) -> End
     """MariaDB refuses a plaintext client with "access denied", the same answer as a wrong
     password: only a login that works over TLS can tell the two apart."""
     if endpoint.login is None:
-        return replace(facts, note="TLS is offered; telling whether plaintext logins are "
-                                   "refused needs a credential for this service")
+        return noted(facts, says("TLS is offered; telling whether plaintext logins are "
+                                 "refused needs a credential for this service"))
     over_tls, _, _ = _mysql_session(endpoint, tls=True, login=endpoint.login)
     if over_tls is None:
-        return replace(facts, problem=Reason.PERMISSION_DENIED,
-                       note="the inventory's credential for this service was refused")
+        return noted(facts, says("the inventory's credential for this service was refused"),
+                     problem=Reason.PERMISSION_DENIED)
     in_clear, _, _ = _mysql_session(endpoint, tls=False, login=endpoint.login)
-    return replace(facts, plaintext=in_clear is not None,
-                   note="the inventory's credential logs in " +
-                        ("without TLS too" if in_clear else "over TLS only"))
+    return noted(facts, says("the inventory's credential logs in without TLS too") if in_clear
+                 else says("the inventory's credential logs in over TLS only"),
+                 plaintext=in_clear is not None)
 
 
 # Redis --------------------------------------------------------------------------------------
@@ -274,9 +289,9 @@ def _redis_access(endpoint: Endpoint, tls: bool) -> EndpointFacts:
                        proof={"version": untrusted_text(version), "keys": int(client.dbsize()),
                               "tls": tls})
     except redis.AuthenticationError as error:
-        return replace(facts, unauthenticated=False, note=untrusted_text(error))
+        return noted(facts, untrusted_text(error), unauthenticated=False)
     except redis.ResponseError as error:          # protected mode: DENIED
-        return replace(facts, unauthenticated=False, note=untrusted_text(error))
+        return noted(facts, untrusted_text(error), unauthenticated=False)
     finally:
         client.close()
 
@@ -307,10 +322,10 @@ def probe_memcached(endpoint: Endpoint) -> EndpointFacts:
     try:
         stats = client.stats()
     except MemcacheUnexpectedCloseError:
-        return replace(facts, unauthenticated=False, plaintext=False,
-                       note="the server closed the connection on `stats`")
+        return noted(facts, says("the server closed the connection on `stats`"),
+                     unauthenticated=False, plaintext=False)
     except MemcacheError as error:               # a SASL build answers errors until login
-        return replace(facts, unauthenticated=False, plaintext=True, note=untrusted_text(error))
+        return noted(facts, untrusted_text(error), unauthenticated=False, plaintext=True)
     except OSError as error:
         return _network_failure(facts, error)
     finally:
@@ -338,20 +353,23 @@ def service_login(environment: Environment, credential: str | None) -> Login | N
         return None
     reference = environment.credentials.get(credential)
     if not isinstance(reference, BasicCredential):
-        raise FactUnavailable(Reason.NOT_FOUND, f"credential {credential!r} is not a basic "
-                              "(user and password) credential")
+        raise FactUnavailable(Reason.NOT_FOUND, says(
+            "credential {credential} is not a basic (user and password) credential",
+            credential=repr(credential)))
     if reference.password_env is not None:
         password = os.environ.get(reference.password_env)
         if password is None:
-            raise FactUnavailable(Reason.NOT_FOUND, f"credential {credential!r}: environment "
-                                  f"variable {reference.password_env} is not set")
+            raise FactUnavailable(Reason.NOT_FOUND, says(
+                "credential {credential}: environment variable {variable} is not set",
+                credential=repr(credential), variable=reference.password_env))
         return Login(reference.user, password)
     path = environment.resolve(str(reference.password_file))
     try:
         return Login(reference.user, path.read_text(encoding="utf-8").strip())
     except OSError as error:
-        raise FactUnavailable(Reason.NOT_FOUND, f"credential {credential!r}: cannot read "
-                              f"{path}: {error.strerror}") from None
+        raise FactUnavailable(Reason.NOT_FOUND, says(
+            "credential {credential}: cannot read {path}: {error}", credential=repr(credential),
+            path=str(path), error=str(error.strerror))) from None
 
 
 def database_endpoints(context: TargetContext) -> list[Endpoint]:
@@ -383,8 +401,8 @@ def _silent(found: FoundService | None, endpoint: Endpoint) -> EndpointFacts | N
     """The fact of a port the scan found silent, without waiting for it a second time."""
     if found is None or not found.silent:
         return None
-    return EndpointFacts(endpoint.service, endpoint.port, problem=Reason.TIMEOUT,
-                         note="accepted the connection, then no answer within the timeout")
+    return noted(EndpointFacts(endpoint.service, endpoint.port, problem=Reason.TIMEOUT),
+                 says("accepted the connection, then no answer within the timeout"))
 
 
 def probe_endpoint(endpoint: Endpoint) -> EndpointFacts:

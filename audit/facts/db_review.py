@@ -15,7 +15,7 @@ its answers, and what the account was not allowed to see is said, never taken fo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +32,7 @@ from audit.facts.databases import (
     with_outcome,
 )
 from audit.facts.ports import canonical_service, target_address
+from audit.messages import Message, Text, english
 from audit.registry import Params
 from audit.vocabulary import Reason
 
@@ -56,12 +57,25 @@ class Question(StrEnum):
 
 @dataclass(frozen=True)
 class Answer:
-    """One question answered: what fails, what was judged, and what could not be seen."""
+    """One question answered: what fails, what was judged, and what could not be seen.
 
-    findings: tuple[str, ...] = ()
+    Findings and the unseen part are messages a report says in its language (`findings` and
+    `unseen` give their English text); what was judged and the limits are evidence."""
+
+    finding_texts: tuple[Text, ...] = ()
     judged: tuple[str, ...] = ()
-    unseen: str = ""                     # the answer cannot be given: the account's view
+    unseen_text: Text = ""               # the answer cannot be given: the account's view
     limits: tuple[str, ...] = ()         # what is left out of an answer that stands
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """What fails, in English."""
+        return tuple(map(english, self.finding_texts))
+
+    @property
+    def unseen(self) -> str:
+        """Why the answer cannot be given, in English ("" when it can)."""
+        return english(self.unseen_text)
 
     def evidence(self) -> dict[str, Any]:
         """A JSON-ready record, bounded in length."""
@@ -79,11 +93,20 @@ class Answer:
         return record
 
 
-def answer(findings: list[str], judged: list[str], unseen: str = "",
+def answer(findings: Sequence[Text], judged: list[str], unseen: Text = "",
            limits: list[str] | None = None) -> Answer:
     """An Answer from lists, names the server sent made printable."""
-    return Answer(tuple(map(untrusted_text, findings)), tuple(map(untrusted_text, judged)),
+    return Answer(tuple(map(printable, findings)), tuple(map(untrusted_text, judged)),
                   unseen, tuple(limits or ()))
+
+
+def printable(text: Text) -> Text:
+    """A finding with the names the server sent in it made printable and short."""
+    if isinstance(text, Message):
+        return Message(template=text.template, params={
+            name: printable(value) if isinstance(value, str | Message) else value
+            for name, value in text.params.items()})
+    return untrusted_text(text)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from audit.facts.db_review import (
     answer,
     reviewer,
 )
+from audit.messages import Text, says
 
 TABLE_ACCESS_DENIED = (1142, 1143)      # SELECT command denied (table, column)
 # Accounts the server itself uses or was installed with; never the application's.
@@ -213,17 +214,19 @@ def review_mysql(target: ReviewTarget) -> ServiceReview:
     audit_active = bool(audit_plugin) and str(audit_plugin[0][0]).upper() == "ACTIVE"
     answers = {
         Question.OWN_PRIVILEGES: answer(
-            [f"the audit account {me} holds {privilege}" for privilege in own
+            [says("the audit account {account} holds {privilege}", account=me,
+                  privilege=privilege) for privilege in own
              if privilege.upper() not in READ_ONLY],
             [f"grants of {me}"]),
         Question.TLS_SETTINGS: _tls_settings(settings),
         Question.ACTIVITY_LOGGING: _activity_logging(settings, audit_active),
     }
     if view is None:
-        unseen = "mysql.user is not readable to the audit account (GRANT SELECT ON mysql.user)"
+        unseen = says("mysql.user is not readable to the audit account (GRANT SELECT ON "
+                      "mysql.user)")
         for question in (Question.ADMIN_PRIVILEGES, Question.LOGINS, Question.PASSWORDS,
                          Question.AUDIT_TABLES, Question.PUBLIC_GRANTS):
-            answers[question] = Answer(unseen=unseen)
+            answers[question] = Answer(unseen_text=unseen)
     else:
         accounts, roles_seen = view
         apps = _application_accounts(accounts, target.app_accounts, me)
@@ -266,8 +269,10 @@ ROLES_UNSEEN = "privileges held through roles: mysql.roles_mapping is not readab
 def _admin_privileges(apps: list[Account], named: tuple[str, ...], roles_seen: bool) -> Answer:
     source = "named in the inventory" if named else "every account but root, the server's " \
         "own and the audit account"
-    return answer([f"application account {a.name} holds {held}"
-                   + (f" (roles: {', '.join(a.roles)})" if a.roles else "")
+    return answer([says("application account {account} holds {privilege} (roles: {roles})",
+                        account=a.name, privilege=held, roles=", ".join(a.roles)) if a.roles
+                   else says("application account {account} holds {privilege}",
+                             account=a.name, privilege=held)
                    for a in apps for held in a.administration()],
                   [(f"application accounts ({source}): "
                    f"{', '.join(a.name for a in apps) or 'none'}")],
@@ -294,10 +299,12 @@ def _extra_flags(connection: pymysql.Connection) -> ExtraFlags | None:
 
 def _logins(accounts: list[Account], extra: ExtraFlags | None) -> Answer:
     open_ = [a for a in accounts if extra is None or (a.user, a.host) not in extra.locked]
-    findings = [f"anonymous account ''@{a.host}" for a in open_ if not a.user]
-    findings += [f"account {a.name} has no password" for a in open_ if a.no_password and a.user]
-    findings += [f"account {a.name} may log in from any host" for a in open_
-                 if a.host == "%" and a.user]
+    findings: list[Text] = [says("anonymous account ''@{host}", host=a.host)
+                            for a in open_ if not a.user]
+    findings += [says("account {account} has no password", account=a.name)
+                 for a in open_ if a.no_password and a.user]
+    findings += [says("account {account} may log in from any host", account=a.name)
+                 for a in open_ if a.host == "%" and a.user]
     limits = [] if extra else [("locked accounts are judged too: mysql.global_priv is not "
                                "readable")]
     return answer(findings, [f"{len(open_)} unlocked account(s) of mysql.user"], limits=limits)
@@ -308,11 +315,12 @@ def _passwords(accounts: list[Account], settings: dict[str, str],
     default = settings.get("default_password_lifetime", "0")
     with_password = [a for a in accounts if not a.no_password and a.user
                      and a.plugin in NO_PASSWORD_PLUGINS]
-    findings = [f"account {a.name} stores a pre-4.1 password hash" for a in accounts
-                if a.plugin == "mysql_old_password"]
+    findings: list[Text] = [says("account {account} stores a pre-4.1 password hash",
+                                 account=a.name)
+                            for a in accounts if a.plugin == "mysql_old_password"]
     if extra is None:
         if default == "0":
-            findings.append("default_password_lifetime = 0: passwords never expire")
+            findings.append(says("default_password_lifetime = 0: passwords never expire"))
         return answer(findings, ["default_password_lifetime"], limits=[
             "per-account password lifetimes: mysql.global_priv is not readable"])
     with_password = [a for a in with_password if (a.user, a.host) not in extra.locked]
@@ -320,20 +328,24 @@ def _passwords(accounts: list[Account], settings: dict[str, str],
         value = extra.lifetime.get((account.user, account.host))
         lifetime = default if value in (None, "-1") else str(value)
         if lifetime == "0":
-            findings.append(f"account {account.name}: password never expires")
+            findings.append(says("account {account}: password never expires",
+                                 account=account.name))
     return answer(findings, ["default_password_lifetime"] +
                   [f"password lifetime of {a.name}" for a in with_password])
 
 
 def _public_grants(settings: dict[str, str], grants: Grants | None) -> Answer:
-    findings = ["local_infile = ON: every account may load files from its client host"] \
+    findings: list[Text] = [says("local_infile = ON: every account may load files from its "
+                                 "client host")] \
         if settings.get("local_infile", "OFF").upper() == "ON" else []
     if grants is None:
         return answer(findings, ["local_infile"], limits=[
             "grants to PUBLIC: mysql.db or mysql.tables_priv is not readable"])
-    findings += [f"{db}.* granted to PUBLIC ({', '.join(sorted(privs))})"
+    findings += [says("{what} granted to PUBLIC ({privileges})", what=f"{db}.*",
+                      privileges=", ".join(sorted(privs)))
                  for user, _, db, privs in grants.schemas if user == "PUBLIC" and privs]
-    findings += [f"{db}.{table} granted to PUBLIC ({', '.join(sorted(privs))})"
+    findings += [says("{what} granted to PUBLIC ({privileges})", what=f"{db}.{table}",
+                      privileges=", ".join(sorted(privs)))
                  for user, _, db, table, privs in grants.tables if user == "PUBLIC" and privs]
     return answer(findings, ["local_infile", "schema and table grants to PUBLIC"])
 
@@ -343,13 +355,15 @@ def _audit_tables(apps: list[Account], grants: Grants | None, tables: list[tuple
     audit = [(str(db), str(name)) for db, name in tables
              if re.search(pattern, str(name), re.IGNORECASE)]
     if grants is None:
-        return Answer(unseen="mysql.db or mysql.tables_priv is not readable to the audit account")
-    findings = []
+        return Answer(unseen_text=says("mysql.db or mysql.tables_priv is not readable to the "
+                                       "audit account"))
+    findings: list[Text] = []
     for account in apps:
         for db, table in audit:
             rights = _editing_rights(account, grants, db, table)
             if rights:
-                findings.append(f"{account.name} may {', '.join(rights)} {db}.{table}")
+                findings.append(says("{account} may {rights} {table}", account=account.name,
+                                     rights=", ".join(rights), table=f"{db}.{table}"))
     limits = ["tables listed where the audit account has SHOW VIEW on the schema"]
     return answer(findings, [f"{db}.{table}" for db, table in audit],
                   limits=limits if roles_seen else [*limits, ROLES_UNSEEN])
@@ -371,19 +385,21 @@ def _editing_rights(account: Account, grants: Grants, db: str, table: str) -> li
 def _activity_logging(settings: dict[str, str], audit_active: bool) -> Answer:
     audit_on = audit_active and settings.get("server_audit_logging", "OFF").upper() == "ON"
     general = settings.get("general_log", "OFF").upper() == "ON"
-    findings = [] if audit_on or general else [
-        ("neither the server_audit plugin (server_audit_logging = ON) nor the general log "
-        "records connections and statements")]
+    findings: list[Text] = [] if audit_on or general else [
+        says("neither the server_audit plugin (server_audit_logging = ON) nor the general log "
+             "records connections and statements")]
     return answer(findings, ["server_audit plugin", "server_audit_logging", "general_log"])
 
 
 def _tls_settings(settings: dict[str, str]) -> Answer:
-    findings = []
+    findings: list[Text] = []
     if settings.get("have_ssl", "DISABLED").upper() != "YES":
-        findings.append(f"have_ssl = {settings.get('have_ssl', 'DISABLED')}: no TLS offered")
+        findings.append(says("have_ssl = {value}: no TLS offered",
+                             value=settings.get("have_ssl", "DISABLED")))
     if settings.get("require_secure_transport", "OFF").upper() != "ON":
-        findings.append("require_secure_transport = OFF: unencrypted clients are accepted")
+        findings.append(says("require_secure_transport = OFF: unencrypted clients are "
+                             "accepted"))
     old = [v for v in OLD_PROTOCOLS if v in settings.get("tls_version", "")]
     if old:
-        findings.append(f"tls_version allows {', '.join(old)}")
+        findings.append(says("tls_version allows {versions}", versions=", ".join(old)))
     return answer(findings, ["have_ssl", "require_secure_transport", "tls_version"])

@@ -27,6 +27,7 @@ from audit.facts.db_review import (
     application_accounts,
     reviewer,
 )
+from audit.messages import Text, says
 
 MAX_DATABASES = 20
 BOOTSTRAP_SUPERUSER_OID = 10        # the role initdb created (`postgres`)
@@ -59,22 +60,23 @@ class Role:
     bootstrap: bool
     memberships: tuple[str, ...]
 
-    def administration(self) -> list[str]:
+    def administration(self) -> list[Text]:
         """The attributes and memberships that administer the server, not just use it (a
         superuser holds every other one, so it is named alone)."""
         if self.superuser:
             return ["SUPERUSER"]
-        held = [name for name, on in (("CREATEROLE", self.createrole),
-                                      ("REPLICATION", self.replication),
-                                      ("BYPASSRLS", self.bypassrls)) if on]
-        return held + [f"member of {role}" for role in self.memberships if role in SERVER_ROLES]
+        held: list[Text] = [name for name, on in (("CREATEROLE", self.createrole),
+                                                  ("REPLICATION", self.replication),
+                                                  ("BYPASSRLS", self.bypassrls)) if on]
+        return held + [says("member of {role}", role=role) for role in self.memberships
+                       if role in SERVER_ROLES]
 
-    def writes(self) -> list[str]:
+    def writes(self) -> list[Text]:
         """What lets this role change the server beyond reading."""
         if self.superuser:
             return self.administration()
         held = self.administration() + (["CREATEDB"] if self.createdb else [])
-        return held + [f"member of {role}" for role in self.memberships
+        return held + [says("member of {role}", role=role) for role in self.memberships
                        if role in WRITING_ROLES and role not in SERVER_ROLES]
 
 
@@ -112,8 +114,8 @@ class DatabaseView:
 
     name: str
     own_writable_tables: int
-    public_grants: list[str]
-    audit_table_writers: list[str]
+    public_grants: list[Text]
+    audit_table_writers: list[Text]
     audit_tables: list[str]
     patient_tables: dict[str, bool]         # schema.table: row-level security enabled
 
@@ -150,7 +152,8 @@ def _database_view(connection: psycopg.Connection[Any], name: str, target: Revie
           AND (c.relname = ANY(%s) OR n.nspname || '.' || c.relname = ANY(%s))
         ORDER BY 1""", (target.scope.patient_tables, target.scope.patient_tables))
     return DatabaseView(
-        name, int(writable), [f"{name}: {what} granted to PUBLIC ({privileges})"
+        name, int(writable), [says("{database}: {what} granted to PUBLIC ({privileges})",
+                                   database=name, what=what, privileges=privileges)
                               for what, privileges in public],
         [_writer(name, table, role, flags) for table, role, *flags in audit
          if role is not None and any(flags)],
@@ -158,9 +161,10 @@ def _database_view(connection: psycopg.Connection[Any], name: str, target: Revie
         {f"{name}.{table}": bool(enabled) for table, enabled in patient})
 
 
-def _writer(database: str, table: str, role: str, flags: list[bool]) -> str:
+def _writer(database: str, table: str, role: str, flags: list[bool]) -> Text:
     rights = [right for right, on in zip(("UPDATE", "DELETE", "TRUNCATE"), flags) if on]
-    return f"{role} may {', '.join(rights)} {database}.{table}"
+    return says("{account} may {rights} {table}", account=role, rights=", ".join(rights),
+                table=f"{database}.{table}")
 
 
 @reviewer("postgresql")
@@ -205,7 +209,7 @@ def review_postgresql(target: ReviewTarget) -> ServiceReview:
 
 
 def _limited(given: Answer, limit: str) -> Answer:
-    return Answer(given.findings, given.judged, given.unseen, (*given.limits, limit))
+    return Answer(given.finding_texts, given.judged, given.unseen_text, (*given.limits, limit))
 
 
 def _md5_roles(connection: psycopg.Connection[Any]) -> list[str] | None:
@@ -218,9 +222,11 @@ def _md5_roles(connection: psycopg.Connection[Any]) -> list[str] | None:
 
 
 def _own_privileges(me: Role, views: list[DatabaseView]) -> Answer:
-    findings = [f"the audit role {me.name} has {held}" for held in me.writes()]
-    findings += [f"the audit role {me.name} may write {v.own_writable_tables} table(s) in "
-                 f"{v.name}" for v in views if v.own_writable_tables]
+    findings = [says("the audit role {role} has {held}", role=me.name, held=held)
+                for held in me.writes()]
+    findings += [says("the audit role {role} may write {count} table(s) in {database}",
+                      role=me.name, count=v.own_writable_tables, database=v.name)
+                 for v in views if v.own_writable_tables]
     return answer(findings, [f"attributes and memberships of {me.name}"] +
                   [f"table privileges of {me.name} in {v.name}" for v in views])
 
@@ -228,8 +234,8 @@ def _own_privileges(me: Role, views: list[DatabaseView]) -> Answer:
 def _admin_privileges(roles: dict[str, Role], app_roles: list[str],
                       named: tuple[str, ...]) -> Answer:
     present = [name for name in app_roles if name in roles]
-    findings = [f"application role {name} has {held}" for name in present
-                for held in roles[name].administration()]
+    findings: list[Text] = [says("application role {role} has {held}", role=name, held=held)
+                            for name in present for held in roles[name].administration()]
     missing = [name for name in app_roles if name not in roles]
     limits = [f"application role(s) named in the inventory do not exist: {', '.join(missing)}"] \
         if missing else []
@@ -241,13 +247,15 @@ def _admin_privileges(roles: dict[str, Role], app_roles: list[str],
 
 def _passwords(roles: list[Role], settings: dict[str, str],
                md5_roles: list[str] | None) -> Answer:
-    findings = []
+    findings: list[Text] = []
     if settings.get("password_encryption", "").lower() == "md5":
-        findings.append("password_encryption = md5: new passwords are stored as MD5 hashes")
-    findings += [f"role {name} stores an MD5 password hash" for name in md5_roles or []]
+        findings.append(says("password_encryption = md5: new passwords are stored as MD5 "
+                             "hashes"))
+    findings += [says("role {role} stores an MD5 password hash", role=name)
+                 for name in md5_roles or []]
     ordinary = [r for r in roles if r.login and not r.bootstrap]
-    findings += [f"login role {r.name} has no password expiry (VALID UNTIL)" for r in ordinary
-                 if r.expires is None or str(r.expires) == "infinity"]
+    findings += [says("login role {role} has no password expiry (VALID UNTIL)", role=r.name)
+                 for r in ordinary if r.expires is None or str(r.expires) == "infinity"]
     limits = [] if md5_roles is not None else [
         "which existing roles still store MD5 hashes: pg_authid is readable by superusers only"]
     return answer(findings, ["password_encryption"] +
@@ -255,38 +263,44 @@ def _passwords(roles: list[Role], settings: dict[str, str],
 
 
 def _activity_logging(settings: dict[str, str]) -> Answer:
-    findings = [f"{name} = {settings.get(name, 'off')}"
-                for name in ("log_connections", "log_disconnections")
-                if settings.get(name, "off") != "on"]
+    findings: list[Text] = [says("{setting} = {value}", setting=name,
+                                 value=settings.get(name, "off"))
+                            for name in ("log_connections", "log_disconnections")
+                            if settings.get(name, "off") != "on"]
     statement = settings.get("log_statement", "none")
     preload = settings.get("shared_preload_libraries")
     pgaudit = "pgaudit" in re.split(r"[\s,]+", preload or "") and \
         settings.get("pgaudit.log", "none") not in ("", "none")
-    unseen = ""
+    unseen: Text = ""
     if statement not in LOGGED_STATEMENTS and not pgaudit:
         if preload is None:
-            unseen = ("log_statement is none, and whether pgaudit is loaded "
-                      "(shared_preload_libraries) needs pg_read_all_settings")
+            unseen = says("log_statement is none, and whether pgaudit is loaded "
+                          "(shared_preload_libraries) needs pg_read_all_settings")
         else:
-            findings.append(f"changes are not logged: log_statement = {statement} and "
-                            "pgaudit is not loaded with pgaudit.log set")
+            findings.append(says("changes are not logged: log_statement = {value} and "
+                                 "pgaudit is not loaded with pgaudit.log set", value=statement))
     return answer(findings, ["log_connections", "log_disconnections", "log_statement",
                              "shared_preload_libraries", "pgaudit.log"], unseen=unseen)
 
 
 def _tls_settings(settings: dict[str, str]) -> Answer:
-    findings = []
+    findings: list[Text] = []
     if settings.get("ssl", "off") != "on":
-        findings.append(f"ssl = {settings.get('ssl', 'off')}: the server offers no TLS")
+        findings.append(says("ssl = {value}: the server offers no TLS",
+                             value=settings.get("ssl", "off")))
     minimum = settings.get("ssl_min_protocol_version", "")
-    if minimum not in MODERN_TLS:
-        findings.append(f"ssl_min_protocol_version = {minimum or 'unset'} (TLS 1.2 expected)")
+    if not minimum:
+        findings.append(says("ssl_min_protocol_version = unset (TLS 1.2 expected)"))
+    elif minimum not in MODERN_TLS:
+        findings.append(says("ssl_min_protocol_version = {value} (TLS 1.2 expected)",
+                             value=minimum))
     return answer(findings, ["ssl", "ssl_min_protocol_version"])
 
 
 def _row_security(views: list[DatabaseView], named: list[str]) -> Answer:
     found = {table: enabled for view in views for table, enabled in view.patient_tables.items()}
-    findings = [f"{table} has no row-level security" for table, on in found.items() if not on]
+    findings: list[Text] = [says("{table} has no row-level security", table=table)
+                            for table, on in found.items() if not on]
     seen = {table.split(".", 1)[1] for table in found}
     missing = [name for name in named if not any(
         entry == name or entry.endswith("." + name) for entry in seen)]

@@ -24,13 +24,14 @@ from audit.facts.db_review import (
     application_accounts,
     reviewer,
 )
+from audit.messages import Text, says
 
 # Commands an application must not be able to run: wipe the data, reconfigure the server
 # (CONFIG SET dir + dbfilename writes files), or debug it.
 DANGEROUS = (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "SET", "dir", "/tmp"),
              ("DEBUG", "SLEEP", "0"))
 SUBCOMMANDED = ("CONFIG", "ACL")
-DRYRUN_DENIED = "ACL DRYRUN is not permitted to the audit user (+acl|dryrun)"
+DRYRUN_DENIED = says("ACL DRYRUN is not permitted to the audit user (+acl|dryrun)")
 # What a read-only audit user must not be able to run.
 WRITES = (("SET", "mis-audit:probe", "x"), ("DEL", "mis-audit:probe"), ("FLUSHALL",),
           ("CONFIG", "SET", "dir", "/tmp"), ("ACL", "SETUSER", "mis-audit-probe"))
@@ -106,7 +107,8 @@ def review_redis(target: ReviewTarget) -> ServiceReview:
         dryrun_denied = any(allowed is None for allowed in own)
     finally:
         client.close()
-    unlisted = Answer(unseen="ACL LIST is not permitted to the audit user (+acl|list)")
+    unlisted = Answer(unseen_text=says("ACL LIST is not permitted to the audit user "
+                                       "(+acl|list)"))
     answers = {
         Question.OWN_PRIVILEGES: _own_privileges(me, own),
         Question.LOGINS: _logins(users) if users is not None else unlisted,
@@ -132,8 +134,9 @@ def _text(value: object) -> str:
 
 def _own_privileges(me: str, own: list[bool | None]) -> Answer:
     if any(allowed is None for allowed in own):
-        return Answer(unseen=DRYRUN_DENIED)
-    return answer([f"the audit user {me} may run {_label(command)}"
+        return Answer(unseen_text=DRYRUN_DENIED)
+    return answer([says("the audit user {user} may run {command}", user=me,
+                        command=_label(command))
                    for command, allowed in zip(WRITES, own) if allowed],
                   [f"write and administration commands for {me}"])
 
@@ -141,15 +144,16 @@ def _own_privileges(me: str, own: list[bool | None]) -> Answer:
 def _admin_privileges(dangerous: dict[str, list[str]], named: tuple[str, ...],
                       dryrun_denied: bool) -> Answer:
     if dryrun_denied:
-        return Answer(unseen=DRYRUN_DENIED)
+        return Answer(unseen_text=DRYRUN_DENIED)
     source = "named in the inventory" if named else "every enabled user but the audit user"
-    return answer([f"application user {user} may run {command}"
+    return answer([says("application user {user} may run {command}", user=user,
+                        command=command)
                    for user, commands in dangerous.items() for command in commands],
                   [f"application users ({source}): {', '.join(dangerous) or 'none'}"])
 
 
 def _logins(users: list[AclUser]) -> Answer:
-    findings = [f"user {u.name} is enabled without a password (nopass)" for u in users
-                if u.enabled and u.nopass]
+    findings: list[Text] = [says("user {user} is enabled without a password (nopass)",
+                                 user=u.name) for u in users if u.enabled and u.nopass]
     return answer(findings, [f"user {u.name}: {'on' if u.enabled else 'off'}, "
                              f"{u.rules}" for u in users])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -41,6 +41,7 @@ from audit.facts.net import (
 )
 from audit.facts.ports import target_address
 from audit.facts.services import services_of_kind
+from audit.messages import Message, listed, says
 from audit.model.inventory import AE_TITLE_PATTERN, Service
 from audit.vocabulary import Reason
 
@@ -148,8 +149,9 @@ def _endpoint(address: str, port: int, called_ae: str, tls: bool,
             tls, unknown_caller = True, over_tls
     if unknown_caller.outcome == "not dicom":
         # Refusing a stranger is not what it did: nothing about access control can be said.
-        raise FactUnavailable(Reason.REFUSED, f"{address}:{port}: the peer does not speak "
-                              f"DICOM (it sent an unrecognised or oversized PDU)")
+        raise FactUnavailable(Reason.REFUSED, says(
+            "{address}:{port}: the peer does not speak DICOM (it sent an unrecognised or "
+            "oversized PDU)", address=address, port=port))
     if unknown_caller.outcome == "no answer":
         # A silent port would only cost a second timeout to learn nothing more.
         wrong_called = AssociationAttempt(UNKNOWN_CALLING_AE, WRONG_CALLED_AE, "skipped")
@@ -170,9 +172,10 @@ def _dicom_ports(context: TargetContext, address: str,
     tried = [*DEFAULT_DICOM_PORTS, DICOM_TLS_PORT]
     open_ports = [port for port in tried if _accepts_tcp(address, port, timeout)]
     if not open_ports:
-        raise FactUnavailable(Reason.UNREACHABLE, f"no DICOM port open on {address} (tried "
-                              f"{', '.join(map(str, tried))}; declare a service "
-                              f"of kind '{DICOM_SERVICE_KIND}')")
+        raise FactUnavailable(Reason.UNREACHABLE, says(
+            "no DICOM port open on {address} (tried {ports}; declare a service of kind "
+            "'{kind}')", address=address, ports=", ".join(map(str, tried)),
+            kind=DICOM_SERVICE_KIND))
     return [(port, called, port == DICOM_TLS_PORT) for port in open_ports]
 
 
@@ -397,6 +400,13 @@ class PacsChannel:
     channel: str          # "DICOM port 4242", "HTTP API http://10.0.0.5:8042"
     encrypted: bool | None
     seen: str             # what showed it
+    # `channel` and `seen` as messages a report can translate (for summaries, not evidence).
+    label: Message = field(compare=False, repr=False)
+    seen_said: Message = field(compare=False, repr=False)
+
+    def evidence(self) -> dict[str, object]:
+        """What the channel showed, for a finding's `observed`."""
+        return {"channel": self.channel, "encrypted": self.encrypted, "seen": self.seen}
 
 
 @dataclass(frozen=True)
@@ -411,26 +421,54 @@ def pacs_transport(context: TargetContext) -> PacsTransport:
     """Whether DICOM and the HTTP API are spoken in clear, from the probes that talked to
     them (their facts, gathered once, are shared with the access checks)."""
     channels: list[PacsChannel] = []
-    unreached: list[str] = []
+    unreached: list[Message] = []
     try:
         for endpoint in context.gather(dicom_associations).endpoints:
             channels.append(_dicom_channel(endpoint))
     except FactUnavailable as error:
-        unreached.append(f"DICOM: {error.unavailable.message}")
+        unreached.append(says("DICOM: {reason}", reason=error.unavailable.text))
     try:
         http = context.gather(pacs_http_anonymous)
+        status = http.rest[0].status
         channels.append(PacsChannel(f"HTTP API {http.base_url}",
                                     http.base_url.startswith("https://"),
-                                    f"answered HTTP {http.rest[0].status}"))
+                                    f"answered HTTP {status}",
+                                    says("HTTP API {url}", url=http.base_url),
+                                    says("answered HTTP {status}", status=status)))
     except FactUnavailable as error:
-        unreached.append(f"HTTP API: {error.unavailable.message}")
+        unreached.append(says("HTTP API: {reason}", reason=error.unavailable.text))
     if not channels and unreached:
-        raise FactUnavailable(Reason.UNREACHABLE, "; ".join(unreached))
-    return PacsTransport(channels, unreached)
+        raise FactUnavailable(Reason.UNREACHABLE, listed(unreached))
+    return PacsTransport(channels, [str(reason) for reason in unreached])
 
 
 def _dicom_channel(endpoint: DicomEndpoint) -> PacsChannel:
     outcome = endpoint.unknown_caller.outcome
     answered = outcome in ("accepted", "rejected")
     seen = f"association {outcome}" + (" over TLS" if endpoint.tls else " in clear")
-    return PacsChannel(f"DICOM port {endpoint.port}", endpoint.tls if answered else None, seen)
+    return PacsChannel(f"DICOM port {endpoint.port}", endpoint.tls if answered else None, seen,
+                       says("DICOM port {port}", port=endpoint.port),
+                       _association_seen(outcome, endpoint.tls))
+
+
+# How the unknown caller's association went, by (outcome, over TLS): whole sentences, so that
+# each language can word them its own way.
+ASSOCIATION_SEEN = {
+    ("accepted", True): says("association accepted over TLS"),
+    ("rejected", True): says("association rejected over TLS"),
+    ("aborted", True): says("association aborted over TLS"),
+    ("no answer", True): says("association no answer over TLS"),
+    ("accepted", False): says("association accepted in clear"),
+    ("rejected", False): says("association rejected in clear"),
+    ("aborted", False): says("association aborted in clear"),
+    ("no answer", False): says("association no answer in clear"),
+}
+
+
+def _association_seen(outcome: str, tls: bool) -> Message:
+    """How the unknown caller's association went, and whether over TLS, as a message."""
+    if (outcome, tls) in ASSOCIATION_SEEN:
+        return ASSOCIATION_SEEN[(outcome, tls)]
+    if tls:
+        return says("association {outcome} over TLS", outcome=outcome)
+    return says("association {outcome} in clear", outcome=outcome)

@@ -22,6 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, ParamSpec, Protocol, TypeVar
 
+from audit.messages import Text, english, says
+
 # Text files are read in pieces of this size: memory stays flat whatever the file's size.
 CHUNK_BYTES = 8 * 1024 * 1024
 # A character is at most four bytes (UTF-8), so this many bytes hold `max_chars` characters.
@@ -54,11 +56,13 @@ class Unreadable(StrEnum):
 
 
 class DocumentUnreadable(Exception):
-    """A document whose text was not read: `reason` for code, the message for people."""
+    """A document whose text was not read: `reason` for code, the message for people (`text`,
+    a message a report can translate, or the parser's own words)."""
 
-    def __init__(self, reason: Unreadable, message: str, parser_error: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Unreadable, message: Text, parser_error: str | None = None) -> None:
+        super().__init__(english(message))
         self.reason = reason
+        self.text = message
         self.parser_error = parser_error     # the type name of the parser's exception
 
 
@@ -129,7 +133,8 @@ def pdf_pages(source: Source, limits: DocumentLimits) -> Iterator[str]:
             document = pdfium.PdfDocument(str(source) if isinstance(source, Path) else source)
         except pdfium.PdfiumError as error:
             if pdfium_c.FPDF_GetLastError() == pdfium_c.FPDF_ERR_PASSWORD:
-                raise DocumentUnreadable(Unreadable.ENCRYPTED, "the PDF is encrypted") from error
+                raise DocumentUnreadable(Unreadable.ENCRYPTED,
+                                         says("the PDF is encrypted")) from error
             raise
     try:
         count = len(document) if limits.max_pages is None else min(len(document),
@@ -163,8 +168,9 @@ def docx_paragraphs(source: Source, limits: DocumentLimits) -> Iterator[str]:
         with zipfile.ZipFile(source) as package:
             unpacked = sum(info.file_size for info in package.infolist())
         if unpacked > limits.max_unpacked_bytes:
-            raise DocumentUnreadable(Unreadable.TOO_LARGE, "the DOCX unpacks to more than "
-                                     f"{limits.max_unpacked_bytes // MIB} MiB, not read")
+            raise DocumentUnreadable(Unreadable.TOO_LARGE, says(
+                "the DOCX unpacks to more than {size} MiB, not read",
+                size=limits.max_unpacked_bytes // MIB))
     document = Document(str(source) if isinstance(source, Path) else source)
     yield from _bounded(_paragraphs(document), limits)
 

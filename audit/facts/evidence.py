@@ -19,6 +19,7 @@ from typing import Protocol
 from audit.errors import FactUnavailable
 from audit.facts import documents
 from audit.facts.context import TargetContext
+from audit.messages import Text, english, says
 from audit.vocabulary import Reason
 
 HASH_CHUNK = 1024 * 1024
@@ -54,6 +55,8 @@ class EvidenceFacts:
     # The document's text, case-folded with whitespace collapsed; None when unreadable.
     text: str | None = None
     text_unavailable: str | None = None   # why there is no text
+    # The same, as a message a report can translate (None: only the English is known).
+    text_unavailable_message: Text | None = None
 
     @property
     def age_days(self) -> int | None:
@@ -66,7 +69,7 @@ class DocumentText:
     """The extracted text of a document, or why there is none."""
 
     text: str | None
-    unavailable: str | None = None
+    unavailable: Text | None = None
 
 
 def evidence_document(context: TargetContext, params: NamesADocument) -> EvidenceFacts:
@@ -85,15 +88,17 @@ def evidence_document(context: TargetContext, params: NamesADocument) -> Evidenc
         digest, size = _sha256_and_size(path)
         mtime = path.stat().st_mtime
     except PermissionError:
-        raise FactUnavailable(Reason.PERMISSION_DENIED,
-                              f"cannot read evidence document {entry.file}") from None
+        raise FactUnavailable(Reason.PERMISSION_DENIED, says(
+            "cannot read evidence document {file}", file=entry.file)) from None
     dated, source = entry.date, "inventory"
     if dated is None:
         dated = datetime.fromtimestamp(mtime, tz=UTC).date()
         source = "file modification time"
     content = document_text(path, size)
+    why = content.unavailable
     return EvidenceFacts(params.document, entry.file, True, dated, source, digest, size,
-                         entry.issued_by, environment.today, content.text, content.unavailable)
+                         entry.issued_by, environment.today, content.text,
+                         None if why is None else english(why), why)
 
 
 def _sha256_and_size(path: Path) -> tuple[str, int]:
@@ -110,20 +115,23 @@ def document_text(path: Path, size: int) -> DocumentText:
     """The normalised text of a PDF, DOCX or plain-text file, bounded."""
     suffix = path.suffix.lower()
     if size > MAX_PARSE_BYTES:
-        return DocumentText(None, f"larger than {MAX_PARSE_BYTES // (1024 * 1024)} MiB, "
-                                  f"not read")
+        return DocumentText(None, says("larger than {size} MiB, not read",
+                                       size=MAX_PARSE_BYTES // (1024 * 1024)))
     readers = {".pdf": _pdf_text, ".docx": _docx_text}
     reader = readers.get(suffix, _plain_text if suffix in TEXT_SUFFIXES else None)
     if reader is None:
-        return DocumentText(None, f"cannot read text from {suffix or 'this'} files "
-                                  f"(PDF, DOCX, TXT and MD are read)")
+        return DocumentText(None, says(
+            "cannot read text from {suffix} files (PDF, DOCX, TXT and MD are read)",
+            suffix=suffix) if suffix else says(
+            "cannot read text from this files (PDF, DOCX, TXT and MD are read)"))
     try:
         raw = reader(path)
     except documents.DocumentUnreadable as unreadable:
         if unreadable.reason is documents.Unreadable.MALFORMED:
-            return DocumentText(None, f"{suffix[1:].upper()} could not be parsed "
-                                      f"({unreadable.parser_error})")
-        return DocumentText(None, str(unreadable))
+            return DocumentText(None, says("{format} could not be parsed ({error})",
+                                           format=suffix[1:].upper(),
+                                           error=str(unreadable.parser_error)))
+        return DocumentText(None, unreadable.text)
     return DocumentText(normalise_text(raw))
 
 

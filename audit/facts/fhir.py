@@ -13,6 +13,7 @@ from audit.facts.context import TargetContext
 from audit.facts.net import HttpAnswer, HttpClient, access_probe_client, http_origin
 from audit.facts.ports import target_address
 from audit.facts.services import services_of_kind
+from audit.messages import says
 from audit.vocabulary import Reason
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -51,9 +52,10 @@ def fhir_base_urls(context: TargetContext) -> list[str]:
     services = (services_of_kind(context, FHIR_SERVICE_KIND)
                 or services_of_kind(context, "http", "https"))
     if not services:
-        raise FactUnavailable(Reason.NOT_FOUND, f"target {context.target.name!r} names no FHIR "
-                              f"base and the scan found no web service: give it `urls` or a "
-                              f"service of kind '{FHIR_SERVICE_KIND}'")
+        raise FactUnavailable(Reason.NOT_FOUND, says(
+            "target {target} names no FHIR base and the scan found no web service: give it "
+            "`urls` or a service of kind '{kind}'", target=repr(context.target.name),
+            kind=FHIR_SERVICE_KIND))
     address = target_address(context)
     return [http_origin(address, service) + "/" for service in services]
 

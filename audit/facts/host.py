@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import live_output, prefetch_host
+from audit.messages import says
 from audit.transports.base import Transport
 from audit.transports.reads import HostCommand, HostReads
 from audit.vocabulary import Reason
@@ -119,7 +120,8 @@ def parse_sshd_files(transport: Transport, path: str = SSHD_CONFIG) -> SshdConfi
 
 def _parse_sshd_file(transport: Transport, path: str, state: _SshdParse, depth: int) -> None:
     if depth > MAX_INCLUDE_DEPTH:
-        raise FactUnavailable(Reason.REFUSED, f"{path}: Include nested deeper than {MAX_INCLUDE_DEPTH}")
+        raise FactUnavailable(Reason.REFUSED, says("{path}: Include nested deeper than {depth}",
+                                                   path=path, depth=MAX_INCLUDE_DEPTH))
     text = transport.read_text(path)
     state.files.append(path)
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -223,8 +225,9 @@ def listening_sockets(context: TargetContext) -> list[ListeningSocket]:
         readable += 1
         sockets.update(parse_proc_net_tcp(content.decode("ascii", errors="replace")))
     if readable == 0:
-        raise FactUnavailable(Reason.UNSUPPORTED, "no kernel socket tables (/proc/net/tcp): "
-                              "live listening state cannot be observed on this transport")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "no kernel socket tables (/proc/net/tcp): live listening state cannot be observed "
+            "on this transport"))
     return sorted(sockets)
 
 

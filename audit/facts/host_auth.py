@@ -14,6 +14,7 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host import LoginDefs, SshdConfig, login_defs, sshd_config
 from audit.facts.host_batch import dir_files, optional_text, prefetch_host, strip_comment
+from audit.messages import says
 from audit.model.inventory import SshCredential
 from audit.transports.base import Transport
 from audit.transports.reads import HostReads
@@ -70,7 +71,8 @@ def ssh_mfa_facts(context: TargetContext) -> SshMfaFacts:
 def pam_stack(transport: Transport, service: str, depth: int = 0) -> list[PamRule] | None:
     """The rules of /etc/pam.d/SERVICE with @include, include and substack followed."""
     if depth > MAX_INCLUDE_DEPTH:
-        raise FactUnavailable(Reason.REFUSED, f"PAM includes nested deeper than {MAX_INCLUDE_DEPTH}")
+        raise FactUnavailable(Reason.REFUSED, says("PAM includes nested deeper than {depth}",
+                                                   depth=MAX_INCLUDE_DEPTH))
     path = f"/etc/pam.d/{PurePosixPath(service).name}"
     text = optional_text(transport, path)
     if text is None:
@@ -191,7 +193,8 @@ def sudoers_facts(context: TargetContext) -> SudoersFacts:
 
 def _parse_sudoers(transport: Transport, path: str, state: _SudoParse, depth: int) -> None:
     if depth > MAX_INCLUDE_DEPTH:
-        raise FactUnavailable(Reason.REFUSED, f"sudoers includes nested deeper than {MAX_INCLUDE_DEPTH}")
+        raise FactUnavailable(Reason.REFUSED, says("sudoers includes nested deeper than {depth}",
+                                                   depth=MAX_INCLUDE_DEPTH))
     text = transport.read_text(path)
     state.files.append(path)
     for number, line in _logical_lines(text):

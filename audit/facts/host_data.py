@@ -19,6 +19,7 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.host_batch import dir_files, prefetch_host, present_texts
 from audit.facts.host_databases import DatabaseConfigs, database_configs
+from audit.messages import Message, says
 from audit.registry import Params
 from audit.transports.base import DirEntry, Transport
 from audit.transports.reads import HostReads, Prefetch
@@ -75,14 +76,18 @@ class DataLocations:
                 "absent": [location.describe() for location in self.absent],
                 "not_read": self.unread}
 
-    def none_found(self, conventional: list[str]) -> str:
+    def none_found(self, conventional: list[str]) -> Message:
         """Why no location is judged, and how to name one."""
         named = "; ".join(location.describe() for location in self.absent)
-        return ("no patient-data location found on this host"
-                + (f" (absent: {named})" if named else "")
-                + f"; looked for {', '.join(conventional)} and the data directories of "
-                "PostgreSQL, MySQL/MariaDB, Redis and Orthanc. If it holds data elsewhere, "
-                "list it in the target's data_paths")
+        looked = ", ".join(conventional)
+        if named:
+            return says("no patient-data location found on this host (absent: {absent}); "
+                        "looked for {paths} and the data directories of PostgreSQL, "
+                        "MySQL/MariaDB, Redis and Orthanc. If it holds data elsewhere, list it "
+                        "in the target's data_paths", absent=named, paths=looked)
+        return says("no patient-data location found on this host; looked for {paths} and the "
+                    "data directories of PostgreSQL, MySQL/MariaDB, Redis and Orthanc. If it "
+                    "holds data elsewhere, list it in the target's data_paths", paths=looked)
 
 
 @dataclass
@@ -217,5 +222,6 @@ def _orthanc_settings(text: str, path: str) -> dict[str, object]:
     try:
         settings = json.loads(plain)
     except ValueError as error:
-        raise FactUnavailable(Reason.REFUSED, f"{path}: not JSON ({error})") from error
+        raise FactUnavailable(Reason.REFUSED, says("{path}: not JSON ({error})", path=path,
+                                                   error=str(error))) from error
     return settings if isinstance(settings, dict) else {}

@@ -32,6 +32,7 @@ from audit.facts.host_data import (
     data_locations,
     path_entry,
 )
+from audit.messages import Message, says
 from audit.transports.base import DirEntry
 from audit.transports.reads import HostCommand, HostReads, Prefetch
 
@@ -64,7 +65,7 @@ class LocationMount:
     device: str | None
     fstab_line: str | None
     crypt_layers: list[str]             # live: crypt devices under the mount; files: crypttab lines
-    disagreement: str | None = None     # fstab and the live mounts differ for this location
+    disagreement: Message | None = None     # fstab and the live mounts differ for it
 
     def observed(self) -> dict[str, object]:
         """This location's mount, for the evidence."""
@@ -104,8 +105,10 @@ def _mount_of(location: DataLocation, fstab: list[tuple[str, str, str, str]],
         line = configured[3] if configured and configured[1] == mountpoint else None
         disagreement = None
         if configured is not None and configured[1] != mountpoint:
-            disagreement = (f"{configured[3]} mounts {configured[0]} at {configured[1]}, but "
-                            f"the running system has {location.path} on {mountpoint}")
+            disagreement = says("{line} mounts {device} at {configured}, but the running "
+                                "system has {path} on {mountpoint}", line=configured[3],
+                                device=configured[0], configured=configured[1],
+                                path=location.path, mountpoint=mountpoint)
         return LocationMount(location, "lsblk", mountpoint, str(chain[-1].get("name")), line,
                              [f"{d.get('name')} ({d.get('type')})" for d in chain
                               if d.get("type") == "crypt"], disagreement)
@@ -196,18 +199,18 @@ class AuditFacts:
     file_watches: list[AuditRule] = field(default_factory=list)
     loaded: list[AuditRule] | None = None     # None: the kernel's list could not be asked
 
-    def disagreement(self, covers_path: Callable[[AuditRule], bool]) -> str | None:
+    def disagreement(self, covers_path: Callable[[AuditRule], bool]) -> Message | None:
         """How the files and the loaded rules differ on the watches `covers_path` keeps."""
         if self.loaded is None:
             return None
         in_files = {_watch_key(w) for w in self.file_watches if covers_path(w)}
         in_kernel = {_watch_key(w) for w in self.loaded if covers_path(w)}
         if in_files - in_kernel:
-            return (f"configured in {', '.join(self.files)} but not loaded: "
-                    + "; ".join(sorted(in_files - in_kernel)))
+            return says("configured in {files} but not loaded: {rules}",
+                        files=", ".join(self.files), rules="; ".join(sorted(in_files - in_kernel)))
         if in_kernel - in_files:
-            return "loaded but in no rule file (lost at the next boot): " + \
-                "; ".join(sorted(in_kernel - in_files))
+            return says("loaded but in no rule file (lost at the next boot): {rules}",
+                        rules="; ".join(sorted(in_kernel - in_files)))
         return None
 
 

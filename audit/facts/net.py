@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
+from audit.messages import says
 from audit.model.inventory import Service
 from audit.vocabulary import Reason
 
@@ -71,7 +72,8 @@ def trust_anchor_file(ca_file: Path | None) -> Path:
     else the system bundle; FactUnavailable when it is not there."""
     path = ca_file or SYSTEM_CA_FILE
     if not path.is_file():
-        raise FactUnavailable(Reason.NOT_FOUND, f"trust anchors {path} not found")
+        raise FactUnavailable(Reason.NOT_FOUND, says("trust anchors {path} not found",
+                                                     path=str(path)))
     return path
 
 
@@ -170,11 +172,13 @@ def open_connection(address: str, port: int, timeout: float) -> socket.socket:
     try:
         return socket.create_connection((address, port), timeout=timeout)
     except TimeoutError as error:
-        raise FactUnavailable(Reason.TIMEOUT, f"{address}:{port}: no TCP answer within "
-                                              f"{timeout:g} s") from error
+        raise FactUnavailable(Reason.TIMEOUT, says(
+            "{where}: no TCP answer within {seconds} s", where=f"{address}:{port}",
+            seconds=f"{timeout:g}")) from error
     except OSError as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{address}:{port}: {error.strerror or error}") \
-            from error
+        raise FactUnavailable(Reason.UNREACHABLE, says(
+            "{where}: {error}", where=f"{address}:{port}",
+            error=str(error.strerror or error))) from error
 
 
 # A TLS server answers a ClientHello at once; a listener that waits for its own protocol's
@@ -272,22 +276,25 @@ def expect_tls_answer(address: str, port: int, timeout: float, label: str) -> No
                 if deadline.expired:
                     raise TimeoutError from error
                 if isinstance(error, ssl.SSLError) and error.reason == OVERSIZED_HANDSHAKE:
-                    raise FactUnavailable(Reason.REFUSED, f"{label}: the server sent a TLS "
-                                          "handshake message larger than clients accept (a "
-                                          "certificate chain of megabytes?)") from None
+                    raise FactUnavailable(Reason.REFUSED, says(
+                        "{where}: the server sent a TLS handshake message larger than clients "
+                        "accept (a certificate chain of megabytes?)", where=label)) from None
                 return
             except OSError:
                 if deadline.expired:
                     raise TimeoutError from None
                 raise
     except TimeoutError:
-        raise FactUnavailable(Reason.TIMEOUT, f"{label}: accepted the connection but did not "
-                              f"answer a TLS hello within {timeout:g} s (a silent or "
-                              "plaintext-only service)") from None
+        raise FactUnavailable(Reason.TIMEOUT, says(
+            "{where}: accepted the connection but did not answer a TLS hello within {seconds} s"
+            " (a silent or plaintext-only service)", where=label,
+            seconds=f"{timeout:g}")) from None
     except socket.gaierror:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{label}: cannot resolve {address}") from None
+        raise FactUnavailable(Reason.UNREACHABLE, says("{where}: cannot resolve {address}",
+                                                       where=label, address=address)) from None
     except OSError as error:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{label}: {error.strerror or error}") from None
+        raise FactUnavailable(Reason.UNREACHABLE, says(
+            "{where}: {error}", where=label, error=str(error.strerror or error))) from None
 
 
 def url_host(address: str) -> str:
@@ -417,11 +424,13 @@ class HttpClient:
         `headers`; `headers` added); FactUnavailable when it got no answer."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FactUnavailable(Reason.NOT_FOUND, f"not an http(s) URL: {url!r}")
+            raise FactUnavailable(Reason.NOT_FOUND, says("not an http(s) URL: {url}",
+                                                         url=repr(url)))
         origin = origin_of(url)
         if origin in self.silent:
             earlier = self.silent[origin]
-            raise FactUnavailable(earlier.reason, f"{url}: skipped, {earlier.message}")
+            raise FactUnavailable(earlier.reason, says("{url}: skipped, {reason}", url=url,
+                                                       reason=earlier.text))
         body = urlencode(form).encode() if form is not None else content
         headers = {"User-Agent": USER_AGENT, "Accept": accept, **(headers or {})}
         if form is not None:
@@ -484,15 +493,19 @@ class HttpClient:
 
     def _unavailable(self, url: str, error: Exception, expired: bool) -> FactUnavailable:
         if expired:
-            return FactUnavailable(Reason.TIMEOUT, f"{url}: no complete answer within "
-                                                   f"{self.timeout:g} s")
+            return FactUnavailable(Reason.TIMEOUT, says(
+                "{where}: no complete answer within {seconds} s", where=url,
+                seconds=f"{self.timeout:g}"))
         if isinstance(error, TimeoutError):
-            return FactUnavailable(Reason.TIMEOUT, f"{url}: no answer within {self.timeout:g} s")
+            return FactUnavailable(Reason.TIMEOUT, says(
+                "{where}: no answer within {seconds} s", where=url, seconds=f"{self.timeout:g}"))
         if isinstance(error, ssl.SSLError):
-            return FactUnavailable(self.tls_failure, f"{url}: TLS handshake failed: "
-                                                     f"{error.reason or error}")
-        return FactUnavailable(Reason.UNREACHABLE, f"{url}: {type(error).__name__}: "
-                                                   f"{str(error)[:200]}")
+            return FactUnavailable(self.tls_failure, says(
+                "{where}: TLS handshake failed: {error}", where=url,
+                error=str(error.reason or error)))
+        return FactUnavailable(Reason.UNREACHABLE, says(
+            "{where}: {kind}: {error}", where=url, kind=type(error).__name__,
+            error=str(error)[:200]))
 
 
 def _read_capped(response: http.client.HTTPResponse, max_bytes: int,

@@ -20,6 +20,7 @@ import nmap  # type: ignore[import-untyped]
 from audit.errors import FactUnavailable
 from audit.facts.budget import Budget
 from audit.facts.context import TargetContext
+from audit.messages import says
 from audit.vocabulary import Reason
 
 MAX_PORTS = 1024
@@ -52,8 +53,8 @@ def target_address(context: TargetContext) -> str:
     has none."""
     address = (context.target.address or "").strip().strip("[]")
     if not address:
-        raise FactUnavailable(Reason.UNSUPPORTED,
-                              f"target {context.target.name!r} has no network address")
+        raise FactUnavailable(Reason.UNSUPPORTED, says("target {target} has no network address",
+                                                       target=repr(context.target.name)))
     return address
 
 
@@ -65,7 +66,8 @@ def _nmap_host_argument(address: str) -> tuple[str, list[str]]:
     except ValueError:
         # A host name from the inventory's scope: never something nmap could read as options.
         if not candidate or candidate.startswith("-") or any(c.isspace() for c in candidate):
-            raise FactUnavailable(Reason.CHECK_FAILED, f"not a host address: {address!r}") from None
+            raise FactUnavailable(Reason.CHECK_FAILED, says("not a host address: {address}",
+                                                            address=repr(address))) from None
         return candidate, []
     return str(ip), ["-6"] if ip.version == 6 else []
 
@@ -131,8 +133,8 @@ class _ScanBatcher:
                     del self._open[key]
             self._run(batch, list(family), ports)
         elif not batch.done.wait(batch.seconds * 2 + BATCH_WINDOW + MIN_SCAN_SECONDS):
-            raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {host} took over "
-                                  f"{seconds} s")
+            raise FactUnavailable(Reason.TIMEOUT, says("the port scan of {hosts} took over "
+                                                       "{seconds} s", hosts=host, seconds=seconds))
         if batch.failure is not None:
             raise batch.failure
         assert batch.scanner is not None
@@ -168,8 +170,9 @@ def scan_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network, ports: 
 def _bounded(ports: Collection[int]) -> tuple[int, ...]:
     wanted = tuple(sorted(set(ports)))
     if len(wanted) > MAX_PORTS:
-        raise FactUnavailable(Reason.CHECK_FAILED,
-                              f"{len(wanted)} ports asked, at most {MAX_PORTS} are scanned")
+        raise FactUnavailable(Reason.CHECK_FAILED, says(
+            "{count} ports asked, at most {limit} are scanned", count=len(wanted),
+            limit=MAX_PORTS))
     return wanted
 
 
@@ -182,16 +185,18 @@ def _run_nmap(hosts: str, family: list[str], ports: tuple[int, ...], seconds: in
     try:
         scanner = nmap.PortScanner()
     except nmap.PortScannerError as error:
-        raise FactUnavailable(Reason.NOT_FOUND, f"nmap is not usable on the scanner: {error}") \
-            from None
+        raise FactUnavailable(Reason.NOT_FOUND, says("nmap is not usable on the scanner: {error}",
+                                                     error=str(error))) from None
     try:
         scanner.scan(hosts=hosts, ports=",".join(map(str, ports)), arguments=" ".join(arguments),
                      timeout=seconds + MIN_SCAN_SECONDS)
     except nmap.PortScannerTimeout:
-        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {label} took over "
-                              f"{seconds} s") from None
+        raise FactUnavailable(Reason.TIMEOUT, says("the port scan of {hosts} took over "
+                                                   "{seconds} s", hosts=label,
+                                                   seconds=seconds)) from None
     except nmap.PortScannerError as error:
-        raise FactUnavailable(Reason.CHECK_FAILED, f"nmap failed on {label}: {error}") from None
+        raise FactUnavailable(Reason.CHECK_FAILED, says("nmap failed on {hosts}: {error}",
+                                                        hosts=label, error=str(error))) from None
     return scanner
 
 
@@ -218,8 +223,9 @@ def _parse_scan(scanner: nmap.PortScanner, host: str, address: str, wanted: tupl
     if found is None or _timed_out(scanner, found):
         # A host nmap gave up on (--host-timeout) is listed as up with no ports at all: it
         # must not read as "nothing open".
-        raise FactUnavailable(Reason.TIMEOUT, f"the port scan of {address} did not finish "
-                              f"within {seconds} s")
+        raise FactUnavailable(Reason.TIMEOUT, says("the port scan of {hosts} did not finish "
+                                                   "within {seconds} s", hosts=address,
+                                                   seconds=seconds))
     tcp = scanner[found].get("tcp", {})
     open_ports = _open_ports(scanner, found, wanted)
     names = {port: str(tcp[port].get("name") or "unknown") for port in open_ports}

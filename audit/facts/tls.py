@@ -41,6 +41,7 @@ from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import expect_tls_answer, trust_anchor_file
 from audit.facts.services import known_services, map_of
+from audit.messages import says
 from audit.model.inventory import Service, Target
 from audit.vocabulary import Reason
 
@@ -67,6 +68,8 @@ STARTTLS_KINDS: dict[str, ProtocolWithOpportunisticTlsEnum] = {
 }
 DIRECT_TLS_KINDS = frozenset({"https"})
 MAX_NETWORK_TIMEOUT = 5
+# The scan error of an endpoint whose handshake brought no certificate chain.
+NO_CERTIFICATE = "no certificate received"
 
 # sslyze's bundled trust stores hold a root with a negative serial number, and cryptography
 # warns about it each time they load: noise on the user's terminal, nothing about the target.
@@ -168,9 +171,10 @@ def tls_facts(context: TargetContext) -> TlsFacts:
         scan = map_of(context)
         if scan.unavailable is not None:
             raise scan.unavailable.error()      # nothing declared, nothing seen: cannot tell
-        raise FactUnavailable(Reason.UNSUPPORTED, f"target {context.target.name!r} has no TLS "
-                              "endpoint (no TLS service, PostgreSQL service or https URL "
-                              f"declared, none found by the scan of {len(scan.scanned)} ports)")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "target {name} has no TLS endpoint (no TLS service, PostgreSQL service or https "
+            "URL declared, none found by the scan of {count} ports)",
+            name=repr(context.target.name), count=len(scan.scanned)))
     # sslyze takes whole seconds: a step of the check's budget, at most MAX_NETWORK_TIMEOUT
     timeout = int(context.budget.step(high=MAX_NETWORK_TIMEOUT))
     trust_file = trust_anchor_file(context.environment.ca_file)
@@ -196,7 +200,8 @@ def scan_endpoint(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> Endp
                                 refusal=f"{endpoint.label}: {_reason(refused)}")
         except ConnectionToServerTimedOut as silent:
             return EndpointScan(endpoint, unavailable=Unavailable(
-                Reason.TIMEOUT, f"{endpoint.label}: {_reason(silent)}"))
+                Reason.TIMEOUT, says("{endpoint}: {error}", endpoint=endpoint.label,
+                                     error=_reason(silent))))
         except (ConnectionToServerFailed, OSError, OpenSSLError) as failure:
             protocols[name], errors[name] = None, _reason(failure)
             continue
@@ -205,13 +210,15 @@ def scan_endpoint(endpoint: TlsEndpoint, trust_file: Path, timeout: int) -> Endp
     if not any(protocols.values()):
         if all(value is None for value in protocols.values()):
             return EndpointScan(endpoint, unavailable=Unavailable(
-                Reason.UNREACHABLE, f"{endpoint.label}: {errors.get('TLSv1.3', 'no answer')}"))
+                Reason.UNREACHABLE, says("{endpoint}: {error}", endpoint=endpoint.label,
+                                         error=errors["TLSv1.3"]) if "TLSv1.3" in errors
+                else says("{endpoint}: no answer", endpoint=endpoint.label)))
         return EndpointScan(endpoint, tls_offered=False,
                             refusal=f"{endpoint.label}: no TLS or SSL version accepted")
     certificate = certificate_facts(endpoint.host, chain, trust_store(trust_file)) \
         if chain else None
     if certificate is None:
-        errors["certificate"] = "no certificate received"
+        errors["certificate"] = NO_CERTIFICATE
     return EndpointScan(endpoint, protocols={name: protocols[name] for name in PROTOCOL_NAMES},
                         certificate=certificate, errors=errors)
 
@@ -226,8 +233,9 @@ def _connection_settings(endpoint: TlsEndpoint, timeout: int
     try:
         location = ServerNetworkLocation(endpoint.host, endpoint.port)
     except ServerHostnameCouldNotBeResolved:
-        raise FactUnavailable(Reason.UNREACHABLE, f"{endpoint.label}: cannot resolve "
-                              f"{endpoint.host}") from None
+        raise FactUnavailable(Reason.UNREACHABLE, says(
+            "{endpoint}: cannot resolve {host}", endpoint=endpoint.label,
+            host=endpoint.host)) from None
     return location, ServerNetworkConfiguration(
         tls_server_name_indication=endpoint.host, tls_opportunistic_encryption=starttls,
         network_timeout=timeout, network_max_retries=0)

@@ -21,6 +21,7 @@ from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
 from audit.facts.net import PAGE_BYTES, HttpAnswer, HttpClient, http_client, url_host
 from audit.facts.services import known_services
+from audit.messages import Message, listed, says
 from audit.model.inventory import LoginProbe, Service, Target
 from audit.registry import Params
 from audit.vocabulary import Reason
@@ -54,8 +55,8 @@ def web_base_urls(target: Target, services: list[Service]) -> list[str]:
         if not found:
             found.update({f"http://{host}/": None, f"https://{host}/": None})
     if not found:
-        raise FactUnavailable(Reason.UNSUPPORTED,
-                              f"target {target.name!r} has no address or web URL")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "target {name} has no address or web URL", name=repr(target.name)))
     return list(found)
 
 
@@ -86,7 +87,7 @@ def require_an_answer(pages: list[PageFacts]) -> list[PageFacts]:
     if all(page.answer is None for page in pages):
         failures = [page.unavailable for page in pages if page.unavailable]
         raise FactUnavailable(failures[0].reason if failures else Reason.UNREACHABLE,
-                              "; ".join(failure.message for failure in failures))
+                              listed([failure.text for failure in failures]))
     return pages
 
 
@@ -164,20 +165,24 @@ class LoginFacts:
     attempts: list[LoginAttempt] = field(default_factory=list)
 
 
-def defence_seen(attempts: list[LoginAttempt], p: LoginParams) -> str | None:
+def defence_seen(attempts: list[LoginAttempt], p: LoginParams) -> Message | None:
     """The first sign of brute-force protection in a series of attempts, None when none."""
     if not attempts:
         return None
     first = attempts[0]
     for attempt in attempts:
         if attempt.status in p.lockout_statuses or (attempt.status == 403 and first.status != 403):
-            return f"HTTP {attempt.status} at attempt {attempt.number}"
+            return says("HTTP {status} at attempt {number}", status=attempt.status,
+                        number=attempt.number)
         if attempt.lockout_message:
-            return f"lockout message {attempt.lockout_message!r} at attempt {attempt.number}"
+            return says("lockout message {message} at attempt {number}",
+                        message=repr(attempt.lockout_message), number=attempt.number)
         if attempt.status is None:
-            return f"no answer within the timeout at attempt {attempt.number}"
+            return says("no answer within the timeout at attempt {number}",
+                        number=attempt.number)
         if attempt.elapsed - first.elapsed >= p.delay_growth_seconds:
-            return f"answer delayed from {first.elapsed:.1f} s to {attempt.elapsed:.1f} s"
+            return says("answer delayed from {first} s to {last} s",
+                        first=f"{first.elapsed:.1f}", last=f"{attempt.elapsed:.1f}")
     return None
 
 
@@ -185,8 +190,9 @@ def login_attempts(context: TargetContext, params: LoginParams) -> LoginFacts:
     """Wrong passwords for the designated test account, until a defence shows or the bound."""
     login = context.target.login
     if login is None:
-        raise FactUnavailable(Reason.UNSUPPORTED, "the brute-force probe is opt-in: the "
-                              "inventory gives this target no 'login' test account")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "the brute-force probe is opt-in: the inventory gives this target no 'login' "
+            "test account"))
     allowed = min(login.max_attempts, params.max_attempts)
     attempts: list[LoginAttempt] = []
     with http_client(context) as client:

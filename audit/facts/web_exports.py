@@ -21,6 +21,7 @@ from audit.facts.context import TargetContext
 from audit.facts.net import HttpAnswer, HttpClient, http_client, origin_of
 from audit.facts.pii import redact_name, scan_bytes
 from audit.facts.web import site_roots
+from audit.messages import says
 from audit.registry import Params
 from audit.vocabulary import Reason
 
@@ -192,7 +193,7 @@ class _Search:
 
     def result(self) -> ExportFacts:
         if self.requests and self.unanswered == self.requests:
-            raise FactUnavailable(Reason.UNREACHABLE, f"none of the {self.requests} export "
-                                  "URLs answered")
+            raise FactUnavailable(Reason.UNREACHABLE, says(
+                "none of the {count} export URLs answered", count=self.requests))
         return ExportFacts(self.listings, self.downloads, self.requests, self.unanswered,
                            self.complete)

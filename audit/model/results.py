@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from audit.messages import Message
 from audit.model.attestation import AppliedAttestation, AttestationOutcome
 from audit.model.profile import Reference
 from audit.model.waiver import Waiver
@@ -48,6 +49,8 @@ class Result(Strict):
     target: str
     status: Status
     summary: str
+    # The summary as a template and its values, for reports in another language.
+    message: Message | None = None
     evidence: Evidence = Field(default_factory=Evidence)
     error: ErrorInfo | None = None
     waiver: AppliedWaiver | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audit.errors import FactUnavailable
+from audit.messages import says
 from audit.transports.base import (
     CommandOutput,
     CommandRefused,
@@ -33,5 +34,6 @@ def open_transport(target: Target, environment: Environment) -> Transport:
     if kind == "ssh":
         from audit.transports.ssh import open_ssh_transport
         return open_ssh_transport(target, environment)
-    raise FactUnavailable(Reason.UNSUPPORTED, f"target {target.name!r} names no way to read its "
-                          f"host (transport, ssh or root)")
+    raise FactUnavailable(Reason.UNSUPPORTED, says(
+        "target {target} names no way to read its host (transport, ssh or root)",
+        target=repr(target.name)))

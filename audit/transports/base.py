@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from audit.errors import FactUnavailable, Unavailable
+from audit.messages import says
 from audit.transports.reads import Prefetch, declared_reads
 from audit.vocabulary import Reason
 
@@ -50,7 +51,8 @@ class CommandRefused(FactUnavailable):
     """A command outside the allow-list: refused by the transport, never run."""
 
     def __init__(self, argv: Sequence[str]) -> None:
-        super().__init__(Reason.REFUSED, f"command not in the read-only allow-list: {list(argv)}")
+        super().__init__(Reason.REFUSED, says("command not in the read-only allow-list: "
+                                              "{command}", command=str(list(argv))))
 
 
 class Transport(ABC):

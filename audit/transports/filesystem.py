@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from audit.errors import FactUnavailable, Unavailable
+from audit.messages import says
 from audit.transports.base import MAX_FILE_BYTES, CommandOutput, DirEntry, Transport
 from audit.vocabulary import Reason
 
@@ -22,12 +23,14 @@ COMMAND_TIMEOUT_SECONDS = 20.0
 
 def _unavailable_from_os_error(path: str, error: OSError) -> Unavailable:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return Unavailable(Reason.PERMISSION_DENIED, f"{path}: permission denied")
+        return Unavailable(Reason.PERMISSION_DENIED, says("{path}: permission denied", path=path))
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
-        return Unavailable(Reason.NOT_FOUND, f"{path}: no such file")
+        return Unavailable(Reason.NOT_FOUND, says("{path}: no such file", path=path))
     if error.errno == errno.ELOOP:
-        return Unavailable(Reason.NOT_FOUND, f"{path}: too many levels of symbolic links")
-    return Unavailable(Reason.UNREACHABLE, f"{path}: {error.strerror}")
+        return Unavailable(Reason.NOT_FOUND,
+                           says("{path}: too many levels of symbolic links", path=path))
+    return Unavailable(Reason.UNREACHABLE,
+                       says("{where}: {error}", where=path, error=str(error.strerror)))
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -81,7 +84,8 @@ class FilesystemTransport(Transport):
         try:
             local = self.host_path(path)
             if local.stat().st_size > MAX_FILE_BYTES:
-                return Unavailable(Reason.REFUSED, f"{path}: larger than {MAX_FILE_BYTES} bytes")
+                return Unavailable(Reason.REFUSED, says("{path}: larger than {size} bytes",
+                                                        path=path, size=MAX_FILE_BYTES))
             with open(local, "rb") as handle:
                 return handle.read(MAX_FILE_BYTES)
         except OSError as error:
@@ -96,7 +100,7 @@ class FilesystemTransport(Transport):
             raise _unavailable_from_os_error(path, error).error() from error
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             os.close(descriptor)
-            raise FactUnavailable(Reason.REFUSED, f"{path}: not a regular file")
+            raise FactUnavailable(Reason.REFUSED, says("{path}: not a regular file", path=path))
         return os.fdopen(descriptor, "rb")
 
     def list_dir(self, path: str) -> list[DirEntry]:
@@ -113,8 +117,8 @@ class FilesystemTransport(Transport):
             raise _unavailable_from_os_error(path, error).error() from error
 
     def _execute(self, argv: tuple[str, ...], sudo: bool) -> CommandOutput:
-        raise FactUnavailable(Reason.UNSUPPORTED,
-                              f"an offline file system cannot run {' '.join(argv)!r}")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "an offline file system cannot run {command}", command=repr(" ".join(argv))))
 
 
 class LocalTransport(FilesystemTransport):
@@ -135,9 +139,11 @@ class LocalTransport(FilesystemTransport):
                                        timeout=COMMAND_TIMEOUT_SECONDS, check=False,
                                        stdin=subprocess.DEVNULL)
         except FileNotFoundError as error:
-            raise FactUnavailable(Reason.NOT_FOUND, f"{argv[0]}: not installed") from error
+            raise FactUnavailable(Reason.NOT_FOUND,
+                                  says("{command}: not installed", command=argv[0])) from error
         except subprocess.TimeoutExpired as error:
-            raise FactUnavailable(Reason.TIMEOUT, f"{argv[0]}: no answer within "
-                                  f"{COMMAND_TIMEOUT_SECONDS:.0f} s") from error
+            raise FactUnavailable(Reason.TIMEOUT, says(
+                "{where}: no answer within {seconds} s", where=argv[0],
+                seconds=f"{COMMAND_TIMEOUT_SECONDS:.0f}")) from error
         return CommandOutput(argv=argv, exit_code=completed.returncode,
                              stdout=completed.stdout, stderr=completed.stderr)

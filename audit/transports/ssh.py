@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 import paramiko  # type: ignore[import-untyped]
 
 from audit.errors import FactUnavailable, Unavailable
+from audit.messages import says
 from audit.transports.base import (
     MAX_FILE_BYTES,
     CommandOutput,
@@ -146,8 +147,9 @@ class SshTransport(Transport):
             if self.known_hosts.is_file():
                 client.load_host_keys(str(self.known_hosts))
         except (OSError, paramiko.SSHException) as error:
-            raise FactUnavailable(Reason.REFUSED, f"known_hosts {self.known_hosts} is "
-                                  f"unreadable: {error}") from error
+            raise FactUnavailable(Reason.REFUSED, says("known_hosts {path} is unreadable: "
+                                                       "{error}", path=str(self.known_hosts),
+                                                       error=str(error))) from error
         client.set_missing_host_key_policy(
             _AcceptNewHostKey(self.known_hosts) if self.credential.accept_new_host_keys
             else paramiko.RejectPolicy())
@@ -180,41 +182,50 @@ class SshTransport(Transport):
         try:
             return paramiko.PKey.from_path(self.key_file)
         except paramiko.PasswordRequiredException as error:
-            raise FactUnavailable(Reason.REFUSED, f"key file {self.key_file} is protected by "
-                                  "a passphrase: load it into ssh-agent instead") from error
+            raise FactUnavailable(Reason.REFUSED, says(
+                "key file {path} is protected by a passphrase: load it into ssh-agent instead",
+                path=str(self.key_file))) from error
         except (OSError, paramiko.SSHException, ValueError) as error:
-            raise FactUnavailable(Reason.REFUSED, f"key file {self.key_file} cannot be "
-                                  f"loaded: {type(error).__name__}") from error
+            raise FactUnavailable(Reason.REFUSED, says(
+                "key file {path} cannot be loaded: {error}", path=str(self.key_file),
+                error=type(error).__name__)) from error
 
     def _connect_failure(self, error: Exception, elapsed: float,
                          overflowed: bool = False) -> FactUnavailable:
         where = f"{self.address}:{self.credential.port}"
         if overflowed:
-            return FactUnavailable(Reason.REFUSED, f"{where}: the server sent more than "
-                                   f"{MAX_HANDSHAKE_BYTES // 1024} KiB before the SSH session "
-                                   "was set up (not an SSH server, or a hostile one)")
+            return FactUnavailable(Reason.REFUSED, says(
+                "{where}: the server sent more than {size} KiB before the SSH session was set "
+                "up (not an SSH server, or a hostile one)", where=where,
+                size=MAX_HANDSHAKE_BYTES // 1024))
         if isinstance(error, paramiko.BadHostKeyException):
-            return FactUnavailable(Reason.REFUSED, f"{where}: the host key CHANGED (it does not "
-                                   f"match {self.known_hosts}); refusing to connect")
+            return FactUnavailable(Reason.REFUSED, says(
+                "{where}: the host key CHANGED (it does not match {known_hosts}); refusing to "
+                "connect", where=where, known_hosts=str(self.known_hosts)))
         if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
-            return FactUnavailable(Reason.REFUSED, f"{where}: unknown host key (not in "
-                                   f"{self.known_hosts}); add it after checking its fingerprint,"
-                                   " or set accept_new_host_keys")
+            return FactUnavailable(Reason.REFUSED, says(
+                "{where}: unknown host key (not in {known_hosts}); add it after checking its "
+                "fingerprint, or set accept_new_host_keys", where=where,
+                known_hosts=str(self.known_hosts)))
         if isinstance(error, paramiko.SSHException) and "No authentication methods" in str(error):
-            return FactUnavailable(Reason.PERMISSION_DENIED, f"{where}: no key to offer: name a "
-                                   "key_file in the credential or load the key into ssh-agent")
+            return FactUnavailable(Reason.PERMISSION_DENIED, says(
+                "{where}: no key to offer: name a key_file in the credential or load the key "
+                "into ssh-agent", where=where))
         if isinstance(error, paramiko.AuthenticationException):
-            return FactUnavailable(Reason.PERMISSION_DENIED, f"{where}: authentication as "
-                                   f"{self.credential.user!r} failed")
+            return FactUnavailable(Reason.PERMISSION_DENIED, says(
+                "{where}: authentication as {user} failed", where=where,
+                user=repr(self.credential.user)))
         # paramiko reports a silent peer in several ways ("No existing session", a banner
         # error); having waited the whole timeout is what they share.
         if isinstance(error, socket.timeout | TimeoutError) or elapsed >= self.connect_timeout * 0.9:
-            return FactUnavailable(Reason.TIMEOUT, f"{where}: no SSH answer within "
-                                   f"{self.connect_timeout:g} s")
+            return FactUnavailable(Reason.TIMEOUT, says(
+                "{where}: no SSH answer within {seconds} s", where=where,
+                seconds=f"{self.connect_timeout:g}"))
         if isinstance(error, FactUnavailable):
             return error
-        return FactUnavailable(Reason.UNREACHABLE, f"{where}: {type(error).__name__}: "
-                               f"{str(error)[:200]}")
+        return FactUnavailable(Reason.UNREACHABLE, says(
+            "{where}: {kind}: {error}", where=where, kind=type(error).__name__,
+            error=str(error)[:200]))
 
     def close(self) -> None:
         with self._lock:
@@ -276,19 +287,21 @@ class SshTransport(Transport):
             while chunk := channel.recv(65536):
                 size += len(chunk)
                 if size > MAX_OUTPUT_BYTES:
-                    raise FactUnavailable(Reason.REFUSED, "the host sent more than "
-                                          f"{MAX_OUTPUT_BYTES} bytes")
+                    raise FactUnavailable(Reason.REFUSED, says(
+                        "the host sent more than {size} bytes", size=MAX_OUTPUT_BYTES))
                 chunks.append(chunk)
                 channel.settimeout(max(0.1, deadline - time.monotonic()))
             return b"".join(chunks)
         except FactUnavailable:
             raise
         except TimeoutError as error:
-            raise FactUnavailable(Reason.TIMEOUT, f"{self.address}: no answer within "
-                                  f"{self.command_timeout:g} s") from error
+            raise FactUnavailable(Reason.TIMEOUT, says(
+                "{where}: no answer within {seconds} s", where=self.address,
+                seconds=f"{self.command_timeout:g}")) from error
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as error:
-            raise FactUnavailable(Reason.UNREACHABLE, f"{self.address}: the connection "
-                                  f"dropped ({type(error).__name__})") from error
+            raise FactUnavailable(Reason.UNREACHABLE, says(
+                "{where}: the connection dropped ({kind})", where=self.address,
+                kind=type(error).__name__)) from error
         finally:
             if channel is not None:
                 channel.close()
@@ -302,10 +315,12 @@ class SshTransport(Transport):
                 b64_bytes(fields[3] if len(fields) > 3 else "")
             if kind == "F":
                 self._files[key] = payload if status == "ok" else Unavailable(
-                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
+                    FILE_STATUS.get(status, Reason.UNREACHABLE),
+                    says("{path}: {status}", path=key, status=describe_status(status)))
             elif kind == "D":
                 self._dirs[key] = dir_entries(payload) if status == "ok" else Unavailable(
-                    FILE_STATUS.get(status, Reason.UNREACHABLE), f"{key}: {describe_status(status)}")
+                    FILE_STATUS.get(status, Reason.UNREACHABLE),
+                    says("{path}: {status}", path=key, status=describe_status(status)))
             elif kind == "G":
                 self._globs[key] = sorted(p for p in payload.decode("utf-8", "replace")
                                           .split("\0") if p)
@@ -317,10 +332,12 @@ class SshTransport(Transport):
         argv = tuple(key.split("\0"))
         code = int(status) if status.lstrip("-").isdigit() else -1
         if code == 127:
-            self._commands[argv] = Unavailable(Reason.NOT_FOUND, f"{argv[0]}: not installed")
+            self._commands[argv] = Unavailable(Reason.NOT_FOUND,
+                                               says("{command}: not installed", command=argv[0]))
         elif code == 124:
-            self._commands[argv] = Unavailable(Reason.TIMEOUT, f"{argv[0]}: no answer "
-                                               f"within {self.command_timeout:g} s")
+            self._commands[argv] = Unavailable(Reason.TIMEOUT, says(
+                "{where}: no answer within {seconds} s", where=argv[0],
+                seconds=f"{self.command_timeout:g}"))
         else:
             self._commands[argv] = CommandOutput(argv=argv, exit_code=code,
                                                  stdout=payload.decode("utf-8", "replace"),
@@ -329,7 +346,7 @@ class SshTransport(Transport):
     def _mark_unanswered(self, request: Prefetch, failure: FactUnavailable | None = None) -> None:
         # A script cut short (dropped connection, timeout) must not pass for "no such file".
         lost = failure.unavailable if failure else Unavailable(
-            Reason.UNREACHABLE, f"{self.address}: no answer for this item")
+            Reason.UNREACHABLE, says("{where}: no answer for this item", where=self.address))
         for path in request.files:
             self._files.setdefault(path, lost)
         for path in (*request.dirs, *request.config_dirs):
@@ -363,11 +380,13 @@ class SshTransport(Transport):
         try:
             sftp = self._connection().open_sftp()
         except (paramiko.SSHException, OSError) as error:
-            raise FactUnavailable(Reason.UNREACHABLE, f"{self.address}: SFTP refused: "
-                                  f"{str(error)[:200]}") from error
+            raise FactUnavailable(Reason.UNREACHABLE, says(
+                "{where}: SFTP refused: {error}", where=self.address,
+                error=str(error)[:200])) from error
         try:
             if not stat.S_ISREG(sftp.stat(path).st_mode or 0):
-                raise FactUnavailable(Reason.REFUSED, f"{path}: not a regular file")
+                raise FactUnavailable(Reason.REFUSED,
+                                      says("{path}: not a regular file", path=path))
             remote = sftp.open(path, "rb")
         except FactUnavailable:
             sftp.close()
@@ -376,7 +395,8 @@ class SshTransport(Transport):
             sftp.close()
             reason = {errno.EACCES: Reason.PERMISSION_DENIED,
                       errno.ENOENT: Reason.NOT_FOUND}.get(error.errno or 0, Reason.UNREACHABLE)
-            raise FactUnavailable(reason, f"{path}: {error.strerror or error}") from error
+            raise FactUnavailable(reason, says("{where}: {error}", where=path,
+                                               error=str(error.strerror or error))) from error
         remote.prefetch()          # pipeline the reads: one round trip per window, not per block
         return io.BufferedReader(_SftpFile(remote, sftp), buffer_size=1024 * 1024)
 
@@ -428,10 +448,12 @@ def open_ssh_transport(target: Target, environment: Environment) -> Transport:
 
     credential = environment.credentials.get(target.ssh or "")
     if not isinstance(credential, SshCredential):
-        raise FactUnavailable(Reason.REFUSED, f"target {target.name!r}: no ssh credential "
-                              f"named {target.ssh!r}")
+        raise FactUnavailable(Reason.REFUSED, says(
+            "target {target}: no ssh credential named {credential}", target=repr(target.name),
+            credential=repr(target.ssh)))
     if not target.address:
-        raise FactUnavailable(Reason.UNREACHABLE, f"target {target.name!r} has no address")
+        raise FactUnavailable(Reason.UNREACHABLE, says("target {target} has no address",
+                                                       target=repr(target.name)))
     known_hosts = environment.resolve(credential.known_hosts or "~/.ssh/known_hosts")
     key_file = environment.resolve(credential.key_file) if credential.key_file else None
     return SshTransport(target.address, credential, key_file, known_hosts, environment.timeout)

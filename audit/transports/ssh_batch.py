@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import shlex
 
+from audit.messages import Text, says
 from audit.transports.base import DirEntry
 from audit.transports.reads import Prefetch
 
@@ -127,12 +128,18 @@ def b64_bytes(text: str) -> bytes:
         return b""
 
 
-def describe_status(status: str) -> str:
-    """A file record's status in words."""
-    return {"missing": "no such file", "denied": "permission denied",
-            "hidden": "could not read: its directory is not readable to the audit account "
-                      "(and sudo did not read it), so whether it exists cannot be told",
-            "notfile": "not a regular file"}.get(status, status)
+def describe_status(status: str) -> Text:
+    """A file record's status in words (an unknown status as the host sent it)."""
+    if status == "missing":
+        return says("no such file")
+    if status == "denied":
+        return says("permission denied")
+    if status == "hidden":
+        return says("could not read: its directory is not readable to the audit account "
+                    "(and sudo did not read it), so whether it exists cannot be told")
+    if status == "notfile":
+        return says("not a regular file")
+    return status
 
 
 def dir_entries(listing: bytes) -> list[DirEntry]:

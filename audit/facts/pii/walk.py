@@ -13,6 +13,7 @@ from audit.errors import FactUnavailable
 from audit.facts.context import TargetContext
 from audit.facts.pii.parallel import WORKERS, Dispatcher, Outcome
 from audit.facts.pii.scan import FileScan, redact_name
+from audit.messages import Message, says
 from audit.transports.base import Transport
 from audit.transports.filesystem import LocalTransport
 from audit.vocabulary import Reason
@@ -52,14 +53,21 @@ class PersonalDataFacts:
     bytes_scanned: int = 0
     # Why the walk stopped early (a bound was reached), None when it covered everything.
     truncated: str | None = None
+    # The same, as a message a report can translate.
+    truncated_message: Message | None = None
+
+    def stop(self, why: Message) -> None:
+        """End the walk early, for `why`."""
+        self.truncated, self.truncated_message = str(why), why
 
 
 def personal_data_files(context: TargetContext, bounds: ScanBounds) -> PersonalDataFacts:
     """Scan every file under the target's inventory `paths`."""
     roots = list(context.target.paths)
     if not roots:
-        raise FactUnavailable(Reason.UNSUPPORTED, f"target {context.target.name!r} lists no "
-                              f"paths to scan for personal data")
+        raise FactUnavailable(Reason.UNSUPPORTED, says(
+            "target {name} lists no paths to scan for personal data",
+            name=repr(context.target.name)))
     # A file share named only by its paths is a directory this machine reads (a mount).
     transport = context.transport if context.target.host_transport else LocalTransport()
     # Stop in time to report what was found rather than be cut off by the engine's timeout.
@@ -76,7 +84,8 @@ def scan_paths(transport: Transport, roots: list[str], bounds: ScanBounds,
 
     def deliver(path: str, size: int, outcome: Outcome) -> None:
         if outcome is None:       # the deadline passed before the file was started
-            facts.truncated = facts.truncated or "time limit reached"
+            if facts.truncated is None:
+                facts.stop(says("time limit reached"))
             facts.bytes_scanned -= size
         elif facts.truncated == "time limit reached":
             facts.bytes_scanned -= size        # started after one that was not: dropped
@@ -124,10 +133,10 @@ def _walk(transport: Transport, roots: list[str], facts: PersonalDataFacts,
 def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
                bounds: ScanBounds, deadline: float | None, dispatcher: Dispatcher) -> None:
     if deadline is not None and time.monotonic() > deadline:
-        facts.truncated = "time limit reached"
+        facts.stop(says("time limit reached"))
         return
     if dispatcher.handed_over >= bounds.max_files:
-        facts.truncated = f"file count limit ({bounds.max_files}) reached"
+        facts.stop(says("file count limit ({count}) reached", count=bounds.max_files))
         return
     try:
         with transport.open_binary(path) as stream:
@@ -138,7 +147,8 @@ def _scan_file(transport: Transport, path: str, facts: PersonalDataFacts,
                                                   f"(limit {bounds.max_file_bytes})"))
                 return
             if facts.bytes_scanned + size > bounds.max_total_bytes:
-                facts.truncated = f"total size limit ({bounds.max_total_bytes} bytes) reached"
+                facts.stop(says("total size limit ({size} bytes) reached",
+                                size=bounds.max_total_bytes))
                 return
             facts.bytes_scanned += size
             dispatcher.add(path, stream, size)
