@@ -14,13 +14,12 @@ from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
 from audit import __version__
-from audit.commands import COMMAND_MODULES
+from audit.commands import COMMAND_MODULES, stored_results
 from audit.commands.history import record_history
 from audit.engine import Observer, Observers
 from audit.errors import InputError
@@ -49,10 +48,10 @@ from audit.run import (
     RunRequest,
     execute,
     prepare,
-    read_results,
     write_results,
 )
 from audit.runlock import RunLocked, run_locks
+from audit.sites import MergeRefused, StoredRun, merge_runs
 from audit.vocabulary import Lang, Verdict
 from audit.yamlfile import load_document
 from reports import DEFAULT_FORMATS, RENDERERS
@@ -369,14 +368,7 @@ def report(
 ) -> None:
     """Re-render a stored run; nothing is probed."""
     formats = [name for name in _formats(format) if name != "json"]
-    try:
-        results = read_results(results_file)
-    except FileNotFoundError:
-        _usage(f"{results_file}: file not found")
-    except OSError as error:        # a directory, no permission
-        _usage(f"{results_file}: cannot read: {error.strerror or error}")
-    except (ValidationError, ValueError) as error:
-        _usage(f"{results_file}: not a mis-audit results.json ({str(error).splitlines()[0]})")
+    results = stored_results(results_file)
     try:
         # A new -o directory is 0700; an existing one (the run's own) keeps its mode.
         written = _render(results, formats, lang, private_directory(output or results_file.parent))
@@ -384,6 +376,29 @@ def report(
         _fail_output(error)
     for path in written:
         out.print(f"wrote {path}", highlight=False, markup=False)
+
+
+@app.command()
+def merge(
+    results_files: Annotated[list[Path], typer.Argument(help="The sites' results.json files.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Run directory (default: a fresh one under ./mis-audit-runs).")] = None,
+    format: Annotated[str, typer.Option("--format", help="Comma-separated output formats.")] = ",".join(DEFAULT_FORMATS),
+    lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.EN,
+    history: Annotated[str | None, typer.Option("--history", help="History store (as for run).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
+) -> None:
+    """Merge per-site runs of one profile into one record and report of the whole system."""
+    formats = _formats(format)
+    runs = [StoredRun(str(path), stored_results(path)) for path in results_files]
+    try:
+        merged = merge_runs(runs)
+    except MergeRefused as refused:
+        _usage(str(refused))
+    directory = _run_directory(output)
+    merged = _write_outputs(merged, history, formats, lang, directory)
+    if not quiet:
+        _print_summary(merged, directory, formats)
+    raise typer.Exit(_exit_code(merged, None, False))
 
 
 @app.command()

@@ -24,7 +24,7 @@ from audit.inventory import (
     local_inventory,
 )
 from audit.method import run_method, source_address
-from audit.model.inventory import Credential, SshCredential, Target
+from audit.model.inventory import Credential, Inventory, SshCredential, Target
 from audit.model.results import (
     InputFiles,
     Result,
@@ -38,6 +38,7 @@ from audit.plan import ORGANISATION_TARGET, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
 from audit.registry import Registry, default_registry
 from audit.scoring import apply_waivers, score
+from audit.sites import site_outcomes
 from audit.transports import open_transport
 from audit.usage import unused_inputs
 from audit.vocabulary import Role
@@ -96,11 +97,12 @@ def _environment(prepared: PreparedRun) -> Environment:
                        timeout=prepared.request.timeout)
 
 
-def _target_record(target: Target, credentials: dict[str, Credential]) -> TargetRecord:
+def _target_record(target: Target, inventory: Inventory) -> TargetRecord:
     # Every credential the audit may use on the target, by its inventory name only.
     names = {target.ssh, *(service.credential for service in target.services)} - {None}
+    credentials = inventory.credentials
     return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
-                        transport=target.host_transport,
+                        site=target.site or inventory.site, transport=target.host_transport,
                         credential=", ".join(sorted(str(name) for name in names)) or None,
                         source_address=source_address(target.address),
                         account=_host_account(target, credentials))
@@ -172,7 +174,7 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
                                            prepared.waivers.expired)
     card = score(prepared.profile, results)
     scope = inventory.scope
-    return RunResults(
+    run = RunResults(
         tool=Tool(version=__version__), started_at=started_at,
         finished_at=datetime.now(UTC), complete=outcome.complete,
         organisation=inventory.organisation, system=inventory.system,
@@ -180,7 +182,7 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
         profile_family=prepared.profile.family, inventory_sha256=prepared.inventory.sha256(),
         scope=ScopeRecord(networks=[str(n) for n in scope.networks], hosts=list(scope.hosts),
                           paths=list(scope.paths)),
-        targets=[_target_record(t, inventory.credentials) for t in targets],
+        targets=[_target_record(t, inventory) for t in targets],
         checks_run=sorted({item.check_id for item in full_plan}),
         results=results, controls=card.controls, threshold=prepared.profile.threshold,
         weights=prepared.profile.weights, score=card.score, verdict=card.verdict,
@@ -189,6 +191,7 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
         warnings=[*unused_inputs(full_plan, inventory, waiver_record),
                   *attestation_warnings(attestation_record)],
         method=run_method())
+    return run.model_copy(update={"sites": site_outcomes(run)})
 
 
 def results_json(results: RunResults) -> str:

@@ -68,12 +68,18 @@ class Scorecard:
 
 def score(profile: ResolvedProfile, results: list[Result]) -> Scorecard:
     """Control outcomes, score (0-100), verdict and blockers."""
+    return score_controls([_unjudged(resolved.control, profile.weights[resolved.control.severity])
+                           for resolved in profile.controls], results, profile.threshold)
+
+
+def score_controls(controls: list[ControlOutcome], results: list[Result],
+                   threshold: float) -> Scorecard:
+    """The scorecard of `results` for controls described as a run records them (their
+    statuses are judged afresh): a merge of several runs, or one site of a run."""
     by_control: dict[str, list[Result]] = {}
     for result in results:
         by_control.setdefault(result.control, []).append(result)
-    outcomes = [_outcome(resolved.control, profile.weights[resolved.control.severity],
-                         by_control.get(resolved.control.id, []))
-                for resolved in profile.controls]
+    outcomes = [_outcome(control, by_control.get(control.id, [])) for control in controls]
     applicable = [o for o in outcomes if o.status is not Status.NOT_APPLICABLE]
     total = sum(o.weight for o in applicable)
     earned = sum(o.weight for o in applicable if o.earned)
@@ -81,22 +87,26 @@ def score(profile: ResolvedProfile, results: list[Result]) -> Scorecard:
     blockers = [Blocker(control=o.id, status=o.status,
                         summary=f"critical control {o.id} is {o.status.value}")
                 for o in outcomes if o.severity is Severity.CRITICAL and o.status in _BLOCKING]
-    if value < profile.threshold:
+    if value < threshold:
         blockers.append(Blocker(control=None, status=None,
                                 summary=f"score {value:g} is below the threshold "
-                                        f"{profile.threshold:g}"))
+                                        f"{threshold:g}"))
     verdict = Verdict.NOT_READY if blockers else Verdict.READY
     return Scorecard(outcomes, value, verdict, blockers)
 
 
-def _outcome(control: Control, weight: int, results: list[Result]) -> ControlOutcome:
+def _unjudged(control: Control, weight: int) -> ControlOutcome:
+    return ControlOutcome(id=control.id, title=control.title, severity=control.severity,
+                          weight=weight, references=control.references,
+                          rationale=control.rationale, remediation=control.remediation,
+                          status=Status.NOT_APPLICABLE, earned=False, partial=control.partial)
+
+
+def _outcome(control: ControlOutcome, results: list[Result]) -> ControlOutcome:
     targets: dict[str, Status] = {}
     for result in results:
         previous = targets.get(result.target)
         targets[result.target] = control_status([result.status] + ([previous] if previous else []))
     status = control_status([r.status for r in results])
-    return ControlOutcome(id=control.id, title=control.title, severity=control.severity,
-                          weight=weight, references=control.references,
-                          rationale=control.rationale, remediation=control.remediation,
-                          status=status, earned=status in _EARNING,
-                          targets=dict(sorted(targets.items())), partial=control.partial)
+    return control.model_copy(update={"status": status, "earned": status in _EARNING,
+                                      "targets": dict(sorted(targets.items()))})

@@ -30,6 +30,8 @@ HEADER = """\
 # Secrets never go in this file: credentials name an environment variable or a file.
 organisation: CHANGE ME (the organisation audited; it names the history series)
 system: CHANGE ME (the MIS audited, with its version)
+# site: main-building     # the site (network segment) this scanner reaches; for per-site
+#                         # runs that `mis-audit merge` joins into one report
 
 # Nothing outside the scope is ever contacted or read: a target, URL or path outside it is
 # refused before anything runs. Empty, so this skeleton contacts nothing.
@@ -68,6 +70,7 @@ targets: []
 #    transport: ssh                      # local | ssh | offline (default from ssh/root)
 #    data_paths: [/opt/medinfo/storage]  # patient data the host's own config does not name
 #    admin_groups: [his-ops]             # administrators, beside groups named *admin*
+#    site: lab-building                  # its own site, when not the inventory's
 #  - name: db
 #    address: 10.20.0.20
 #    roles: [db]

@@ -148,6 +148,8 @@ class Target(Strict):
     name: Name = Field(description="Unique name, shown in the report.")
     address: str | None = Field(default=None, description="IP address or host name (in scope).")
     roles: list[Role] = Field(min_length=1, description="Which checks apply.")
+    site: Name | None = Field(default=None, description="The site (network segment) whose "
+                              "scanner reaches this target (default: the inventory's `site`).")
     transport: Literal["local", "ssh", "offline"] | None = Field(
         default=None, description="How host files are read (default: ssh with `ssh`, offline "
         "with `root`).")
@@ -211,6 +213,8 @@ class Inventory(Strict):
     organisation: str = Field(min_length=1, description="Who is audited (names the history "
                               "series).")
     system: str | None = Field(default=None, description="The MIS audited, with its version.")
+    site: Name | None = Field(default=None, description="The site (a building, a clinic, a "
+                              "network segment) of every target that names none.")
     scope: Scope = Field(default_factory=Scope, description="Nothing outside it is contacted "
                          "or read.")
     credentials: dict[Name, Credential] = Field(default_factory=dict, description="Credentials "

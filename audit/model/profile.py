@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from audit.vocabulary import LocalizedText, Severity, Strict
+from audit.vocabulary import Lang, LocalizedText, Severity, Strict
 
 ControlId = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
 ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
@@ -40,6 +40,13 @@ class Reference(Strict):
     text: str = Field(min_length=1)
     kind: ReferenceKind
     source: str | None = None
+    # The text in a report's other languages: a law's official title in Russian and Kazakh,
+    # an incident as the source reported it.
+    translations: dict[Lang, str] = Field(default_factory=dict)
+
+    def text_in(self, lang: Lang) -> str:
+        """The text as a report in `lang` cites it (the English text without a translation)."""
+        return self.translations.get(lang) or self.text
 
     @model_validator(mode="after")
     def _law_needs_a_source(self) -> Reference:

@@ -108,6 +108,7 @@ class TargetRecord(Strict):
     name: str
     address: str | None = None
     roles: list[Role]
+    site: str | None = None
     transport: str | None = None
     credential: str | None = None
     # The address of the scanner host that reaches the target (what "reachable" is from).
@@ -194,6 +195,20 @@ class HistorySummary(Strict):
     previous_profiles: str | None = None
 
 
+class SiteOutcome(Strict):
+    """One site's part of the system: its targets scored on their own (with the organisation's
+    results, which every site shares)."""
+
+    name: str
+    targets: list[str]
+    score: float
+    verdict: Verdict
+    blockers: int
+    scanner_host: str | None = None
+    # The results.json this site's part came from, when the run is a merge.
+    source: str | None = None
+
+
 class HistoryError(Strict):
     """Why the run is not in the history store: where it was (redacted) and what failed."""
 
@@ -233,6 +248,8 @@ class RunResults(Strict):
     # One line each: inventory entries and waivers that nothing used.
     warnings: list[str] = Field(default_factory=list)
     method: RunMethod | None = None
+    # Per site, when targets name their site (a merge of per-site runs always does).
+    sites: list[SiteOutcome] = Field(default_factory=list)
     # Embedded after the run is recorded, so a report rendered from this file alone shows it.
     history: HistorySummary | None = None
     # Set instead when the store could not record the run (the run itself still counts).
