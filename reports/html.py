@@ -107,6 +107,21 @@ def _by_control(results: RunResults) -> dict[str, list[Result]]:
     return grouped
 
 
+# A source longer than this is cited by a number and listed once, before the controls.
+SHORT_SOURCE = 16
+
+
+def cited_sources(results: RunResults) -> dict[str, str]:
+    """Each long source the controls cite, by the label the controls show ("[1]")."""
+    labels: dict[str, str] = {}
+    for control in results.controls:
+        for reference in control.references:
+            source = reference.source
+            if source and len(source) > SHORT_SOURCE and source not in labels:
+                labels[source] = f"[{len(labels) + 1}]"
+    return labels
+
+
 def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
     """The report as one self-contained HTML page in `lang`."""
     template = _ENVIRONMENT.get_template("report.html.j2")
@@ -145,4 +160,5 @@ def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
         attestation_note=attestation_note,
         one_line=one_line,
         summary=lambda result: summary_of(result, lang),
+        sources=cited_sources(results),
     )

@@ -126,12 +126,12 @@ def _print_control(item: ResolvedControl, lang: Lang) -> None:
         parameters = json.dumps(planned.params.model_dump(mode="json"), ensure_ascii=False)
         _line(f"  check {planned.spec.id} {parameters}")
     for reference in control.references:
-        _line(f"  {_describe(reference)}")
+        _line(f"  {_describe(reference, lang)}")
 
 
-def _describe(reference: Reference) -> str:
+def _describe(reference: Reference, lang: Lang) -> str:
     source = f" (source: {reference.source})" if reference.source else ""
-    return f"[{KIND_LABELS[reference.kind]}] {reference.text}{source}"
+    return f"[{KIND_LABELS[reference.kind]}] {reference.text_in(lang)}{source}"
 
 
 def register(app: typer.Typer) -> None:
