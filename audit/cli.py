@@ -188,15 +188,19 @@ def run(
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in DIR, with its inputs: what finished is kept, the rest is probed.")] = None,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 3 when something that passed in the previous run of this audit now fails.")] = False,
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="json: one JSON object per event on stderr, for journald or a log collector.")] = LogFormat.TEXT,
+    broker: Annotated[str | None, typer.Option("--broker", envvar="MIS_AUDIT_BROKER", help="Task queue broker: each site's targets go to its scanner (mis-audit worker --site NAME).")] = None,
+    site_timeout: Annotated[float, typer.Option("--site-timeout", min=1, help="Seconds a site's scanner may take for all its targets; then they are errors naming the site.")] = 600.0,
 ) -> None:
     """Audit the targets against the profile(s); write results.json and the reports."""
     formats = _formats(format)
     header, finished = _interrupted_run(resume, profile, inventory, waivers)
     # Attestations decide nothing that is probed: a resumed run may be given them afresh.
-    request = replace(resumed_request(header, debug), attestations=attestations) if header \
+    request = replace(resumed_request(header, debug), attestations=attestations, broker=broker,
+                      site_timeout=site_timeout) if header \
         else RunRequest(
         profiles=profile or RunRequest().profiles, inventory=inventory, waivers=waivers,
-        attestations=attestations, jobs=jobs, timeout=timeout, debug=debug)
+        attestations=attestations, jobs=jobs, timeout=timeout, debug=debug, broker=broker,
+        site_timeout=site_timeout)
     try:
         prepared = prepare(request)
     except InputError as error:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from audit import __version__
 from audit.attestations import apply_attestations, attestation_warnings, partial_results
-from audit.engine import Observer, run_plan
+from audit.engine import EngineOutcome, Observer, SilentObserver, run_plan
 from audit.facts.context import Environment, TargetContext
 from audit.inventory import (
     LoadedAttestations,
@@ -34,8 +34,9 @@ from audit.model.results import (
     Tool,
 )
 from audit.outputs import private_directory, write_atomically
-from audit.plan import ORGANISATION_TARGET, build_plan
+from audit.plan import ORGANISATION_TARGET, PlanItem, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
+from audit.queue import abandoned, collect, send_tasks, target_task
 from audit.registry import Registry, default_registry
 from audit.scoring import apply_waivers, score
 from audit.sites import site_outcomes
@@ -58,6 +59,9 @@ class RunRequest:
     jobs: int = 8
     timeout: float = 30.0
     debug: bool = False
+    # A task queue's broker: each site's targets are sent to its scanner (`mis-audit worker`).
+    broker: str | None = None
+    site_timeout: float = 600.0     # how long a site's scanner may take to answer for all
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,8 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
     full_plan = build_plan(prepared.profile, targets)
     plan = [item for item in full_plan if (item.control, item.check_id, item.target) not in done]
     try:
-        outcome = run_plan(plan, contexts, prepared.request.jobs, prepared.request.timeout,
-                           observer, prepared.request.debug)
+        outcome = _run_here_and_at_sites(prepared, plan, contexts, environment,
+                                         observer or SilentObserver())
     finally:
         for context in contexts.values():
             context.close()
@@ -192,6 +196,47 @@ def execute(prepared: PreparedRun, observer: Observer | None = None,
                   *attestation_warnings(attestation_record)],
         method=run_method())
     return run.model_copy(update={"sites": site_outcomes(run)})
+
+
+class _FinishedOnly:
+    """An observer told only of finished results (the total was given already)."""
+
+    def __init__(self, observer: Observer) -> None:
+        self._observer = observer
+
+    def started(self, total: int) -> None:
+        """Already told."""
+
+    def finished(self, result: Result) -> None:
+        """Tell the observer."""
+        self._observer.finished(result)
+
+
+def _run_here_and_at_sites(prepared: PreparedRun, plan: list[PlanItem],
+                           contexts: dict[str, TargetContext], environment: Environment,
+                           observer: Observer) -> EngineOutcome:
+    """The plan: with a broker, each sited target's part goes to its site's scanner (one task
+    per target) while the rest runs here."""
+    request = prepared.request
+    inventory = prepared.inventory.inventory
+    site = {t.name: t.site or inventory.site for t in inventory.targets}
+    if request.broker is None or not any(site.values()):
+        return run_plan(plan, contexts, request.jobs, request.timeout, observer, request.debug)
+    remote = [item for item in plan if site.get(item.target)]
+    local = [item for item in plan if not site.get(item.target)]
+    by_target: dict[str, list[PlanItem]] = {}
+    for item in remote:
+        by_target.setdefault(item.target, []).append(item)
+    tasks = [target_task(str(site[name]), contexts[name].target, items, environment,
+                         request.jobs) for name, items in by_target.items()]
+    observer.started(len(plan))
+    sent = send_tasks(tasks, request.broker, request.site_timeout)
+    here = run_plan(local, contexts, request.jobs, request.timeout, _FinishedOnly(observer),
+                    request.debug)
+    if not here.complete:                  # Ctrl-C here: the sites' part is abandoned too
+        return EngineOutcome([*here.results, *abandoned(sent)], False)
+    there, answered = collect(sent, request.site_timeout, observer.finished)
+    return EngineOutcome([*here.results, *there], answered)
 
 
 def results_json(results: RunResults) -> str:

@@ -49,3 +49,12 @@ def offline_host_run(directory: Path, variant: str = "weak") -> RunResults:
     inventory = (f"organisation: X\ntargets:\n  - {{name: {variant}, roles: [host], "
                  f"root: {directory / variant}}}\n")
     return run_audit(directory, profile_text(HOST_CHECKS), inventory)
+
+
+def weak_and_hardened_trees(directory: Path) -> Path:
+    """The weak and hardened host trees, copied into `directory` (its `weak` and `hardened`)."""
+    from tests.servers.sshd import host_tree
+
+    for variant in ("weak", "hardened"):
+        host_tree(variant, directory / variant)
+    return directory

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from hosts import HOST_CHECKS, profile_text
-from runs import run_audit, statuses
+from runs import run_audit, statuses, weak_and_hardened_trees
 
 from audit.model.results import RunResults
 from audit.sites import MergeRefused, StoredRun, merge_runs
 from audit.vocabulary import Lang, Verdict
 from reports.html import render_html
-from tests.servers.sshd import host_tree
 
 PROFILE = profile_text(HOST_CHECKS)
 
@@ -35,10 +34,7 @@ def _inventory(trees: Path, targets: dict[str, str], site: str | None = None) ->
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("site-trees")
-    for variant in ("weak", "hardened"):
-        host_tree(variant, directory / variant)
-    return directory
+    return weak_and_hardened_trees(tmp_path_factory.mktemp("site-trees"))
 
 
 def _run(directory: Path, inventory: str, profile: str = PROFILE) -> RunResults:

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit.commands.seal",
     "audit.commands.discover",
     "audit.commands.fix",
+    "audit.commands.worker",
 )
 
 
