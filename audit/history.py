@@ -26,7 +26,14 @@ from audit.history_location import (
     is_database_url,
     redact,
 )
-from audit.history_series import SeriesKey, changed, fingerprints, profiles_label, series_key
+from audit.history_series import (
+    SeriesKey,
+    changed,
+    fingerprints,
+    profiles_label,
+    series_key,
+    site_run,
+)
 from audit.model.results import HistorySummary, RunDigest, RunResults
 from audit.vocabulary import Status, Verdict
 
@@ -43,7 +50,9 @@ _RUN_COLUMNS = ("id, started_at, finished_at, organisation, system, profiles, to
                 "complete, score, threshold, verdict")
 # Columns added after the first layout: added to an older store when a run is recorded, NULL
 # in the rows it holds (and in rows an older version still writes).
-_ADDED_COLUMNS = ("family", "profile_sha256", "inventory_sha256")
+# Queries read them after _RUN_COLUMNS, in this order, into the StoredRun fields of the name.
+_ADDED_COLUMNS = ("profile_sha256", "inventory_sha256", "family", "site", "run_directory")
+_LATER_COLUMNS = ", ".join(_ADDED_COLUMNS)
 # The largest id either engine stores (SQLite INTEGER, PostgreSQL BIGINT).
 _MAX_RUN_ID = 2**63 - 1
 
@@ -69,6 +78,9 @@ class StoredRun:
     verdict: Verdict
     profile_sha256: str | None = None
     inventory_sha256: str | None = None
+    family: str | None = None
+    site: str | None = None             # one site's part of a run over several
+    run_directory: str | None = None    # where its results.json and reports were written
 
     def digest(self) -> RunDigest:
         """The run as a trend line shows it."""
@@ -220,10 +232,7 @@ class HistoryStore:
             verdict TEXT NOT NULL)""")
         self._execute(cursor, "CREATE INDEX IF NOT EXISTS mis_audit_runs_key ON mis_audit_runs "
                               "(organisation, system, profile_ids, id)")
-        present = {row[0] for row in self._execute(cursor, self._engine.run_columns).fetchall()}
-        for column in _ADDED_COLUMNS:
-            if column not in present:
-                self._execute(cursor, f"ALTER TABLE mis_audit_runs ADD COLUMN {column} TEXT")
+        self._ensure_columns(cursor)
         self._execute(cursor, "CREATE INDEX IF NOT EXISTS mis_audit_runs_series ON "
                               "mis_audit_runs (organisation, system, family, id)")
         self._execute(cursor, """CREATE TABLE IF NOT EXISTS mis_audit_results (
@@ -233,16 +242,32 @@ class HistoryStore:
         self._execute(cursor, "CREATE INDEX IF NOT EXISTS mis_audit_results_run "
                               "ON mis_audit_results (run_id)")
 
-    def record(self, results: RunResults) -> HistorySummary:
-        """Store the run; return its id, the previous run's changes and the trend."""
-        key = series_key(results)
+    def _columns(self, cursor: Any) -> set[str]:
+        return {row[0] for row in self._execute(cursor, self._engine.run_columns).fetchall()}
+
+    def _ensure_columns(self, cursor: Any) -> None:
+        present = self._columns(cursor)
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                self._execute(cursor, f"ALTER TABLE mis_audit_runs ADD COLUMN {column} TEXT")
+
+    def record(self, results: RunResults, run_directory: str | None = None) -> HistorySummary:
+        """Store the run, and each of its sites as a run of the site's own series; return
+        the run's id, the previous run's changes and the trend."""
         with self._engine.transaction(write=True) as cursor:
             self._ensure_schema(cursor)
-            earlier = self._runs_with_key(cursor, key, TREND_LENGTH)
-            run_id = self._insert_run(cursor, results, key)
-            self._insert_results(cursor, run_id, results)
-            previous = earlier[0] if earlier else None
-            before = self._snapshot(cursor, previous.run_id) if previous else {}
+            for site in results.sites:
+                self._record(cursor, site_run(results, site), run_directory, site.name)
+            return self._record(cursor, results, run_directory, None)
+
+    def _record(self, cursor: Any, results: RunResults, run_directory: str | None,
+                site: str | None) -> HistorySummary:
+        key = series_key(results, site)
+        earlier = self._runs_with_key(cursor, key, TREND_LENGTH)
+        run_id = self._insert_run(cursor, results, key, run_directory)
+        self._insert_results(cursor, run_id, results)
+        previous = earlier[0] if earlier else None
+        before = self._snapshot(cursor, previous.run_id) if previous else {}
         diff = diff_snapshots(before, snapshot(results)) if previous else None
         current = RunDigest(run_id=run_id, started_at=results.started_at, score=results.score,
                             verdict=results.verdict, complete=results.complete)
@@ -258,13 +283,18 @@ class HistoryStore:
                               if previous else None,
                               previous_profiles=previous.profiles if previous else None)
 
-    def runs(self, limit: int = 50) -> list[StoredRun]:
-        """The most recent runs, newest first."""
+    def runs(self, limit: int = 50, sites: bool = False) -> list[StoredRun]:
+        """The most recent runs, newest first (with `sites`, the sites' runs too)."""
         with self._engine.transaction(write=False) as cursor:
             if not self._has_schema(cursor):
                 return []
-            rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS} FROM mis_audit_runs "
-                                         "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            present = self._columns(cursor)
+            later = ", ".join(name if name in present else f"NULL AS {name}"
+                              for name in _ADDED_COLUMNS)
+            only_systems = "" if sites or "site" not in present else " WHERE site IS NULL"
+            rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS}, {later} FROM mis_audit_runs"
+                                         f"{only_systems} ORDER BY id DESC LIMIT ?",
+                                 (limit,)).fetchall()
             # Parsed inside the transaction, so an unreadable row is the store's error.
             return [_stored_run(row) for row in rows]
 
@@ -286,25 +316,27 @@ class HistoryStore:
 
     def _runs_with_key(self, cursor: Any, key: SeriesKey, limit: int) -> list[StoredRun]:
         # A row without a family was filed by an older version under the legacy key.
-        rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS}, profile_sha256, inventory_sha256 "
+        rows = self._execute(cursor, f"SELECT {_RUN_COLUMNS}, {_LATER_COLUMNS} "
                                      "FROM mis_audit_runs WHERE organisation = ? AND system = ? "
                                      "AND (family = ? OR (family IS NULL AND profile_ids = ?)) "
-                                     "ORDER BY id DESC LIMIT ?",
+                                     "AND COALESCE(site, '') = ? ORDER BY id DESC LIMIT ?",
                              (key.organisation, key.system, key.family, key.legacy,
-                              limit)).fetchall()
+                              key.site or "", limit)).fetchall()
         return [_stored_run(row) for row in rows]
 
-    def _insert_run(self, cursor: Any, results: RunResults, key: SeriesKey) -> int:
+    def _insert_run(self, cursor: Any, results: RunResults, key: SeriesKey,
+                    run_directory: str | None) -> int:
         pinned = fingerprints(results)
         row = self._execute(cursor, """INSERT INTO mis_audit_runs (recorded_at, started_at,
             finished_at, organisation, system, profile_ids, profiles, tool_version, complete,
-            score, threshold, verdict, family, profile_sha256, inventory_sha256)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            score, threshold, verdict, family, profile_sha256, inventory_sha256, site,
+            run_directory) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            RETURNING id""",
             (datetime.now(UTC).isoformat(), results.started_at.isoformat(),
              results.finished_at.isoformat(), key.organisation, key.system, key.legacy,
              profiles_label(results), results.tool.version, int(results.complete),
              results.score, results.threshold, results.verdict.value, key.family,
-             pinned.profile, pinned.inventory)).fetchone()
+             pinned.profile, pinned.inventory, key.site, run_directory)).fetchone()
         return int(row[0])
 
     def _insert_results(self, cursor: Any, run_id: int, results: RunResults) -> None:
@@ -330,8 +362,7 @@ def _stored_run(row: Sequence[Any]) -> StoredRun:
                          system=row[4], profiles=row[5], tool_version=row[6],
                          complete=bool(row[7]), score=float(row[8]), threshold=float(row[9]),
                          verdict=Verdict(row[10]),
-                         profile_sha256=row[11] if len(row) > 11 else None,
-                         inventory_sha256=row[12] if len(row) > 12 else None)
+                         **dict(zip(_ADDED_COLUMNS, row[11:], strict=False)))
     except (ValueError, TypeError) as error:
         raise _UnreadableRow(f"unreadable run #{row[0]}: {error}") from error
 
@@ -344,7 +375,9 @@ def open_store(location: str | None = None) -> HistoryStore:
     return HistoryStore(_SQLite(Path(location).expanduser()))
 
 
-def record_run(results: RunResults, location: str | None = None) -> RunResults:
-    """Record the run in the store and return it with the history summary embedded."""
-    summary = open_store(location).record(results)
+def record_run(results: RunResults, location: str | None = None,
+               run_directory: str | None = None) -> RunResults:
+    """Record the run (and its sites' parts) in the store and return it with the history
+    summary embedded."""
+    summary = open_store(location).record(results, run_directory)
     return results.model_copy(update={"history": summary})

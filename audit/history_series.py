@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from audit.model.results import RunResults
+from audit.model.results import RunResults, SiteOutcome
+from audit.plan import ORGANISATION_TARGET
 from audit.profiles import LIBRARY_VERSION
 
 
@@ -24,6 +25,7 @@ class SeriesKey:
     family: str
     # The key versions before 0.2 filed runs under: every profile id, library files included.
     legacy: str
+    site: str | None = None     # one site's part of the system, a series of its own
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,22 @@ class Fingerprints:
     inventory: str | None
 
 
-def series_key(results: RunResults) -> SeriesKey:
-    """The series of a run; a results.json without a family falls back to the legacy key."""
+def series_key(results: RunResults, site: str | None = None) -> SeriesKey:
+    """The series of a run (or of one of its sites); a results.json without a family falls
+    back to the legacy key."""
     legacy = ",".join(sorted(profile.id for profile in results.profiles))
     return SeriesKey(results.organisation, results.system or "",
-                     results.profile_family or legacy, legacy)
+                     results.profile_family or legacy, legacy, site)
+
+
+def site_run(results: RunResults, site: SiteOutcome) -> RunResults:
+    """One site's part of a run, as the history files it: its targets' and the
+    organisation's results, the site's score and verdict."""
+    kept = {*site.targets, ORGANISATION_TARGET}
+    return results.model_copy(update={
+        "results": [r for r in results.results if r.target in kept],
+        "targets": [t for t in results.targets if t.name in kept],
+        "score": site.score, "verdict": site.verdict, "sites": []})
 
 
 def fingerprints(results: RunResults) -> Fingerprints:

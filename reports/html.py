@@ -90,7 +90,7 @@ def _environment() -> Environment:
     return environment
 
 
-_ENVIRONMENT = _environment()
+ENVIRONMENT = _environment()
 
 
 def _severity_matrix(results: RunResults) -> dict[Severity, Counter[Status]]:
@@ -124,7 +124,7 @@ def cited_sources(results: RunResults) -> dict[str, str]:
 
 def render_html(results: RunResults, lang: Lang = Lang.EN) -> str:
     """The report as one self-contained HTML page in `lang`."""
-    template = _ENVIRONMENT.get_template("report.html.j2")
+    template = ENVIRONMENT.get_template("report.html.j2")
     register = findings_register(results, lang)
     t = translator(lang)
     matrix = _severity_matrix(results)

@@ -26,8 +26,12 @@ from audit.history import (
 )
 from audit.history_diff import Snapshot, diff_snapshots, snapshot
 from audit.model.results import FindingChange, HistoryError, RunResults
+from audit.outputs import OutputError, private_directory, write_atomically
+from audit.portfolio import portfolio
 from audit.run import read_results, write_results
-from audit.vocabulary import Verdict
+from audit.vocabulary import Lang, Verdict
+from reports.portfolio import FILE_NAME as PORTFOLIO_FILE
+from reports.portfolio import render_portfolio
 from reports.text import clean
 
 _err = Console(stderr=True)
@@ -168,10 +172,29 @@ def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run
     raise typer.Exit(1 if changes.failed(strict) else 0)
 
 
+def portfolio_page(output: Annotated[Path, typer.Option("--output", "-o", help="Directory the page (portfolio.html) is written to.")],
+                   lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN,
+                   store: HistoryOption = None) -> None:
+    """A static HTML page over the history: every system and site, latest verdict and
+    score, trend, what regressed, links to the reports."""
+    try:
+        lines = portfolio(open_store(_location(store)))
+    except HistoryUnavailable as error:
+        fail(str(error))
+    try:
+        directory = private_directory(output)
+        page = write_atomically(directory / PORTFOLIO_FILE,
+                                render_portfolio(lines, directory.resolve(), lang))
+    except OutputError as error:
+        fail(str(error))
+    _out().print(f"wrote {page} ({len(lines)} series)", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
     app.command("history")(history)
     app.command("diff")(diff)
+    app.command("portfolio")(portfolio_page)
 
 
 def record_history(results: RunResults, history: str | None, directory: Path) -> RunResults:
@@ -184,7 +207,7 @@ def record_history(results: RunResults, history: str | None, directory: Path) ->
     if location == DISABLED:
         return results
     try:
-        recorded = record_run(results, location)
+        recorded = record_run(results, location, str(directory.resolve()))
     except HistoryUnavailable as error:
         _err.print(f"warning: run not recorded in the history: {error}", highlight=False,
                    markup=False, soft_wrap=True)
