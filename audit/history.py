@@ -311,6 +311,13 @@ class HistoryStore:
                 raise KeyError(run_id)
             return _stored_run(row), self._snapshot(cursor, run_id)
 
+    def snapshots(self, run_ids: Sequence[int]) -> dict[int, Snapshot]:
+        """The results of several stored runs, read in one transaction."""
+        with self._engine.transaction(write=False) as cursor:
+            if not self._has_schema(cursor):
+                return {}
+            return {run_id: self._snapshot(cursor, run_id) for run_id in run_ids}
+
     def _has_schema(self, cursor: Any) -> bool:
         return bool(self._execute(cursor, self._engine.table_exists).fetchone()[0])
 

@@ -37,15 +37,16 @@ def portfolio(store: HistoryStore) -> list[Series]:
     grouped: dict[tuple[str, str, str, str], list[StoredRun]] = {}
     for run in store.runs(RUNS_READ, sites=True):          # newest first
         grouped.setdefault(_key(run), []).append(run)
+    compared = [run.run_id for runs in grouped.values() if len(runs) > 1 for run in runs[:2]]
+    snapshots = store.snapshots(compared)
     lines = []
     for key in sorted(grouped):
         runs = grouped[key]
         latest = runs[0]
         regressions: list[FindingChange] = []
         if len(runs) > 1:
-            _, after = store.run(latest.run_id)
-            _, before = store.run(runs[1].run_id)
-            regressions = diff_snapshots(before, after).regressions
+            regressions = diff_snapshots(snapshots[runs[1].run_id],
+                                         snapshots[latest.run_id]).regressions
         report = Path(latest.run_directory) / "report.html" if latest.run_directory else None
         lines.append(Series(latest.organisation, latest.system, latest.site, latest,
                             list(reversed(runs[:TREND_LENGTH])), regressions,

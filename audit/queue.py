@@ -93,7 +93,7 @@ class TargetTask(BaseModel):
 def target_task(site: str, target: Target, items: Iterable[PlanItem],
                 environment: Environment, jobs: int) -> TargetTask:
     """The task for one target: its checks, and the credentials it names (references)."""
-    named = {target.ssh, *(service.credential for service in target.services)} - {None}
+    named = target.credential_names
     return TargetTask(
         site=site, target=target,
         items=[PlannedItem(control=item.control, check=item.check_id,

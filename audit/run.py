@@ -36,7 +36,6 @@ from audit.model.results import (
 from audit.outputs import private_directory, write_atomically
 from audit.plan import ORGANISATION_TARGET, PlanItem, build_plan
 from audit.profiles import ResolvedProfile, load_profiles
-from audit.queue import abandoned, collect, send_tasks, target_task
 from audit.registry import Registry, default_registry
 from audit.scoring import apply_waivers, score
 from audit.sites import site_outcomes
@@ -103,7 +102,7 @@ def _environment(prepared: PreparedRun) -> Environment:
 
 def _target_record(target: Target, inventory: Inventory) -> TargetRecord:
     # Every credential the audit may use on the target, by its inventory name only.
-    names = {target.ssh, *(service.credential for service in target.services)} - {None}
+    names = target.credential_names
     credentials = inventory.credentials
     return TargetRecord(name=target.name, address=target.address, roles=list(target.roles),
                         site=target.site or inventory.site, transport=target.host_transport,
@@ -222,6 +221,8 @@ def _run_here_and_at_sites(prepared: PreparedRun, plan: list[PlanItem],
     site = {t.name: t.site or inventory.site for t in inventory.targets}
     if request.broker is None or not any(site.values()):
         return run_plan(plan, contexts, request.jobs, request.timeout, observer, request.debug)
+    from audit.queue import abandoned, collect, send_tasks, target_task  # Celery: only here
+
     remote = [item for item in plan if site.get(item.target)]
     local = [item for item in plan if not site.get(item.target)]
     by_target: dict[str, list[PlanItem]] = {}

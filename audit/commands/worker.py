@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from audit.commands import fail
-from audit.queue import DEFAULT_VISIBILITY_TIMEOUT, WorkerSettings, run_worker
 
 SITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -23,9 +22,11 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=256, help="Targets audited at once.")] = 4,
     base_dir: Annotated[Path, typer.Option("--base-dir", help="Where relative key and secret files named by the tasks' credentials are.")] = Path(),
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="PEM file a valid certificate must chain to (default: the system store).")] = None,
-    visibility_timeout: Annotated[float, typer.Option("--visibility-timeout", min=1, help="Redis: seconds before a task a dead worker held is given to another; longer than any target's audit.")] = DEFAULT_VISIBILITY_TIMEOUT,
+    visibility_timeout: Annotated[float | None, typer.Option("--visibility-timeout", min=1, help="Redis: seconds before a task a dead worker held is given to another; longer than any target's audit (default: one hour).")] = None,
 ) -> None:
     """Run a site's scanner: audit the targets the dispatcher sends to this site."""
+    from audit.queue import DEFAULT_VISIBILITY_TIMEOUT, WorkerSettings, run_worker  # Celery
+
     if not re.fullmatch(SITE_NAME, site):
         fail(f"--site {site!r}: letters, digits, '.', '_' and '-' only")
     def ready() -> None:
@@ -33,7 +34,7 @@ def worker(
                                    markup=False)
 
     run_worker(site, broker, concurrency, WorkerSettings(base_dir.resolve(), ca_file), ready,
-               visibility_timeout)
+               visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT)
 
 
 def register(app: typer.Typer) -> None:

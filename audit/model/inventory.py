@@ -186,6 +186,11 @@ class Target(Strict):
         return self
 
     @property
+    def credential_names(self) -> set[str]:
+        """The inventory credentials this target names (its SSH one, its services')."""
+        return {name for name in (self.ssh, *(s.credential for s in self.services)) if name}
+
+    @property
     def host_transport(self) -> Literal["local", "ssh", "offline"] | None:
         """How this target's files are read, if they are read at all."""
         if self.transport:
