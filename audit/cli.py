@@ -19,7 +19,14 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from audit import __version__
-from audit.commands import COMMAND_MODULES, stored_results
+from audit.commands import (
+    COMMAND_MODULES,
+    SignCert,
+    SignKey,
+    TrustedCerts,
+    message_signing,
+    stored_results,
+)
 from audit.commands.history import record_history
 from audit.engine import Observer, Observers
 from audit.errors import InputError
@@ -46,6 +53,7 @@ from audit.run import (
     RESULTS_FILE,
     PreparedRun,
     RunRequest,
+    dispatched_sites,
     execute,
     prepare,
     write_results,
@@ -189,19 +197,23 @@ def run(
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 3 when something that passed in the previous run of this audit now fails.")] = False,
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="json: one JSON object per event on stderr, for journald or a log collector.")] = LogFormat.TEXT,
     broker: Annotated[str | None, typer.Option("--broker", envvar="MIS_AUDIT_BROKER", help="Task queue broker: each site's targets go to its scanner (mis-audit worker --site NAME).")] = None,
-    site_timeout: Annotated[float, typer.Option("--site-timeout", min=1, help="Seconds a site's scanner may take for all its targets; then they are errors naming the site.")] = 600.0,
+    site_timeout: Annotated[float | None, typer.Option("--site-timeout", min=1, help="Seconds a site's scanner may take for all its targets; then they are errors naming the site (default: 600).")] = None,
+    sign_key: SignKey = None,
+    sign_cert: SignCert = None,
+    trusted_certs: TrustedCerts = None,
 ) -> None:
     """Audit the targets against the profile(s); write results.json and the reports."""
     formats = _formats(format)
     header, finished = _interrupted_run(resume, profile, inventory, waivers)
-    # Attestations decide nothing that is probed: a resumed run may be given them afresh.
-    request = replace(resumed_request(header, debug), attestations=attestations, broker=broker,
-                      site_timeout=site_timeout) if header \
-        else RunRequest(
-        profiles=profile or RunRequest().profiles, inventory=inventory, waivers=waivers,
-        attestations=attestations, jobs=jobs, timeout=timeout, debug=debug, broker=broker,
-        site_timeout=site_timeout)
+    signing = message_signing(sign_key, sign_cert, trusted_certs)
     try:
+        # Attestations decide nothing that is probed: a resumed run may be given them afresh.
+        request = replace(resumed_request(header, debug, broker, site_timeout, signing),
+                          attestations=attestations) if header \
+            else RunRequest(
+            profiles=profile or RunRequest().profiles, inventory=inventory, waivers=waivers,
+            attestations=attestations, jobs=jobs, timeout=timeout, debug=debug, broker=broker,
+            site_timeout=site_timeout or RunRequest.site_timeout, signing=signing)
         prepared = prepare(request)
     except InputError as error:
         _fail_input(error)
@@ -263,11 +275,14 @@ def _probe(prepared: PreparedRun, directory: Path, header: JournalHeader | None,
     """Run the plan, checkpointing each result; progress on a terminal, events as asked."""
     started_at = header.started_at if header else datetime.now(UTC)
     journal = Journal(directory, None if header else new_header(prepared, started_at))
-    progress = ProgressObserver(err) if not quiet and err.is_terminal else None
+    showing = not quiet and err.is_terminal
+    targets = [item.target for item in build_plan(prepared.profile,
+                                                  prepared.inventory.inventory.targets)
+               ] if showing or log_format is LogFormat.JSON else []
+    progress = ProgressObserver(err, dispatched_sites(prepared), targets, finished) \
+        if showing else None
     observers: list[Observer] = [journal, *([progress] if progress else [])]
     if log_format is LogFormat.JSON:
-        targets = [item.target for item in build_plan(prepared.profile,
-                                                      prepared.inventory.inventory.targets)]
         observers.append(JsonEventLog(sys.stderr, targets, finished))
     try:
         return execute(prepared, Observers(*observers), finished, started_at)

@@ -14,16 +14,27 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from audit.errors import InputError
 from audit.model.results import Result
-from audit.run import PreparedRun, RunRequest
+from audit.run import MessageSigning, PreparedRun, RunRequest
 
 JOURNAL_FILE = ".results.journal"
 SYNC_INTERVAL = 1.0       # seconds between fsyncs: a reboot loses at most this much work
+
+
+class RecordedSigning(BaseModel):
+    """The message-signing files, absolute."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    certificate: str
+    trusted: str
 
 
 class RecordedRequest(BaseModel):
@@ -36,6 +47,11 @@ class RecordedRequest(BaseModel):
     waivers: str | None
     jobs: int
     timeout: float
+    # A dispatched run's broker, its password masked; resumed, it dispatches again.
+    broker: str | None = None
+    brokerpassword_masked: bool = False
+    site_timeout: float | None = None
+    signing: RecordedSigning | None = None
 
 
 class JournalHeader(BaseModel):
@@ -71,16 +87,52 @@ def new_header(prepared: PreparedRun, started_at: datetime) -> JournalHeader:
                          request=RecordedRequest(profiles=profiles,
                                                  inventory=absolute(request.inventory),
                                                  waivers=absolute(request.waivers),
-                                                 jobs=request.jobs, timeout=request.timeout))
+                                                 jobs=request.jobs, timeout=request.timeout,
+                                                 **_recorded_dispatch(request)))
 
 
-def resumed_request(header: JournalHeader, debug: bool) -> RunRequest:
-    """The interrupted run's request, to prepare again."""
+def _recorded_dispatch(request: RunRequest) -> dict[str, Any]:
+    """How the run reached its sites: the broker without its password, the signing files."""
+    if request.broker is None:
+        return {}
+    masked = password_masked(request.broker)
+    signing = request.signing
+    return {"broker": masked, "brokerpassword_masked": masked != request.broker,
+            "site_timeout": request.site_timeout,
+            "signing": None if signing is None else RecordedSigning(
+                key=str(signing.key), certificate=str(signing.certificate),
+                trusted=str(signing.trusted))}
+
+
+def password_masked(url: str) -> str:
+    """`scheme://user:**@host/...`: a broker URL may hold its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:**@{parts.netloc.rpartition('@')[2]}"))
+
+
+def resumed_request(header: JournalHeader, debug: bool, broker: str | None = None,
+                    site_timeout: float | None = None,
+                    signing: MessageSigning | None = None) -> RunRequest:
+    """The interrupted run's request, to prepare again; a dispatched one dispatches again,
+    over the broker and with the signing given now, else the recorded ones (a broker whose
+    password was masked must be given again)."""
     recorded = header.request
+    if broker is None and recorded.brokerpassword_masked:
+        raise InputError.at(JOURNAL_FILE, f"the interrupted run sent its sites' targets over "
+                            f"{recorded.broker}, whose password is not recorded: give --broker "
+                            "(or $MIS_AUDIT_BROKER) again")
+    kept = recorded.signing
     return RunRequest(profiles=list(recorded.profiles),
                       inventory=Path(recorded.inventory) if recorded.inventory else None,
                       waivers=Path(recorded.waivers) if recorded.waivers else None,
-                      jobs=recorded.jobs, timeout=recorded.timeout, debug=debug)
+                      jobs=recorded.jobs, timeout=recorded.timeout, debug=debug,
+                      broker=broker or recorded.broker,
+                      site_timeout=site_timeout or recorded.site_timeout or RunRequest.site_timeout,
+                      signing=signing or (None if kept is None else MessageSigning(
+                          Path(kept.key), Path(kept.certificate), Path(kept.trusted))))
 
 
 class Journal:

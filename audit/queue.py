@@ -4,7 +4,8 @@
 A task carries the target as the inventory describes it, the planned checks with their
 parameters, and the credentials the target names, as references only (an environment
 variable, a file): the worker resolves them from its own environment and files, so a site's
-secrets never leave it. JSON only, never pickle. Delivery is at least once (`acks_late`, and
+secrets never leave it. JSON only, never pickle; signed, when both sides are given keys
+(Celery's `auth` serializer: RSA-PSS over the JSON body). Delivery is at least once (`acks_late`, and
 a task whose worker died is delivered again): results are keyed by (control, check, target),
 so a redelivered task replaces, never duplicates.
 """
@@ -13,18 +14,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from celery import Celery  # type: ignore[import-untyped]
+from celery.exceptions import ImproperlyConfigured, SecurityError  # type: ignore[import-untyped]
 from celery.result import AsyncResult  # type: ignore[import-untyped]
+from celery.security.certificate import Certificate, FSCertStore  # type: ignore[import-untyped]
+from celery.security.key import PrivateKey  # type: ignore[import-untyped]
 from celery.signals import worker_ready  # type: ignore[import-untyped]
+from kombu.exceptions import ContentDisallowed, DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.engine import run_plan
+from audit.errors import InputError
 from audit.facts.context import Environment, TargetContext
 from audit.messages import Message, says
 from audit.model.inventory import Credential, Scope, Target
@@ -32,6 +38,7 @@ from audit.model.results import ErrorInfo, Result
 from audit.plan import PlanItem
 from audit.profiles import PlannedCheck
 from audit.registry import default_registry
+from audit.run import MessageSigning
 from audit.transports import open_transport
 from audit.vocabulary import Reason, Status
 
@@ -39,12 +46,17 @@ TASK = "mis_audit.audit_target"
 # How long a task taken by a worker may stay unacknowledged before the broker (Redis) gives
 # it to another worker of the site: longer than any target's planned budget.
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
+KEY_PASSWORD_ENV = "MIS_AUDIT_SIGN_KEY_PASSWORD"
+PLAIN = {"task_serializer": "json", "result_serializer": "json", "accept_content": ["json"],
+         "result_accept_content": ["json"]}
+SIGNED = {"task_serializer": "auth", "result_serializer": "auth", "accept_content": ["auth"],
+          "result_accept_content": ["auth"], "security_digest": "sha256"}
+SETTINGS = {"task_acks_late": True, "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1, "broker_connection_retry_on_startup": True,
+            "result_expires": 7 * 86400, "worker_hijack_root_logger": False}
+# The worker's app, which holds the task; the dispatcher sends by name from an app of its own
+# per run (a Celery app fixes its serializers when first used).
 app = Celery("mis-audit")
-app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                result_accept_content=["json"], task_acks_late=True,
-                task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-                broker_connection_retry_on_startup=True, result_expires=7 * 86400,
-                worker_hijack_root_logger=False)
 
 
 def site_queue(site: str) -> str:
@@ -52,16 +64,53 @@ def site_queue(site: str) -> str:
     return f"site.{site}"
 
 
-def configure(broker: str, visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT) -> Celery:
-    """The app on `broker` (redis://, rediss:// with TLS, redis+socket://, amqp://), which
-    also keeps the results."""
+def configure(celery: Celery, broker: str,
+              visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+              signing: MessageSigning | None = None) -> Celery:
+    """`celery` on `broker` (redis://, rediss:// with TLS, redis+socket://, amqp://), which
+    also keeps the results; with `signing`, every message is signed and only signed ones are
+    taken."""
     # Kombu looks for tasks a dead worker held every interval x throttle seconds (100 s by
     # default): every interval, and often enough for the visibility timeout.
     sweep = {"visibility_timeout": visibility_timeout, "unacked_restore_throttle": 1,
              "unacked_restore_interval": max(1.0, min(10.0, visibility_timeout / 4))}
-    app.conf.update(broker_url=broker, result_backend=broker, broker_transport_options=sweep,
-                    result_backend_transport_options={"visibility_timeout": visibility_timeout})
-    return app
+    celery.conf.update(**SETTINGS, **(PLAIN if signing is None else SIGNED), broker_url=broker,
+                       result_backend=broker, broker_transport_options=sweep,
+                       result_backend_transport_options={"visibility_timeout":
+                                                         visibility_timeout})
+    if signing is not None:
+        load_signing(signing)
+        # every serializer but JSON, which the signed envelope holds, is disabled
+        celery.setup_security(allowed_serializers=["json"], key=str(signing.key),
+                              key_password=os.environ.get(KEY_PASSWORD_ENV),
+                              cert=str(signing.certificate), store=str(signing.trusted))
+    return celery
+
+
+def load_signing(signing: MessageSigning) -> None:
+    """Whether the key, the certificate and the trusted ones load; InputError naming the file
+    and why not (a missing file, a wrong passphrase, a non-RSA key, an expired certificate)."""
+    password = os.environ.get(KEY_PASSWORD_ENV)
+    _loads(signing.key, lambda: PrivateKey(signing.key.read_text(), password=password))
+    _loads(signing.certificate, lambda: Certificate(signing.certificate.read_text()))
+    _loads(signing.trusted, lambda: _trusted(signing.trusted))
+
+
+def _trusted(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(2, "no such file or directory")
+    if next(FSCertStore(str(path)).itercerts(), None) is None:
+        raise SecurityError("no certificate in it")
+
+
+def _loads(path: Path, load: Callable[[], object]) -> None:
+    try:
+        load()
+    except OSError as error:
+        raise InputError.at(path, f"message signing: {error.strerror or error}") from None
+    except (UnicodeDecodeError, ValueError, TypeError, SecurityError,
+            ImproperlyConfigured) as error:
+        raise InputError.at(path, f"message signing: {error}") from None
 
 
 class PlannedItem(BaseModel):
@@ -112,6 +161,7 @@ class WorkerSettings:
 
     base_dir: Path          # relative key and secret files resolve here
     ca_file: Path | None = None
+    signing: MessageSigning | None = None
 
 
 WORKER = WorkerSettings(Path.cwd())
@@ -149,7 +199,7 @@ def run_worker(site: str, broker: str, concurrency: int, settings: WorkerSetting
     `on_ready` once it consumes."""
     global WORKER
     WORKER = settings
-    configure(broker, visibility_timeout)
+    configure(app, broker, visibility_timeout, settings.signing)
     worker_ready.connect(lambda **_: on_ready(), weak=False)
     app.worker_main(["worker", "--queues", site_queue(site), "--pool", "threads",
                      "--concurrency", str(concurrency), "--loglevel", "WARNING",
@@ -165,36 +215,48 @@ def _errors(task: TargetTask, summary: Message, reason: Reason) -> list[Result]:
             for item in task.items]
 
 
-def send_tasks(tasks: Iterable[TargetTask], broker: str,
-               expires: float) -> dict[str, TargetTask]:
-    """Each task on its site's queue, by task id; a worker that comes after `expires`
-    seconds discards it (the dispatcher has given up on it by then)."""
-    configure(broker)
-    return {_audit_target_task.apply_async(args=[task.model_dump(mode="json")],
-                                           queue=site_queue(task.site), expires=expires).id: task
-            for task in tasks}
+@dataclass(frozen=True)
+class Sent:
+    """The tasks a run sent, by task id, and the app that sent them (and reads the answers)."""
+
+    app: Celery
+    tasks: dict[str, TargetTask]
+
+    def answer(self, task_id: str) -> AsyncResult:
+        """A task's answer as the broker holds it."""
+        return AsyncResult(task_id, app=self.app)
 
 
-def collect(sent: Mapping[str, TargetTask], site_timeout: float,
-            finished: Callable[[Result], None], poll: float = 0.5) -> tuple[list[Result], bool]:
+def send_tasks(tasks: Iterable[TargetTask], broker: str, expires: float,
+               signing: MessageSigning | None = None) -> Sent:
+    """Each task on its site's queue; a worker that comes after `expires` seconds discards
+    it (the dispatcher has given up on it by then)."""
+    sender = configure(Celery("mis-audit"), broker, signing=signing)
+    return Sent(sender, {sender.send_task(TASK, args=[task.model_dump(mode="json")],
+                                          queue=site_queue(task.site), expires=expires).id: task
+                         for task in tasks})
+
+
+def collect(sent: Sent, site_timeout: float, finished: Callable[[Result], None],
+            poll: float = 0.5) -> tuple[list[Result], bool]:
     """Wait for the sent tasks: every task's results (each told to `finished` as it comes),
     or, for a site whose scanner did not answer within `site_timeout`, error results naming
     the site. Ctrl-C returns what came, and False."""
     deadline = time.monotonic() + site_timeout
     results: dict[tuple[str, str, str], Result] = {}
-    pending = dict(sent)
+    pending = dict(sent.tasks)
     try:
         while pending and time.monotonic() < deadline:
-            for task_id in [t for t in pending if AsyncResult(t, app=app).ready()]:
-                for result in _collected(AsyncResult(task_id, app=app), pending.pop(task_id)):
+            for task_id in list(pending):
+                for result in _answered(sent.answer(task_id), pending, task_id):
                     results[(result.control, result.check, result.target)] = result
                     finished(result)
             if pending:
                 time.sleep(poll)
     except KeyboardInterrupt:
-        return [*results.values(), *abandoned(pending)], False
+        return [*results.values(), *abandoned(Sent(sent.app, pending))], False
     for task_id, task in pending.items():
-        AsyncResult(task_id, app=app).revoke()
+        sent.answer(task_id).revoke()
         unanswered = says("site {site}: no scanner answered within {seconds} s",
                           site=task.site, seconds=f"{site_timeout:g}")
         for result in _errors(task, unanswered, Reason.UNREACHABLE):
@@ -203,13 +265,30 @@ def collect(sent: Mapping[str, TargetTask], site_timeout: float,
     return list(results.values()), True
 
 
-def abandoned(sent: Mapping[str, TargetTask]) -> list[Result]:
+def abandoned(sent: Sent) -> list[Result]:
     """The run stopped: the sent tasks revoked, an `interrupted` error for each of their
     checks."""
-    for task_id in sent:
-        AsyncResult(task_id, app=app).revoke()
-    return [result for task in sent.values() for result in _errors(
+    for task_id in sent.tasks:
+        sent.answer(task_id).revoke()
+    return [result for task in sent.tasks.values() for result in _errors(
         task, says("interrupted before it finished"), Reason.INTERRUPTED)]
+
+
+def _answered(answer: AsyncResult, pending: dict[str, TargetTask], task_id: str
+              ) -> list[Result]:
+    """A finished task's results, taken out of `pending`; none while it runs. An answer
+    that fails verification (unsigned, or signed by a certificate not trusted here) is an
+    error per item: a scanner's word is taken only as signed."""
+    task = pending[task_id]
+    try:
+        if not answer.ready():
+            return []
+        collected = _collected(answer, task)
+    except (SecurityError, ContentDisallowed, DecodeError) as error:
+        collected = _errors(task, says("site {site}: its answer was refused: {error}",
+                                       site=task.site, error=str(error)), Reason.CHECK_FAILED)
+    del pending[task_id]
+    return collected
 
 
 def _collected(answer: AsyncResult, task: TargetTask) -> list[Result]:

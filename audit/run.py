@@ -48,6 +48,17 @@ RESULTS_FILE = "results.json"
 
 
 @dataclass(frozen=True)
+class MessageSigning:
+    """Celery's message signing (its `auth` serializer): what this side sends is signed with
+    its key, and only what a certificate in `trusted` signed is taken. The dispatcher trusts
+    its sites' certificates, each site's scanner the dispatcher's only."""
+
+    key: Path                   # PEM, RSA; its passphrase, if any, in $MIS_AUDIT_SIGN_KEY_PASSWORD
+    certificate: Path
+    trusted: Path               # a directory of PEM certificates, or one file
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """What the user asked for."""
 
@@ -61,6 +72,7 @@ class RunRequest:
     # A task queue's broker: each site's targets are sent to its scanner (`mis-audit worker`).
     broker: str | None = None
     site_timeout: float = 600.0     # how long a site's scanner may take to answer for all
+    signing: MessageSigning | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,10 @@ def prepare(request: RunRequest, registry: Registry | None = None,
                else LoadedWaivers([], [], None))
     attestations = (load_attestations(request.attestations, today) if request.attestations
                     else LoadedAttestations([], [], None))
+    if request.broker is not None and request.signing is not None:
+        from audit.queue import load_signing  # Celery: only for a run that dispatches
+
+        load_signing(request.signing)
     return PreparedRun(request, profile, inventory, waivers, today, attestations)
 
 
@@ -211,27 +227,36 @@ class _FinishedOnly:
         self._observer.finished(result)
 
 
+def dispatched_sites(prepared: PreparedRun) -> dict[str, str]:
+    """The site each target is sent to, by target name: none without a broker, and none
+    for a target whose inventory names no site (it is audited here)."""
+    if prepared.request.broker is None:
+        return {}
+    inventory = prepared.inventory.inventory
+    return {target.name: site for target in inventory.targets
+            if (site := target.site or inventory.site)}
+
+
 def _run_here_and_at_sites(prepared: PreparedRun, plan: list[PlanItem],
                            contexts: dict[str, TargetContext], environment: Environment,
                            observer: Observer) -> EngineOutcome:
     """The plan: with a broker, each sited target's part goes to its site's scanner (one task
     per target) while the rest runs here."""
     request = prepared.request
-    inventory = prepared.inventory.inventory
-    site = {t.name: t.site or inventory.site for t in inventory.targets}
-    if request.broker is None or not any(site.values()):
+    site = dispatched_sites(prepared)
+    if request.broker is None or not site:
         return run_plan(plan, contexts, request.jobs, request.timeout, observer, request.debug)
     from audit.queue import abandoned, collect, send_tasks, target_task  # Celery: only here
 
-    remote = [item for item in plan if site.get(item.target)]
-    local = [item for item in plan if not site.get(item.target)]
+    local = [item for item in plan if item.target not in site]
     by_target: dict[str, list[PlanItem]] = {}
-    for item in remote:
-        by_target.setdefault(item.target, []).append(item)
-    tasks = [target_task(str(site[name]), contexts[name].target, items, environment,
+    for item in plan:
+        if item.target in site:
+            by_target.setdefault(item.target, []).append(item)
+    tasks = [target_task(site[name], contexts[name].target, items, environment,
                          request.jobs) for name, items in by_target.items()]
     observer.started(len(plan))
-    sent = send_tasks(tasks, request.broker, request.site_timeout)
+    sent = send_tasks(tasks, request.broker, request.site_timeout, request.signing)
     here = run_plan(local, contexts, request.jobs, request.timeout, _FinishedOnly(observer),
                     request.debug)
     if not here.complete:                  # Ctrl-C here: the sites' part is abandoned too

@@ -10,14 +10,27 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from hosts import HOST_CHECKS, profile_text
 from runs import run_audit, statuses, weak_and_hardened_trees
 
+from audit.errors import InputError
+from audit.journal import (
+    JOURNAL_FILE,
+    JournalHeader,
+    RecordedRequest,
+    password_masked,
+    resumed_request,
+)
 from audit.model.results import RunResults
+from audit.run import MessageSigning
+from audit.sites import UNNAMED_SITE, StoredRun, merge_runs
 from audit.vocabulary import Status
+from tests.servers.pki import make_server_cert
 from tests.servers.queue import SITE_DB_ADDRESS, SITE_DB_PORT, Broker, Site, start_broker
 
 pytestmark = pytest.mark.servers
@@ -159,3 +172,169 @@ def _wait_for_task_taken(broker: Broker) -> None:
         assert time.monotonic() < deadline, "no worker took the task"
         time.sleep(0.1)
     time.sleep(1)       # well into the task's four-second wait
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MessageSigning]:
+    """The dispatcher's and the signed site's keys; each trusts only the other's certificate,
+    and an intruder's key that nobody trusts."""
+    directory = tmp_path_factory.mktemp("signing")
+    made = {name: make_server_cert(directory / name, name, [name], rsa_bits=2048)
+            for name in ("dispatcher", "scanner", "intruder")}
+
+    def side(name: str, trusts: str) -> MessageSigning:
+        return MessageSigning(made[name].key, made[name].cert, made[trusts].cert)
+    return {"dispatcher": side("dispatcher", "scanner"), "scanner": side("scanner", "dispatcher"),
+            "intruder": side("intruder", "scanner"),
+            "dispatcher-trusting-intruder": side("dispatcher", "intruder")}
+
+
+def _signed_site(broker: Broker, directory: Path, signing: MessageSigning) -> Site:
+    return Site("signed", directory, broker, worker_args=[
+        "--sign-key", str(signing.key), "--sign-cert", str(signing.certificate),
+        "--trusted-certs", str(signing.trusted)])
+
+
+def test_signed_messages_are_taken_and_unsigned_or_forged_ones_refused(
+        broker: Broker, signing: dict[str, MessageSigning], tmp_path: Path) -> None:
+    inventory = ("organisation: Hospital group\nscope: {networks: [127.77.0.0/16]}\ntargets:\n"
+                 f"  - {{name: signed-db, site: signed, address: {SITE_DB_ADDRESS}, "
+                 f"roles: [db], services: [{{kind: redis, port: {SITE_DB_PORT}}}]}}\n")
+    site = _signed_site(broker, tmp_path, signing["scanner"])
+    try:
+        worker = site.start_worker()
+        signed = _dispatched(tmp_path / "signed", inventory, broker,
+                             signing=signing["dispatcher"], site_timeout=30.0)
+        assert statuses(signed)[("db.unauthenticated_access", "signed-db")] is Status.FAIL
+        # a task the site's scanner cannot verify is never run: the site does not answer
+        for name, given in (("unsigned", None), ("forged", signing["intruder"])):
+            refused = _dispatched(tmp_path / name, inventory, broker, signing=given,
+                                  site_timeout=6.0)
+            assert all("site signed: no scanner answered" in r.summary
+                       for r in refused.results if r.target == "signed-db"), \
+                [name, *(r.summary for r in refused.results)]
+        log = worker.log.read_text(errors="replace")
+        assert "untrusted content" in log or "Refusing" in log, log[-2000:]
+        assert "Unknown certificate" in log, log[-2000:]
+        # an answer signed by a scanner this side does not trust is refused, not believed
+        doubted = _dispatched(tmp_path / "doubted", inventory, broker,
+                              signing=signing["dispatcher-trusting-intruder"], site_timeout=30.0)
+        [result] = [r for r in doubted.results if r.check == "db.unauthenticated_access"]
+        assert result.status is Status.ERROR and "its answer was refused" in result.summary
+    finally:
+        site.stop()
+
+
+def _worker_with(*options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "audit.cli", "worker", "--site", "x",
+                           "--broker", "redis://127.77.0.99:1", *options], check=False,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_signing_key_that_does_not_load_is_a_clear_error(
+        signing: dict[str, MessageSigning], tmp_path: Path) -> None:
+    bad_key = tmp_path / "bad.key"
+    bad_key.write_text("not a key\n")
+    given = signing["dispatcher"]
+    for key, certificate, trusted, expected in (
+            (bad_key, given.certificate, given.trusted, "bad.key"),
+            (given.key, given.certificate, tmp_path / "missing", "missing")):
+        run = _worker_with("--sign-key", str(key), "--sign-cert", str(certificate),
+                           "--trusted-certs", str(trusted))
+        assert run.returncode == 2 and expected in run.stderr and "message signing" in run.stderr
+        assert "Traceback" not in run.stderr
+    half = _worker_with("--sign-key", str(given.key))
+    assert half.returncode == 2 and "missing --sign-cert, --trusted-certs" in half.stderr
+
+
+def _run_process(work: Path, broker: Broker | None, *args: str) -> subprocess.Popen[str]:
+    """`mis-audit run` over work/inventory.yaml into work/out, in a process of its own."""
+    command = [sys.executable, "-m", "audit.cli", "run", "-o", str(work / "out"),
+               "--history", "off", "--quiet", "--format", "json", *args]
+    if "--resume" not in args:
+        command += ["-p", str(work / "profile.yaml"), "-i", str(work / "inventory.yaml")]
+    if broker is not None:
+        command += ["--broker", broker.url]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_dispatched_run_resumed_sends_its_sites_their_part_again(
+        trees: Path, broker: Broker, tmp_path: Path) -> None:
+    work = tmp_path / "late"
+    work.mkdir()
+    (work / "profile.yaml").write_text(PROFILE)
+    (work / "inventory.yaml").write_text(
+        "organisation: Hospital group\nscope: {networks: [127.77.0.0/16]}\ntargets:\n"
+        f"  - {{name: late-db, site: late, address: {SITE_DB_ADDRESS}, roles: [db], "
+        f"services: [{{kind: redis, port: {SITE_DB_PORT}}}]}}\n"
+        f"  - {{name: here-host, roles: [host], root: {trees / 'weak'}}}\n")
+    # the late site has no scanner yet: the run checkpoints this machine's part and waits
+    first = _run_process(work, broker, "--site-timeout", "120")
+    journal = work / "out" / JOURNAL_FILE
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and len(journal.read_text().splitlines()) > len(HOST_CHECKS)):
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    assert broker.url in journal.read_text().splitlines()[0]
+    late = Site("late", tmp_path, broker)
+    try:
+        late.start_worker()
+        # no --broker: the journal names it, and the resumed run sends the late site its part
+        resumed = _run_process(work, None, "--resume", str(work / "out"))
+        _, stderr = resumed.communicate(timeout=120)
+        assert resumed.returncode in (0, 1), stderr
+    finally:
+        late.stop()
+    record = RunResults.model_validate_json((work / "out/results.json").read_bytes())
+    assert statuses(record)[("db.unauthenticated_access", "late-db")] is Status.FAIL
+    keys = [(r.control, r.check, r.target) for r in record.results]
+    assert len(keys) == len(set(keys))
+
+
+def test_a_broker_password_is_never_journaled_and_must_be_given_again() -> None:
+    request = RecordedRequest(profiles=["p"], inventory=None, waivers=None, jobs=1, timeout=1,
+                              broker="redis://scanner:**@broker.example:6379/0",
+                              brokerpassword_masked=True, site_timeout=30)
+    header = JournalHeader(started_at=datetime.now(UTC), request=request, inputs_sha256="0")
+    with pytest.raises(InputError, match=r"scanner:\*\*@broker.example.*give --broker"):
+        resumed_request(header, debug=False)
+    again = resumed_request(header, debug=False, broker="redis://scanner:s3cret@broker.example")
+    assert again.broker == "redis://scanner:s3cret@broker.example" and again.site_timeout == 30
+    assert password_masked("amqp://mis:s3cret@rabbit:5672//") == "amqp://mis:**@rabbit:5672//"
+    assert password_masked("redis+socket:///run/broker.sock") == "redis+socket:///run/broker.sock"
+
+
+def _site_inventory(inventory: str, site: str | None) -> str:
+    """The inventory of one site's own scanner: its targets only (`None`: those of none)."""
+    document = yaml.safe_load(inventory)
+    document["targets"] = [t for t in document["targets"] if t.get("site") == site]
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def test_per_site_runs_merged_equal_the_dispatched_run(
+        trees: Path, broker: Broker, sites: dict[str, Site], tmp_path: Path) -> None:
+    inventory = _inventory(trees)
+    dispatched = _dispatched(tmp_path / "dispatched", inventory, broker)
+    stored = []
+    for name in ("north", "south"):
+        work = tmp_path / name
+        work.mkdir()
+        (work / "profile.yaml").write_text(PROFILE)
+        (work / "inventory.yaml").write_text(_site_inventory(inventory, name))
+        ran = sites[name].run("run", "-p", str(work / "profile.yaml"), "-i",
+                              str(work / "inventory.yaml"), "-o", str(work / "out"),
+                              "--history", "off", "--quiet", "--format", "json")
+        assert ran.returncode in (0, 1), ran.stdout.decode(errors="replace")[-3000:]
+        stored.append(StoredRun(str(work / "out/results.json"), RunResults.model_validate_json(
+            (work / "out/results.json").read_bytes())))
+    # the targets of no site, audited here: their run's directory names their site
+    (tmp_path / UNNAMED_SITE).mkdir()
+    here = run_audit(tmp_path / UNNAMED_SITE, PROFILE, _site_inventory(inventory, None))
+    stored.append(StoredRun(str(tmp_path / UNNAMED_SITE / "results.json"), here))
+    merged = merge_runs(stored)
+    assert statuses(merged) == statuses(dispatched)
+    assert (merged.score, merged.verdict) == (dispatched.score, dispatched.verdict)
+    assert [(s.name, s.targets, s.score, s.verdict) for s in merged.sites] == \
+        [(s.name, s.targets, s.score, s.verdict) for s in dispatched.sites]

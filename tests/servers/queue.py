@@ -10,10 +10,12 @@ SITE_DB_ADDRESS (the same address in every site, each reaching only its own) and
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +36,17 @@ server = socket.create_server((sys.argv[1], int(sys.argv[2])))
 held = []
 while True:
     held.append(server.accept()[0])
+"""
+
+# Until the address accepts a connection (ten seconds at most).
+WAIT_FOR_PORT = """
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
 """
 
 
@@ -120,34 +133,55 @@ class Site:
     redis_password: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     silent_port: int | None = None      # a port on SITE_DB_ADDRESS that accepts and never answers
+    worker_args: list[str] = field(default_factory=list)
     workers: list[ServerProcess] = field(default_factory=list)
     _count: int = 0
 
     def start_worker(self, visibility_timeout: float = 3600.0) -> ServerProcess:
         """One more worker of this site, in a namespace of its own with the site's Redis (a
         namespace per worker: killing one leaves the others and their Redis)."""
+        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker", self.broker.url,
+                  "--concurrency", "4", "--base-dir", str(self.directory),
+                  "--visibility-timeout", f"{visibility_timeout:g}", *self.worker_args]
+        server = self._in_site(worker)
+        self.workers.append(server)
+        self._wait_until_consuming(server)
+        return server
+
+    def run(self, *arguments: str, timeout: float = 180) -> subprocess.CompletedProcess[bytes]:
+        """`mis-audit ARGUMENTS` inside the site, as a scanner there on its own schedule
+        would run it: once its Redis answers, to the end."""
+        started = self._in_site([str(PROGRAM), *arguments], wait_for_redis=True)
+        try:
+            started.process.wait(timeout=timeout)
+        finally:
+            started.stop()
+            with contextlib.suppress(ProcessLookupError):   # the site's Redis, left behind
+                os.killpg(started.process.pid, signal.SIGKILL)
+        return subprocess.CompletedProcess(started.process.args, started.process.returncode,
+                                           started.log.read_bytes())
+
+    def _in_site(self, command: list[str], wait_for_redis: bool = False) -> ServerProcess:
+        """COMMAND in a namespace of its own with the site's Redis (a namespace per worker:
+        killing one leaves the others and their Redis)."""
         self._count += 1
         name = f"{self.name}-{self._count}"
         redis = [require_binary("redis-server"), "--bind", SITE_DB_ADDRESS, "--port",
                  str(SITE_DB_PORT), "--protected-mode", "no", "--save", "", "--dir",
                  str(self.directory)] + (["--requirepass", self.redis_password]
                                          if self.redis_password else [])
-        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker", self.broker.url,
-                  "--concurrency", "4", "--base-dir", str(self.directory),
-                  "--visibility-timeout", f"{visibility_timeout:g}"]
         silent = "" if self.silent_port is None else shlex.join([
             sys.executable, "-c", SILENT_LISTENER, SITE_DB_ADDRESS, str(self.silent_port)]) + " & "
+        ready = shlex.join([sys.executable, "-c", WAIT_FOR_PORT, SITE_DB_ADDRESS,
+                            str(SITE_DB_PORT)]) + " && " if wait_for_redis else ""
         script = (f"ip link set lo up && {shlex.join(redis)} > {self.directory}/{name}-redis.log "
-                  f"2>&1 & {silent}exec {shlex.join(worker)}")
+                  f"2>&1 & {silent}{ready}exec {shlex.join(command)}")
         log = self.directory / f"{name}.log"
         with open(log, "wb") as output:
             process = subprocess.Popen(["unshare", "--net", "sh", "-c", script], stdout=output,
                                        stderr=subprocess.STDOUT, start_new_session=True,
                                        env={**os.environ, **self.env})
-        server = ServerProcess(name, process, SITE_DB_ADDRESS, SITE_DB_PORT, self.directory, log)
-        self.workers.append(server)
-        self._wait_until_consuming(server)
-        return server
+        return ServerProcess(name, process, SITE_DB_ADDRESS, SITE_DB_PORT, self.directory, log)
 
     def _wait_until_consuming(self, server: ServerProcess) -> None:
         deadline = time.monotonic() + 60
