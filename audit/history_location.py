@@ -25,7 +25,7 @@ class HistoryUnavailable(Exception):
     def __init__(self, location: str, reason: str) -> None:
         # A path may hold a newline: replaced, not cut, so the location stays recognisable.
         self.location = _CONTROL_CHARACTERS.sub("\ufffd", redact(location))
-        self.reason = first_line(_scrub(reason, location), _REASON_LIMIT)
+        self.reason = first_line(scrub(reason, location), _REASON_LIMIT)
         super().__init__(f"history store {self.location}: {self.reason}")
 
 
@@ -44,12 +44,13 @@ def is_database_url(location: str) -> bool:
 
 
 def redact(location: str) -> str:
-    """The location fit to print: a URL's passwords (user info, query) replaced by ***.
+    """The location fit to print: a URL's passwords (user info, query) replaced by ***; a
+    path as it is. (A task queue's broker URL is redacted the same way.)
 
     Parsed by hand, not by urlsplit: a malformed URL (an unclosed "[", a "/" in the password)
     must still come out redacted, never raise.
     """
-    if not is_database_url(location):
+    if "://" not in location:
         return location
     scheme, rest = location.split("://", 1)
     credentials, at, host = rest.rpartition("@")
@@ -60,7 +61,7 @@ def redact(location: str) -> str:
 
 def _secrets(location: str) -> list[str]:
     """The passwords in a database URL, as written and percent-decoded."""
-    if not is_database_url(location):
+    if "://" not in location:
         return []
     rest = location.split("://", 1)[1]
     credentials, at, _ = rest.rpartition("@")
@@ -69,7 +70,8 @@ def _secrets(location: str) -> list[str]:
     return [secret for raw in found for secret in {raw, unquote(raw)} if secret]
 
 
-def _scrub(reason: str, location: str) -> str:
+def scrub(reason: str, location: str) -> str:
+    """`reason` without the location's secrets."""
     # libpq quotes what it could not parse, and that may be the whole URL or the password.
     reason = reason.replace(location, redact(location))
     for secret in sorted(_secrets(location), key=len, reverse=True):

@@ -15,11 +15,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from audit.errors import InputError
+from audit.history_location import redact
 from audit.model.results import Result
 from audit.run import MessageSigning, PreparedRun, RunRequest
 
@@ -49,7 +49,7 @@ class RecordedRequest(BaseModel):
     timeout: float
     # A dispatched run's broker, its password masked; resumed, it dispatches again.
     broker: str | None = None
-    brokerpassword_masked: bool = False
+    broker_password_masked: bool = False
     site_timeout: float | None = None
     signing: RecordedSigning | None = None
 
@@ -95,22 +95,13 @@ def _recorded_dispatch(request: RunRequest) -> dict[str, Any]:
     """How the run reached its sites: the broker without its password, the signing files."""
     if request.broker is None:
         return {}
-    masked = password_masked(request.broker)
+    masked = redact(request.broker)
     signing = request.signing
-    return {"broker": masked, "brokerpassword_masked": masked != request.broker,
+    return {"broker": masked, "broker_password_masked": masked != request.broker,
             "site_timeout": request.site_timeout,
             "signing": None if signing is None else RecordedSigning(
                 key=str(signing.key), certificate=str(signing.certificate),
                 trusted=str(signing.trusted))}
-
-
-def password_masked(url: str) -> str:
-    """`scheme://user:**@host/...`: a broker URL may hold its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.netloc.rpartition("@")[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:**@{parts.netloc.rpartition('@')[2]}"))
 
 
 def resumed_request(header: JournalHeader, debug: bool, broker: str | None = None,
@@ -120,7 +111,7 @@ def resumed_request(header: JournalHeader, debug: bool, broker: str | None = Non
     over the broker and with the signing given now, else the recorded ones (a broker whose
     password was masked must be given again)."""
     recorded = header.request
-    if broker is None and recorded.brokerpassword_masked:
+    if broker is None and recorded.broker_password_masked:
         raise InputError.at(JOURNAL_FILE, f"the interrupted run sent its sites' targets over "
                             f"{recorded.broker}, whose password is not recorded: give --broker "
                             "(or $MIS_AUDIT_BROKER) again")

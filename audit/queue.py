@@ -26,12 +26,13 @@ from celery.result import AsyncResult  # type: ignore[import-untyped]
 from celery.security.certificate import Certificate, FSCertStore  # type: ignore[import-untyped]
 from celery.security.key import PrivateKey  # type: ignore[import-untyped]
 from celery.signals import worker_ready  # type: ignore[import-untyped]
-from kombu.exceptions import ContentDisallowed, DecodeError
+from kombu.exceptions import ContentDisallowed, DecodeError, OperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.engine import run_plan
 from audit.errors import InputError
 from audit.facts.context import Environment, TargetContext
+from audit.history_location import first_line, redact, scrub
 from audit.messages import Message, says
 from audit.model.inventory import Credential, Scope, Target
 from audit.model.results import ErrorInfo, Result
@@ -47,6 +48,7 @@ TASK = "mis_audit.audit_target"
 # it to another worker of the site: longer than any target's planned budget.
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 KEY_PASSWORD_ENV = "MIS_AUDIT_SIGN_KEY_PASSWORD"
+BROKER_CONNECT_TIMEOUT = 10.0
 PLAIN = {"task_serializer": "json", "result_serializer": "json", "accept_content": ["json"],
          "result_accept_content": ["json"]}
 SIGNED = {"task_serializer": "auth", "result_serializer": "auth", "accept_content": ["auth"],
@@ -74,6 +76,7 @@ def configure(celery: Celery, broker: str,
     # default): every interval, and often enough for the visibility timeout.
     sweep = {"visibility_timeout": visibility_timeout, "unacked_restore_throttle": 1,
              "unacked_restore_interval": max(1.0, min(10.0, visibility_timeout / 4))}
+    broker = _verified_tls(broker)
     celery.conf.update(**SETTINGS, **(PLAIN if signing is None else SIGNED), broker_url=broker,
                        result_backend=broker, broker_transport_options=sweep,
                        result_backend_transport_options={"visibility_timeout":
@@ -85,6 +88,29 @@ def configure(celery: Celery, broker: str,
                               key_password=os.environ.get(KEY_PASSWORD_ENV),
                               cert=str(signing.certificate), store=str(signing.trusted))
     return celery
+
+
+def _verified_tls(broker: str) -> str:
+    """A rediss:// URL that does not say how to verify the broker's certificate verifies it,
+    and its name (kombu would connect unverified, with a warning; redis-py checks no name)."""
+    if not broker.startswith("rediss://"):
+        return broker
+    for default in ("ssl_cert_reqs=required", "ssl_check_hostname=true"):
+        if default.split("=")[0] + "=" not in broker:
+            broker += ("&" if "?" in broker else "?") + default
+    return broker
+
+
+def check_broker(broker: str, signing: MessageSigning | None = None) -> None:
+    """Whether the broker answers, before any target is contacted: InputError naming it
+    (its password masked) and why not."""
+    celery = configure(Celery("mis-audit"), broker, signing=signing)
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=BROKER_CONNECT_TIMEOUT)
+    except (OperationalError, OSError) as error:
+        raise InputError.at(f"--broker {redact(broker)}", "cannot connect: "
+                            + first_line(scrub(str(error), broker), 300)) from None
 
 
 def load_signing(signing: MessageSigning) -> None:

@@ -99,10 +99,11 @@ def prepare(request: RunRequest, registry: Registry | None = None,
                else LoadedWaivers([], [], None))
     attestations = (load_attestations(request.attestations, today) if request.attestations
                     else LoadedAttestations([], [], None))
-    if request.broker is not None and request.signing is not None:
-        from audit.queue import load_signing  # Celery: only for a run that dispatches
+    if request.broker is not None and any(t.site or inventory.inventory.site
+                                          for t in inventory.inventory.targets):
+        from audit.queue import check_broker  # Celery: only for a run that dispatches
 
-        load_signing(request.signing)
+        check_broker(request.broker, request.signing)
     return PreparedRun(request, profile, inventory, waivers, today, attestations)
 
 

@@ -19,19 +19,26 @@ from hosts import HOST_CHECKS, profile_text
 from runs import run_audit, statuses, weak_and_hardened_trees
 
 from audit.errors import InputError
+from audit.history_location import redact
 from audit.journal import (
     JOURNAL_FILE,
     JournalHeader,
     RecordedRequest,
-    password_masked,
     resumed_request,
 )
 from audit.model.results import RunResults
 from audit.run import MessageSigning
 from audit.sites import UNNAMED_SITE, StoredRun, merge_runs
 from audit.vocabulary import Status
-from tests.servers.pki import make_server_cert
-from tests.servers.queue import SITE_DB_ADDRESS, SITE_DB_PORT, Broker, Site, start_broker
+from tests.servers.pki import make_ca, make_server_cert
+from tests.servers.queue import (
+    SITE_DB_ADDRESS,
+    SITE_DB_PORT,
+    TLS_BROKER_ADDRESS,
+    Broker,
+    Site,
+    start_broker,
+)
 
 pytestmark = pytest.mark.servers
 SOUTH_SECRET = "south-redis-secret-8841"
@@ -85,16 +92,16 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return weak_and_hardened_trees(tmp_path_factory.mktemp("queue-trees"))
 
 
-def _dispatched(directory: Path, inventory: str, broker: Broker, **request: object
+def _dispatched(directory: Path, inventory: str, broker: str, **request: object
                 ) -> RunResults:
     directory.mkdir(parents=True, exist_ok=True)
-    return run_audit(directory, PROFILE, inventory, broker=broker.url, timeout=10.0,
+    return run_audit(directory, PROFILE, inventory, broker=broker, timeout=10.0,
                      **request)  # type: ignore[arg-type]
 
 
 def test_a_dispatched_run_gives_each_site_its_own_servers(
         trees: Path, broker: Broker, sites: dict[str, Site], tmp_path: Path) -> None:
-    results = _dispatched(tmp_path / "dispatched", _inventory(trees), broker)
+    results = _dispatched(tmp_path / "dispatched", _inventory(trees), broker.url)
     found = statuses(results)
     # the same address answers differently at each site: each worker reached its own Redis
     assert found[("db.unauthenticated_access", "north-db")] is Status.FAIL
@@ -119,7 +126,7 @@ def test_a_site_without_a_scanner_ends_in_bounded_errors_and_no_secret_travels(
     monkeypatch.setenv("WEST_REDIS_PASSWORD", WEST_SECRET)
     monkeypatch.setenv("SOUTH_REDIS_PASSWORD", SOUTH_SECRET)
     started = time.monotonic()
-    results = _dispatched(tmp_path / "west", _inventory(trees, west=True), broker,
+    results = _dispatched(tmp_path / "west", _inventory(trees, west=True), broker.url,
                           site_timeout=8.0)
     assert time.monotonic() - started < 60
     west = [r for r in results.results if r.target == "west-db"]
@@ -203,12 +210,12 @@ def test_signed_messages_are_taken_and_unsigned_or_forged_ones_refused(
     site = _signed_site(broker, tmp_path, signing["scanner"])
     try:
         worker = site.start_worker()
-        signed = _dispatched(tmp_path / "signed", inventory, broker,
+        signed = _dispatched(tmp_path / "signed", inventory, broker.url,
                              signing=signing["dispatcher"], site_timeout=30.0)
         assert statuses(signed)[("db.unauthenticated_access", "signed-db")] is Status.FAIL
         # a task the site's scanner cannot verify is never run: the site does not answer
         for name, given in (("unsigned", None), ("forged", signing["intruder"])):
-            refused = _dispatched(tmp_path / name, inventory, broker, signing=given,
+            refused = _dispatched(tmp_path / name, inventory, broker.url, signing=given,
                                   site_timeout=6.0)
             assert all("site signed: no scanner answered" in r.summary
                        for r in refused.results if r.target == "signed-db"), \
@@ -217,7 +224,7 @@ def test_signed_messages_are_taken_and_unsigned_or_forged_ones_refused(
         assert "untrusted content" in log or "Refusing" in log, log[-2000:]
         assert "Unknown certificate" in log, log[-2000:]
         # an answer signed by a scanner this side does not trust is refused, not believed
-        doubted = _dispatched(tmp_path / "doubted", inventory, broker,
+        doubted = _dispatched(tmp_path / "doubted", inventory, broker.url,
                               signing=signing["dispatcher-trusting-intruder"], site_timeout=30.0)
         [result] = [r for r in doubted.results if r.check == "db.unauthenticated_access"]
         assert result.status is Status.ERROR and "its answer was refused" in result.summary
@@ -295,15 +302,15 @@ def test_a_dispatched_run_resumed_sends_its_sites_their_part_again(
 
 def test_a_broker_password_is_never_journaled_and_must_be_given_again() -> None:
     request = RecordedRequest(profiles=["p"], inventory=None, waivers=None, jobs=1, timeout=1,
-                              broker="redis://scanner:**@broker.example:6379/0",
-                              brokerpassword_masked=True, site_timeout=30)
+                              broker="redis://scanner:***@broker.example:6379/0",
+                              broker_password_masked=True, site_timeout=30)
     header = JournalHeader(started_at=datetime.now(UTC), request=request, inputs_sha256="0")
-    with pytest.raises(InputError, match=r"scanner:\*\*@broker.example.*give --broker"):
+    with pytest.raises(InputError, match=r"scanner:\*\*\*@broker.example.*give --broker"):
         resumed_request(header, debug=False)
     again = resumed_request(header, debug=False, broker="redis://scanner:s3cret@broker.example")
     assert again.broker == "redis://scanner:s3cret@broker.example" and again.site_timeout == 30
-    assert password_masked("amqp://mis:s3cret@rabbit:5672//") == "amqp://mis:**@rabbit:5672//"
-    assert password_masked("redis+socket:///run/broker.sock") == "redis+socket:///run/broker.sock"
+    assert redact("amqp://mis:s3cret@rabbit:5672//") == "amqp://mis:***@rabbit:5672//"
+    assert redact("redis+socket:///run/broker.sock") == "redis+socket:///run/broker.sock"
 
 
 def _site_inventory(inventory: str, site: str | None) -> str:
@@ -316,7 +323,7 @@ def _site_inventory(inventory: str, site: str | None) -> str:
 def test_per_site_runs_merged_equal_the_dispatched_run(
         trees: Path, broker: Broker, sites: dict[str, Site], tmp_path: Path) -> None:
     inventory = _inventory(trees)
-    dispatched = _dispatched(tmp_path / "dispatched", inventory, broker)
+    dispatched = _dispatched(tmp_path / "dispatched", inventory, broker.url)
     stored = []
     for name in ("north", "south"):
         work = tmp_path / name
@@ -338,3 +345,42 @@ def test_per_site_runs_merged_equal_the_dispatched_run(
     assert (merged.score, merged.verdict) == (dispatched.score, dispatched.verdict)
     assert [(s.name, s.targets, s.score, s.verdict) for s in merged.sites] == \
         [(s.name, s.targets, s.score, s.verdict) for s in dispatched.sites]
+
+
+def test_a_broker_over_tls_is_verified_before_anything_runs(
+        trees: Path, tmp_path: Path) -> None:
+    ca, ca_cert, ca_key = make_ca(tmp_path / "ca")
+    certificate = make_server_cert(tmp_path / "ca", "broker", [TLS_BROKER_ADDRESS],
+                                   ca=(ca_cert, ca_key))
+    broker = start_broker(tmp_path / "tls-broker", tls=certificate)
+    assert broker.tls_url is not None
+    # no ssl_cert_reqs: mis-audit requires the certificate to verify (kombu would not)
+    verified = f"{broker.tls_url}?ssl_ca_certs={ca.cert}"
+    # a worker on this machine's network: the broker's TLS port is on its loopback
+    site = Site("tls", tmp_path, broker, broker_url=verified, own_network=False)
+    inventory = ("organisation: Hospital group\ntargets:\n"
+                 f"  - {{name: tls-host, site: tls, roles: [host], root: {trees / 'weak'}}}\n")
+    try:
+        site.start_worker()
+        results = _dispatched(tmp_path / "verified", inventory, verified)
+        assert results.results and not [r for r in results.results
+                                         if r.status is Status.ERROR and "site tls" in r.summary]
+        (tmp_path / "local").mkdir()
+        assert statuses(results) == statuses(run_audit(tmp_path / "local", PROFILE,
+                                                       inventory.replace("site: tls, ", "")))
+        # a broker whose certificate no anchor here vouches for: refused before any target
+        other, _, _ = make_ca(tmp_path / "other", name="another CA")
+        with pytest.raises(InputError, match="cannot connect.*certificate verify failed"):
+            _dispatched(tmp_path / "unverified", inventory, f"{broker.tls_url}?ssl_ca_certs="
+                        f"{other.cert}")
+    finally:
+        site.stop()
+        broker.stop()
+    # a certificate the anchor vouches for, of another name
+    misnamed = make_server_cert(tmp_path / "ca", "misnamed", ["127.77.0.21"], ca=(ca_cert, ca_key))
+    broker = start_broker(tmp_path / "misnamed-broker", tls=misnamed)
+    try:
+        with pytest.raises(InputError, match="cannot connect.*(match|mismatch)"):
+            _dispatched(tmp_path / "misnamed", inventory, verified)
+    finally:
+        broker.stop()

@@ -25,9 +25,12 @@ from pathlib import Path
 import redis
 
 from tests.servers.base import ServerProcess, require_binary
+from tests.servers.pki import CertFiles
 
 SITE_DB_ADDRESS = "127.77.0.10"
 SITE_DB_PORT = 6379
+TLS_BROKER_ADDRESS = "127.77.0.20"
+TLS_BROKER_PORT = 6380
 PROGRAM = Path(sys.executable).with_name("mis-audit")
 # Accepts connections and holds them without a word: a hung server.
 SILENT_LISTENER = """
@@ -56,6 +59,7 @@ class Broker:
 
     process: subprocess.Popen[bytes]
     socket: Path
+    tls_url: str | None = None          # a broker that also listens on TLS
 
     @property
     def url(self) -> str:
@@ -105,22 +109,27 @@ class Broker:
             self.process.kill()
 
 
-def start_broker(directory: Path) -> Broker:
-    """redis-server on directory/broker.sock, no TCP port, nothing saved."""
+def start_broker(directory: Path, tls: CertFiles | None = None) -> Broker:
+    """redis-server on directory/broker.sock, no TCP port, nothing saved; with `tls`, also
+    on TLS_BROKER_ADDRESS with that certificate (clients are not asked for one)."""
     binary = require_binary("redis-server")
     directory.mkdir(parents=True, exist_ok=True)
     socket = directory / "broker.sock"
+    listen = [] if tls is None else [
+        "--bind", TLS_BROKER_ADDRESS, "--tls-port", str(TLS_BROKER_PORT), "--tls-cert-file",
+        str(tls.cert), "--tls-key-file", str(tls.key), "--tls-auth-clients", "no"]
     with open(directory / "broker.log", "wb") as output:
         process = subprocess.Popen(
             [binary, "--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700",
-             "--dir", str(directory), "--save", "", "--appendonly", "no"],
+             "--dir", str(directory), "--save", "", "--appendonly", "no", *listen],
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 20
     while not socket.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"broker did not start: {(directory / 'broker.log').read_text()}")
         time.sleep(0.05)
-    return Broker(process, socket)
+    return Broker(process, socket, None if tls is None else
+                  f"rediss://{TLS_BROKER_ADDRESS}:{TLS_BROKER_PORT}/0")
 
 
 @dataclass
@@ -134,13 +143,16 @@ class Site:
     env: dict[str, str] = field(default_factory=dict)
     silent_port: int | None = None      # a port on SITE_DB_ADDRESS that accepts and never answers
     worker_args: list[str] = field(default_factory=list)
+    broker_url: str | None = None       # the broker's URL as this site's workers use it
+    own_network: bool = True            # False: on this machine's network, with no Redis
     workers: list[ServerProcess] = field(default_factory=list)
     _count: int = 0
 
     def start_worker(self, visibility_timeout: float = 3600.0) -> ServerProcess:
         """One more worker of this site, in a namespace of its own with the site's Redis (a
         namespace per worker: killing one leaves the others and their Redis)."""
-        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker", self.broker.url,
+        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker",
+                  self.broker_url or self.broker.url,
                   "--concurrency", "4", "--base-dir", str(self.directory),
                   "--visibility-timeout", f"{visibility_timeout:g}", *self.worker_args]
         server = self._in_site(worker)
@@ -178,7 +190,8 @@ class Site:
                   f"2>&1 & {silent}{ready}exec {shlex.join(command)}")
         log = self.directory / f"{name}.log"
         with open(log, "wb") as output:
-            process = subprocess.Popen(["unshare", "--net", "sh", "-c", script], stdout=output,
+            process = subprocess.Popen(["unshare", "--net", "sh", "-c", script]
+                                       if self.own_network else command, stdout=output,
                                        stderr=subprocess.STDOUT, start_new_session=True,
                                        env={**os.environ, **self.env})
         return ServerProcess(name, process, SITE_DB_ADDRESS, SITE_DB_PORT, self.directory, log)
