@@ -78,7 +78,7 @@ def configure(celery: Celery, broker: str,
              "unacked_restore_interval": max(1.0, min(10.0, visibility_timeout / 4))}
     broker = _verified_tls(broker)
     celery.conf.update(**SETTINGS, **(PLAIN if signing is None else SIGNED), broker_url=broker,
-                       result_backend=broker, broker_transport_options=sweep,
+                       result_backend=_result_backend(broker), broker_transport_options=sweep,
                        result_backend_transport_options={"visibility_timeout":
                                                          visibility_timeout})
     if signing is not None:
@@ -88,6 +88,12 @@ def configure(celery: Celery, broker: str,
                               key_password=os.environ.get(KEY_PASSWORD_ENV),
                               cert=str(signing.certificate), store=str(signing.trusted))
     return celery
+
+
+def _result_backend(broker: str) -> str:
+    """Redis keeps the answers itself; over AMQP they come back to the dispatcher's own reply
+    queue (Celery's rpc backend: it has no AMQP result store)."""
+    return "rpc://" if broker.startswith(("amqp://", "amqps://", "pyamqp://")) else broker
 
 
 def _verified_tls(broker: str) -> str:

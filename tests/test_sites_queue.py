@@ -56,8 +56,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 @pytest.fixture(scope="module")
 def sites(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Site]]:
-    north = Site("north", tmp_path_factory.mktemp("north"), broker)
-    south = Site("south", tmp_path_factory.mktemp("south"), broker, redis_password=SOUTH_SECRET,
+    north = Site("north", tmp_path_factory.mktemp("north"), broker.url)
+    south = Site("south", tmp_path_factory.mktemp("south"), broker.url, redis_password=SOUTH_SECRET,
                  env={"SOUTH_REDIS_PASSWORD": SOUTH_SECRET})
     try:
         north.start_worker()
@@ -143,7 +143,7 @@ def test_a_site_without_a_scanner_ends_in_bounded_errors_and_no_secret_travels(
 def test_a_worker_killed_mid_task_has_its_task_done_by_another(
         trees: Path, broker: Broker, tmp_path: Path) -> None:
     (tmp_path / "east").mkdir()
-    east = Site("east", tmp_path / "east", broker, silent_port=7001)
+    east = Site("east", tmp_path / "east", broker.url, silent_port=7001)
     try:
         first = east.start_worker(visibility_timeout=6)
         inventory = (
@@ -197,7 +197,7 @@ def signing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MessageSignin
 
 
 def _signed_site(broker: Broker, directory: Path, signing: MessageSigning) -> Site:
-    return Site("signed", directory, broker, worker_args=[
+    return Site("signed", directory, broker.url, worker_args=[
         "--sign-key", str(signing.key), "--sign-cert", str(signing.certificate),
         "--trusted-certs", str(signing.trusted)])
 
@@ -285,7 +285,7 @@ def test_a_dispatched_run_resumed_sends_its_sites_their_part_again(
     first.kill()
     first.wait()
     assert broker.url in journal.read_text().splitlines()[0]
-    late = Site("late", tmp_path, broker)
+    late = Site("late", tmp_path, broker.url)
     try:
         late.start_worker()
         # no --broker: the journal names it, and the resumed run sends the late site its part
@@ -357,7 +357,7 @@ def test_a_broker_over_tls_is_verified_before_anything_runs(
     # no ssl_cert_reqs: mis-audit requires the certificate to verify (kombu would not)
     verified = f"{broker.tls_url}?ssl_ca_certs={ca.cert}"
     # a worker on this machine's network: the broker's TLS port is on its loopback
-    site = Site("tls", tmp_path, broker, broker_url=verified, own_network=False)
+    site = Site("tls", tmp_path, verified, own_network=False)
     inventory = ("organisation: Hospital group\ntargets:\n"
                  f"  - {{name: tls-host, site: tls, roles: [host], root: {trees / 'weak'}}}\n")
     try:

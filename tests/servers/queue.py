@@ -32,13 +32,14 @@ SITE_DB_PORT = 6379
 TLS_BROKER_ADDRESS = "127.77.0.20"
 TLS_BROKER_PORT = 6380
 PROGRAM = Path(sys.executable).with_name("mis-audit")
-# Accepts connections and holds them without a word: a hung server.
+# Accepts connections and holds them without a word: a hung server. Says each on stdout.
 SILENT_LISTENER = """
 import socket, sys, time
 server = socket.create_server((sys.argv[1], int(sys.argv[2])))
 held = []
 while True:
     held.append(server.accept()[0])
+    print("silent listener: accepted", flush=True)
 """
 
 # Until the address accepts a connection (ten seconds at most).
@@ -138,12 +139,11 @@ class Site:
 
     name: str
     directory: Path
-    broker: Broker
+    broker_url: str                     # the broker's URL as this site's workers use it
     redis_password: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     silent_port: int | None = None      # a port on SITE_DB_ADDRESS that accepts and never answers
     worker_args: list[str] = field(default_factory=list)
-    broker_url: str | None = None       # the broker's URL as this site's workers use it
     own_network: bool = True            # False: on this machine's network, with no Redis
     workers: list[ServerProcess] = field(default_factory=list)
     _count: int = 0
@@ -151,8 +151,7 @@ class Site:
     def start_worker(self, visibility_timeout: float = 3600.0) -> ServerProcess:
         """One more worker of this site, in a namespace of its own with the site's Redis (a
         namespace per worker: killing one leaves the others and their Redis)."""
-        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker",
-                  self.broker_url or self.broker.url,
+        worker = [str(PROGRAM), "worker", "--site", self.name, "--broker", self.broker_url,
                   "--concurrency", "4", "--base-dir", str(self.directory),
                   "--visibility-timeout", f"{visibility_timeout:g}", *self.worker_args]
         server = self._in_site(worker)
