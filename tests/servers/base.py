@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -78,6 +79,8 @@ class ServerProcess:
         for companion in self.companions:
             companion.stop()
         if self.process.poll() is not None:
+            with contextlib.suppress(ProcessLookupError):   # what the leader left behind
+                os.killpg(self.process.pid, signal.SIGKILL)
             return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)

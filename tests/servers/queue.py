@@ -10,12 +10,10 @@ SITE_DB_ADDRESS (the same address in every site, each reaching only its own) and
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -166,15 +164,14 @@ class Site:
         try:
             started.process.wait(timeout=timeout)
         finally:
-            started.stop()
-            with contextlib.suppress(ProcessLookupError):   # the site's Redis, left behind
-                os.killpg(started.process.pid, signal.SIGKILL)
+            started.stop()              # and the site's Redis, which outlives the run
         return subprocess.CompletedProcess(started.process.args, started.process.returncode,
                                            started.log.read_bytes())
 
     def _in_site(self, command: list[str], wait_for_redis: bool = False) -> ServerProcess:
         """COMMAND in a namespace of its own with the site's Redis (a namespace per worker:
-        killing one leaves the others and their Redis)."""
+        killing one leaves the others and their Redis); without `own_network`, COMMAND
+        alone, on this machine's network."""
         self._count += 1
         name = f"{self.name}-{self._count}"
         redis = [require_binary("redis-server"), "--bind", SITE_DB_ADDRESS, "--port",
