@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 from tests.servers.base import start_server
-from tests.servers.hostile import silent_listener
-from tests.servers.nginx import LOGIN_BACKEND, WebServer, run_check, site_fixture
+from tests.servers.hostile import Mode, hostile_listener, silent_listener
+from tests.servers.nginx import (
+    LOGIN_BACKEND,
+    WebServer,
+    run_check,
+    site_fixture,
+)
 
+from audit.facts.services import identify
 from audit.model.inventory import LoginProbe, Service, Target
 from audit.vocabulary import Role, Status
 
@@ -193,3 +199,19 @@ def test_silent_plain_http_costs_one_timeout_for_all_paths() -> None:
         result = run_check("web.https_redirect", target, timeout=4)   # five paths, 1 s each
     assert time.monotonic() - started < 3
     assert result.status is Status.ERROR and result.error and result.error.type == "timeout"
+
+
+def test_web_ports_are_named_without_waiting_out_a_silent_plain_server(
+        weak_site: WebServer) -> None:
+    # nginx answers a ClientHello on its plain port at once; a server that answers only a
+    # whole request head (Apache, asyncio) stays silent to one, which is not waited out
+    with hostile_listener(weak_site.address, Mode.WHOLE_REQUEST_HTTP) as patient:
+        started = time.monotonic()
+        found = {port: identify(weak_site.address, port, hint, 10.0) for port, hint in
+                 ((weak_site.http_port, "http"), (weak_site.https_port, "https"),
+                  (patient.port, "http"))}
+        took = time.monotonic() - started
+    assert {port: (s.kind, s.tls, s.confirmed) for port, s in found.items()} == {
+        weak_site.http_port: ("http", False, True), weak_site.https_port: ("https", True, False),
+        patient.port: ("http", False, True)}
+    assert took < 1.5, f"the silent ClientHello was waited out: {took:.1f} s"

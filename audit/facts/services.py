@@ -15,6 +15,7 @@ comes first and is never overridden by what the scan guessed.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ POSTGRES_SSL_REQUEST = struct.pack("!II", 8, 80877103)
 DICOM_ANSWERS = {0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ", 0x07: "A-ABORT"}
 MYSQL_PROTOCOL_10, MYSQL_ERROR = 0x0A, 0xFF
 MAX_IDENTIFYING = 8     # ports identified at once on one target
+# The least a ClientHello is waited for on a port that answered a HEAD in plain HTTP.
+TLS_AFTER_HTTP_WAIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -186,21 +189,40 @@ def _plain_then_tls(address: str, port: int, hint: str, timeout: float) -> Found
     return FoundService(port, hint, False, False, "open; no answer named its protocol")
 
 
+def _web_port(address: str, port: int, hint: str, timeout: float) -> FoundService:
+    """A web port: a timed HTTP HEAD, then a ClientHello. A plain HTTP server may wait in
+    silence for the end of a request line that a ClientHello never sends (Apache, Python's
+    servers): after a HEAD answered in HTTP with anything but 400, the ClientHello is given
+    a few of the HEAD's round trips, not ANSWER_WAIT. A TLS server answers a ClientHello as
+    fast as a HEAD, and one that answers plain HTTP at all says 400 (nginx, Apache's
+    "plain HTTP to an SSL-enabled port"): then the ClientHello gets its whole wait."""
+    started = time.monotonic()
+    how, answer = _plain_answer(address, port, hint, timeout)
+    round_trip = time.monotonic() - started
+    plainly_http = how is not None and answer is not None and answer[9:12] not in (b"400", b"")
+    wait = min(timeout, max(TLS_AFTER_HTTP_WAIT, 4 * round_trip)) if plainly_http else timeout
+    if speaks_tls(tls_answer(address, port, wait)):
+        return FoundService(port, _tls_kind(hint), True, False, "answered a TLS ClientHello")
+    if how:
+        return FoundService(port, _plain_kind(hint, hint), False, True, how)
+    return FoundService(port, hint, False, False, "open; no answer named its protocol")
+
+
 def _tls_then_plain(address: str, port: int, hint: str, timeout: float) -> FoundService:
-    """For protocols whose plain listener answers garbage at once (HTTP says 400) but
-    whose TLS listener may answer plain text too (nginx's "plain HTTP sent to HTTPS")."""
+    """For protocols whose plain listener answers garbage at once but whose TLS listener
+    may answer plain text too; web ports have their own order (`_web_port`)."""
+    if hint in HTTP_KINDS:
+        return _web_port(address, port, hint, timeout)
     answer = tls_answer(address, port, timeout)
     if speaks_tls(answer):
         return FoundService(port, _tls_kind(hint), True, False, "answered a TLS ClientHello")
-    if answer == "silent" and hint not in HTTP_KINDS:
-        # it waits for its own protocol's first message (MLLP); an HTTP server may be
-        # waiting for the end of a request line, which a ClientHello never sends
+    if answer == "silent":
+        # it waits for its own protocol's first message (MLLP)
         return FoundService(port, hint, False, False, "open; silent to a TLS ClientHello",
                             silent=True)
-    for kind in dict.fromkeys([hint, "http"]):
-        how, _ = _plain_answer(address, port, kind, timeout)
-        if how:
-            return FoundService(port, _plain_kind(hint, kind), False, True, how)
+    how, _ = _plain_answer(address, port, "http", timeout)
+    if how:
+        return FoundService(port, _plain_kind(hint, "http"), False, True, how)
     return FoundService(port, hint, False, False, "open; no answer named its protocol")
 
 

@@ -55,6 +55,9 @@ class Mode(StrEnum):
     ENDLESS = "endless"
     DRIP = "drip"
     HUGE_TLS_CHAIN = "huge_tls_chain"
+    # HTTP that answers only a whole request head, as Apache or an asyncio server does:
+    # silent to a ClientHello, which never ends one
+    WHOLE_REQUEST_HTTP = "whole_request_http"
 
 
 @dataclass
@@ -120,6 +123,8 @@ def hostile_listener(address: str, mode: Mode | str = Mode.SILENT, ports: Iterab
                 connection.settimeout(POLL)
             elif mode is Mode.GARBAGE:
                 _send_all(connection, stream, stop)
+            elif mode is Mode.WHOLE_REQUEST_HTTP:
+                _answer_a_whole_request(connection, stop)
             elif mode is Mode.ENDLESS:
                 _send_all(connection, preamble, stop)
                 while not stop.is_set():
@@ -169,6 +174,21 @@ def _send_all(connection: socket.socket, data: bytes, stop: threading.Event) -> 
         except TimeoutError:
             continue
         view = view[sent:]
+
+
+def _answer_a_whole_request(connection: socket.socket, stop: threading.Event) -> None:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        if stop.is_set():
+            return
+        try:
+            chunk = connection.recv(4096)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return
+        received += chunk
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
 def _hold(connection: socket.socket, stop: threading.Event) -> None:
