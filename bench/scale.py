@@ -2,7 +2,7 @@
 
     python bench/scale.py 100 [250 1000 ...]
 
-Each target (127.80.x.y) redirects 80 -> 443, speaks TLS 1.2+ with one CA-signed certificate,
+Each target (127.80.x.y) redirects 80 -> 443, speaks TLS 1.2+ with its own CA-signed certificate,
 sends HSTS and the browser protections, has a login page and answers 404 to the export
 paths. The run uses the web and TLS checks of kz-mis-baseline and gdpr-health on every
 target; printed: wall time, CPU time (mis-audit and its children, such as nmap), peak RSS of
@@ -64,10 +64,10 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.close()
 
 
-async def _serve(count: int, context: ssl.SSLContext, ready: threading.Event,
+async def _serve(contexts: list[ssl.SSLContext], ready: threading.Event,
                  stop: asyncio.Event) -> None:
     servers = []
-    for index in range(count):
+    for index, context in enumerate(contexts):
         host = address(index)
         servers.append(await asyncio.start_server(
             lambda r, w: _answer(r, w, False), host, 80, backlog=256))
@@ -81,17 +81,22 @@ async def _serve(count: int, context: ssl.SSLContext, ready: threading.Event,
 
 def start_targets(count: int, work: Path) -> tuple[threading.Thread, asyncio.AbstractEventLoop,
                                                    asyncio.Event, Path]:
-    """Serve `count` targets from a thread's event loop; returns what stops it and the CA."""
+    """Serve `count` targets from a thread's event loop; returns what stops it and the CA.
+    Each target has its own certificate naming its address, as real hosts do (one shared
+    certificate naming every address would make each target's evidence grow with N)."""
     ca, ca_cert, ca_key = make_ca(work / "pki")
-    cert = make_server_cert(work / "pki", "targets", [address(i) for i in range(count)],
-                            (ca_cert, ca_key))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert.cert, cert.key)
+    contexts = []
+    for index in range(count):
+        cert = make_server_cert(work / "pki", f"target-{index}", [address(index)],
+                                (ca_cert, ca_key))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert.cert, cert.key)
+        contexts.append(context)
     loop = asyncio.new_event_loop()
     ready, stop = threading.Event(), asyncio.Event()
     thread = threading.Thread(target=loop.run_until_complete,
-                              args=(_serve(count, context, ready, stop),), daemon=True)
+                              args=(_serve(contexts, ready, stop),), daemon=True)
     thread.start()
     if not ready.wait(120):
         raise RuntimeError("the targets did not start")
