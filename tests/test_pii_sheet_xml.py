@@ -354,3 +354,13 @@ def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
                        workers=1)
     assert [scan.model_dump() for scan in together.files] == \
         [scan.model_dump() for scan in alone.files]
+
+
+def test_only_the_text_of_an_open_document_is_scanned_a_cut_inside_a_text_keeping_it() -> None:
+    cell = ('<table:table-cell office:value-type="string"><text:p>ИИН 770101300123'
+            '<text:s/>x</text:p></table:table-cell>').encode()
+    assert xlsx_reader._text_of(cell) == "ИИН 770101300123\nx".encode()
+    # A chunk cut inside a giant text (no tag within MAX_CARRY) starts or ends in it.
+    assert xlsx_reader._text_of(b"770101300123 and more") == b"770101300123 and more"
+    assert xlsx_reader._text_of(b"tail 770101300123</text:p><text:p>next") == (
+        b"tail 770101300123\nnext")
