@@ -12,6 +12,7 @@ import random
 import sys
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -354,6 +355,40 @@ def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
                        workers=1)
     assert [scan.model_dump() for scan in together.files] == \
         [scan.model_dump() for scan in alone.files]
+
+
+class _IdlePool(Executor):
+    """A pool whose workers never start a task: every task stays cancellable."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Future[object]] = []
+
+    def submit(self, fn: Callable[..., object], /, *args: object,   # type: ignore[override]
+               **kwargs: object) -> Future[object]:
+        self.tasks.append(Future())
+        return self.tasks[-1]
+
+
+def test_this_process_takes_back_the_tasks_no_worker_has_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rather than wait on workers that are busy (here: never start), this process scans the
+    tasks waiting for them itself: each file is scanned once, and in walk order."""
+    from audit.facts.pii import parallel, scan_paths
+    from audit.transports.filesystem import LocalTransport
+    monkeypatch.setattr(parallel, "BATCH_BYTES", 1)           # a task a file
+    monkeypatch.setattr(parallel, "POOL_AFTER_FILES", 0)
+    monkeypatch.setattr(parallel, "IN_FLIGHT", 1)             # the walk waits after 2 tasks
+    pool = _IdlePool()
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", lambda *args, **kwargs: pool)
+    paths = [str(tmp_path / f"list{n}.xlsx") for n in range(6)]
+    for n, path in enumerate(paths):
+        openpyxl_list(Path(path), 100, 40 + n)
+    together = scan_paths(LocalTransport(), paths, LargeBounds(), workers=2)
+    alone = scan_paths(LocalTransport(), paths, LargeBounds(), workers=1)
+    assert [scan.model_dump() for scan in together.files] == \
+        [scan.model_dump() for scan in alone.files]
+    # The first file was kept for this process; the others went to the pool and came back.
+    assert sum(task.cancelled() for task in pool.tasks) == len(paths) - 1
 
 
 def test_only_the_text_of_an_open_document_is_scanned_a_cut_inside_a_text_keeping_it() -> None:

@@ -6,16 +6,20 @@ The walk (in `audit.facts.pii.walk`) vets each file as before (deadline, bounds,
 hands it to a `Dispatcher`. Until the work is large enough to pay for starting the pool
 (about half a second), files are scanned in this process; after that, each batch is a task,
 and at most `IN_FLIGHT` tasks a worker are pending, so memory stays bounded however large the
-share. A worker that fails (a crash, a pickling error) costs no row: its batch is scanned
-again here. Only file systems this machine reads directly are scanned in parallel; a
-transport that reads through a connection is used from this process alone.
+share. This process is a worker too: when the walk must wait, it takes back a task no worker
+has started yet (its future can still be cancelled) and scans it. A worker that fails (a
+crash, a pickling error) costs no row: its batch is scanned again here. Only file systems
+this machine reads directly are scanned in parallel; a transport that reads through a
+connection is used from this process alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import secrets
+import threading
 import time
 import zipfile
 from collections import deque
@@ -70,6 +74,11 @@ def _work(stream: BinaryIO, size: int) -> int:
     return max(size, min(inflated, size * MAX_INFLATION))
 
 
+def _start_workers(pool: Executor) -> None:
+    with contextlib.suppress(RuntimeError):    # broken: the next task is scanned here
+        pool.submit(os.getpid)
+
+
 def scan_one(transport: Transport, path: str, deadline: float | None,
              stream: BinaryIO | None = None) -> Outcome:
     """Scan one file (opening it unless `stream` is given); a failure to read it is its
@@ -104,7 +113,8 @@ def scan_piece(transport: Transport, path: str, piece: pieces.Piece,
 @dataclass
 class _Batch:
     paths: list[str]
-    outcomes: Future[list[Outcome]] | list[Outcome]
+    # Kept for this process (None), in the pool, or done.
+    outcomes: Future[list[Outcome]] | list[Outcome] | None = None
 
 
 @dataclass
@@ -117,15 +127,22 @@ class _Split:
     scans: list[Future[pieces.PieceScan]]
 
 
-def _in_the_pool(slot: _Batch | _Split) -> bool:
-    """Whether a slot still waits for a worker."""
+def _done(slot: _Batch | _Split) -> bool:
+    """Whether a slot's outcome can be given without waiting."""
     if isinstance(slot, _Split):
-        return not all(scan.done() for scan in slot.scans)
-    return isinstance(slot.outcomes, Future) and not slot.outcomes.done()
+        return all(scan.done() for scan in slot.scans)
+    return isinstance(slot.outcomes, list) or (
+        isinstance(slot.outcomes, Future) and slot.outcomes.done())
 
 
 class Dispatcher:
-    """Takes vetted files in walk order and gives back their outcomes in the same order."""
+    """Takes vetted files in walk order and gives back their outcomes in the same order.
+
+    Tasks go to the pool as they fill; this process walks on while fewer than `IN_FLIGHT`
+    tasks a worker are pending, and when there are more (or at the end) it takes back a task
+    no worker has started and scans it itself rather than wait, so that no core idles while
+    work is left. The file that starts the pool is kept for this process, which is ready
+    before the workers are."""
 
     def __init__(self, transport: Transport, deadline: float | None,
                  deliver: Callable[[str, int, Outcome], None], workers: int = WORKERS) -> None:
@@ -159,26 +176,20 @@ class Dispatcher:
             or (self._work > POOL_AFTER_BYTES and self._files > 1))
         if starting:
             self._start_pool()
-        # The file that starts the pool is scanned here while the workers start.
-        if self._pool is None or (starting and file_format is None):
+        if self._pool is None:
             self._give(path, scan_one(self._transport, path, self._deadline, stream))
-            return
-        if file_format is not None:
+        elif file_format is not None:
             self._flush()
             self._split(path, stream, size, file_format)
-        elif work >= LARGE_WORK and self._workers_busy():
-            # Every worker has a task: a large file is scanned here rather than queued
-            # behind them, so that no core idles at the end of a share of a few large files.
-            self._flush()
-            self._pending.append(_Batch([path], [scan_one(self._transport, path,
-                                                          self._deadline, stream)]))
+        elif starting:
+            self._pending.append(_Batch([path]))       # scanned here once the walk waits
         else:
             self._batch.append(path)
             self._batch_work += work
             if len(self._batch) >= BATCH_FILES or self._batch_work >= BATCH_BYTES:
                 self._flush()
         while len(self._pending) > IN_FLIGHT * self._workers:
-            self._collect_oldest()
+            self._work_or_wait()
 
     def _start_pool(self) -> None:
         context = multiprocessing.get_context("forkserver")
@@ -186,17 +197,16 @@ class Dispatcher:
         # loaded, not paying a third of a second for them on a busy core.
         context.set_forkserver_preload([__name__])
         self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
-        self._pool.submit(os.getpid)          # the workers start now, not at the first task
-
-    def _workers_busy(self) -> bool:
-        """Whether at least as many tasks as workers are still running or queued."""
-        return sum(map(_in_the_pool, self._pending)) >= self._workers
+        # The workers start now, not at the first task, and in the background: the first
+        # waits for the fork server's imports (a third of a second), which this process
+        # spends scanning.
+        threading.Thread(target=_start_workers, args=(self._pool,), daemon=True).start()
 
     def finish(self) -> None:
         """Wait for every file handed over; stop the pool."""
         self._flush()
         while self._pending:
-            self._collect_oldest()
+            self._work_or_wait()
         if self._pool is not None:
             self._pool.shutdown()
 
@@ -210,6 +220,22 @@ class Dispatcher:
                 outcomes = scan_batch(self._transport, self._batch, self._deadline)
             self._pending.append(_Batch(self._batch, outcomes))
         self._batch, self._batch_work = [], 0
+
+    def _work_or_wait(self) -> None:
+        """Give the oldest outcome, scanning meanwhile a task no worker has started."""
+        if not _done(self._pending[0]) and (batch := self._unstarted()):
+            batch.outcomes = scan_batch(self._transport, batch.paths, self._deadline)
+        else:
+            self._collect_oldest()
+
+    def _unstarted(self) -> _Batch | None:
+        """The oldest task kept for this process, or taken back from the pool (a future is
+        cancelled only while no worker has it)."""
+        for slot in self._pending:
+            if isinstance(slot, _Batch) and (slot.outcomes is None or (
+                    isinstance(slot.outcomes, Future) and slot.outcomes.cancel())):
+                return slot
+        return None
 
     def _split(self, path: str, stream: BinaryIO, size: int, file_format: FileFormat) -> None:
         assert self._pool is not None
@@ -236,6 +262,7 @@ class Dispatcher:
         slot = self._pending.popleft()
         if isinstance(slot, _Batch):
             outcomes = slot.outcomes
+            assert outcomes is not None       # this process scans its own before it waits
             if isinstance(outcomes, Future):
                 try:
                     outcomes = outcomes.result()
