@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -151,6 +152,7 @@ def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: 
         threading.Thread(target=work, daemon=True, name="mis-audit-worker").start()
 
     results: dict[int, Result] = {}
+    items_left = Counter(item.target for item in plan)
     try:
         while len(results) < len(plan):
             try:
@@ -159,6 +161,10 @@ def run_plan(plan: list[PlanItem], contexts: Mapping[str, TargetContext], jobs: 
                 continue
             results[index] = result
             observer.finished(result)
+            target = plan[index].target
+            items_left[target] -= 1
+            if not items_left[target]:      # its facts are needed no more: memory stays flat
+                contexts[target].close()
     except KeyboardInterrupt:
         stop.set()
         interrupted = time.monotonic()

@@ -12,6 +12,9 @@ from audit.vocabulary import Role
 ORGANISATION_TARGET = "organisation"
 # A control without checks is decided by an assessor: it is planned as this pseudo-check.
 MANUAL_CHECK = "manual"
+# Targets whose items are interleaved together: enough for every worker of a run (`--jobs`
+# is 32 by default) to have a target of its own.
+INTERLEAVED_TARGETS = 64
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,9 @@ def build_plan(profile: ResolvedProfile, targets: list[Target]) -> list[PlanItem
     """Match each control's checks to the targets whose roles they apply to.
 
     Items are interleaved across targets so that concurrent workers spread over targets
-    instead of queueing on one target's facts.
+    instead of queueing on one target's facts, `INTERLEAVED_TARGETS` targets at a time: a
+    target's items then end together, soon after they start, and its facts are let go
+    (`audit.engine.run_plan`), so a run holds the facts of a few dozen targets, not of all.
     """
     per_target: dict[str, list[PlanItem]] = {ORGANISATION_TARGET: []}
     for target in targets:
@@ -53,4 +58,7 @@ def build_plan(profile: ResolvedProfile, targets: list[Target]) -> list[PlanItem
             for target in targets:
                 if roles_of(target) & planned.spec.applies_to:
                     per_target[target.name].append(PlanItem(control_id, planned, target.name))
-    return [item for row in zip_longest(*per_target.values()) for item in row if item]
+    rows = [row for row in per_target.values() if row]
+    return [item for start in range(0, len(rows), INTERLEAVED_TARGETS)
+            for row in zip_longest(*rows[start:start + INTERLEAVED_TARGETS])
+            for item in row if item]

@@ -10,10 +10,12 @@ import pytest
 from engine_checks import PROBE_CALLS, registry_with_test_checks
 from runs import run_audit
 
+from audit.engine import run_plan
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import Environment, ProbeError, TargetContext
 from audit.model.inventory import Scope, Target
 from audit.model.results import RunResults
+from audit.plan import INTERLEAVED_TARGETS, build_plan
 from audit.run import RunRequest, execute, prepare
 from audit.vocabulary import Reason, Role, Status
 
@@ -189,3 +191,60 @@ def test_a_failed_fact_is_cached_as_a_value_and_raised_anew_for_each_check() -> 
         context.gather(broken)
     assert crashed.value.crash.kind == "ValueError" and "a bug" in crashed.value.crash.message
     assert "Traceback" in crashed.value.crash.trace
+
+
+def test_a_run_holds_the_facts_of_the_targets_in_progress_not_of_all(tmp_path: Path) -> None:
+    """Targets are interleaved a window at a time, and a target's facts are let go once its
+    last check is done: memory stays flat however many targets the inventory lists."""
+    count = INTERLEAVED_TARGETS * 2 + 2
+    (tmp_path / "profile.yaml").write_text(
+        "id: many\ntitle: Many\nversion: '1'\ncontrols:\n  - {id: t.ok, title: ok, severity: "
+        "low, checks: [{check: testing.ok_one}, {check: testing.ok_two}]}\n")
+    (tmp_path / "inventory.yaml").write_text("organisation: Many clinic\ntargets:\n" + "".join(
+        f"  - {{name: t{n}, roles: [host], transport: local}}\n" for n in range(count)))
+    prepared = prepare(RunRequest(profiles=[str(tmp_path / "profile.yaml")],
+                                  inventory=tmp_path / "inventory.yaml"),
+                       registry=registry_with_test_checks())
+    targets = prepared.inventory.inventory.targets
+    plan = build_plan(prepared.profile, targets)
+    window = {f"t{n}" for n in range(INTERLEAVED_TARGETS)}
+    assert {item.target for item in plan[:2 * INTERLEAVED_TARGETS]} == window
+    environment = Environment(base_dir=tmp_path, today=date(2026, 1, 1), scope=Scope())
+    contexts = {target.name: TargetContext(target, environment) for target in targets}
+    holding: list[int] = []
+
+    class Watching:
+        def started(self, total: int) -> None:
+            assert total == 2 * count
+
+        def finished(self, result: object) -> None:
+            holding.append(sum(bool(context._shared.slots) for context in contexts.values()))
+
+    PROBE_CALLS.clear()
+    jobs = 4
+    outcome = run_plan(plan, contexts, jobs, 5, Watching())
+    assert all(result.status is Status.PASS for result in outcome.results)
+    assert set(PROBE_CALLS.values()) == {1}, "a target's checks still share its facts"
+    assert max(holding) <= INTERLEAVED_TARGETS + jobs < count
+    assert all(context._shared.closed and not context._shared.slots
+               for context in contexts.values())
+
+
+def test_a_target_let_go_opens_no_transport_again(tmp_path: Path) -> None:
+    """A check still running past its time, after its target is done with, fails: it does
+    not open a connection that nothing would close."""
+    from audit.transports.filesystem import LocalTransport
+    opened: list[LocalTransport] = []
+
+    def factory(target: Target, environment: Environment) -> LocalTransport:
+        opened.append(LocalTransport())
+        return opened[-1]
+
+    context = TargetContext(Target(name="t", roles=[Role.HOST], transport="local"),
+                            Environment(base_dir=tmp_path, today=date(2026, 1, 1),
+                                        scope=Scope()), factory)
+    assert context.transport is opened[0]
+    context.close()
+    with pytest.raises(FactUnavailable, match="has finished"):
+        _ = context.transport
+    assert len(opened) == 1

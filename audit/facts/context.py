@@ -80,6 +80,7 @@ class _Shared:
     transport_lock: threading.Lock = field(default_factory=threading.Lock)
     slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
     slots_lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
 
 
 class TargetContext:
@@ -114,6 +115,9 @@ class TargetContext:
         shared = self._shared
         with shared.transport_lock:
             if shared.transport is None:
+                if shared.closed:       # a check past its time, still running: not reopened
+                    raise FactUnavailable(Reason.UNSUPPORTED, says(
+                        "the audit of target {target} has finished", target=repr(self.target.name)))
                 if self._transport_factory is None:
                     raise FactUnavailable(Reason.UNSUPPORTED, says(
                         "target {target} has no host transport", target=repr(self.target.name)))
@@ -137,12 +141,16 @@ class TargetContext:
         return slot.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Close the transport if one was opened."""
+        """The target is done with: close the transport if one was opened and let go of the
+        facts (a check still running past its time gathers anew, without a transport)."""
         shared = self._shared
         with shared.transport_lock:
+            shared.closed = True
             if shared.transport is not None:
                 shared.transport.close()
                 shared.transport = None
+        with shared.slots_lock:
+            shared.slots.clear()
 
 
 def _run_probe(context: TargetContext, probe: Callable[..., Any], params: Params | None
