@@ -30,6 +30,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
+from audit.facts.pii.archive import MemberReader, open_member
 from audit.facts.pii.formats import HEAD_BYTES
 from audit.facts.pii.text import MAX_CARRY, TextScanner
 
@@ -107,7 +108,7 @@ def read_ods(package: zipfile.ZipFile, scanner: TextScanner) -> bool:
     """The cells of an OpenDocument spreadsheet; False, having read nothing, when its content
     binds other prefixes than the usual ones."""
     info = package.getinfo(ODS_CONTENT)
-    with package.open(info) as content:
+    with open_member(package, info) as content:
         head = content.read(HEAD_BYTES)
     if not all(namespace in head for namespace in ODS_NAMESPACES):
         return False
@@ -136,7 +137,7 @@ def read_part(package: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: TextScan
     at or after a multiple of `CHUNK_BYTES`, however far before it the reading began, so the
     pieces of a part read apart (`audit.facts.pii.pieces`) give exactly the chunks of one
     reading of the whole."""
-    with package.open(info) as part:
+    with open_member(package, info) as part:
         xml = _Inflated(part)
         markup = xml.markup()
         xml.skip_to(start - _Inflated.LOOKBACK)
@@ -165,7 +166,7 @@ class _Inflated:
     # none is there.
     NEAR = 64 * 1024
 
-    def __init__(self, part: IO[bytes]) -> None:
+    def __init__(self, part: IO[bytes] | MemberReader) -> None:
         self._part = part
         self._data = b""
         self._start = 0                  # where in _data what is held begins
