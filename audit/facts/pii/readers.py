@@ -57,6 +57,14 @@ class TextBatch:
         if len(self._numbers) >= BATCH_NUMBERS:
             self.flush()
 
+    def add_all(self, texts: list[str], numbers: list[float]) -> None:
+        """Queue many strings and numeric cells at once (no call per cell)."""
+        self._parts += texts
+        self._size += sum(map(len, texts))
+        self._numbers += numbers
+        if self._size >= BATCH_BYTES or len(self._numbers) >= BATCH_NUMBERS:
+            self.flush()
+
     def flush(self) -> None:
         """Scan what is queued; strings are kept apart by line ends."""
         if self._numbers:
