@@ -213,14 +213,14 @@ class _Inflated:
         return self._base + len(self._data) - self._start
 
     def _fill(self, upto: int) -> None:
-        """Inflate up to `upto`, a chunk at least at a time."""
-        inflated = [memoryview(self._data)[self._start:]]
+        """Inflate up to `upto`, at least a sixteenth of a chunk at a time."""
+        inflated: list[bytes | memoryview] = [memoryview(self._data)[self._start:]]
         end = self._end()
         while not self._ended and end < upto:
             more = self._part.read(max(upto - end, CHUNK_BYTES // 16))
             self._ended = not more
             end += len(more)
-            inflated.append(more)            # type: ignore[arg-type]
+            inflated.append(more)
         if len(inflated) > 1:
             self._data, self._start = b"".join(inflated), 0
 
