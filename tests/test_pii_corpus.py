@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import subprocess
 import zipfile
 from datetime import date
@@ -96,6 +97,70 @@ def xlsx_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def biff12_record(kind: int, data: bytes = b"") -> bytes:
+    """One record of a binary workbook (MS-XLSB 2.1.4): its type and size as 7-bit varints."""
+    head = bytearray()
+    for value, most in ((kind, 2), (len(data), 4)):
+        for _ in range(most):
+            byte, value = value & 0x7F, value >> 7
+            head.append(byte | (0x80 if value else 0))
+            if not value:
+                break
+    return bytes(head) + data
+
+
+def wide_string(text: str) -> bytes:
+    """An XLWideString: its length in UTF-16 code units, then UTF-16LE."""
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+RELATIONSHIPS = "http://schemas.openxmlformats.org/package/2006/relationships"
+OFFICE_RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def xlsb_bytes(table: list[list[str | float]]) -> bytes:
+    """A binary workbook (.xlsb) of one sheet, written record by record as MS-XLSB lays it
+    out (no Python library writes the format): text cells as BrtCellSt, numbers as
+    BrtCellReal."""
+    sheet = [biff12_record(0x0081),                                          # BrtBeginSheet
+             biff12_record(0x0094, struct.pack("<4I", 0, len(table) - 1, 0, 2)),   # BrtWsDim
+             biff12_record(0x0091)]                                      # BrtBeginSheetData
+    for number, row in enumerate(table):
+        sheet.append(biff12_record(0x0000, struct.pack("<I", number) + bytes(13)))  # BrtRowHdr
+        for column, value in enumerate(row):
+            cell = struct.pack("<II", column, 0)
+            sheet.append(biff12_record(0x0006, cell + wide_string(value)) if isinstance(value, str)
+                         else biff12_record(0x0005, cell + struct.pack("<d", value)))
+    sheet += [biff12_record(0x0092), biff12_record(0x0082)]    # BrtEndSheetData, BrtEndSheet
+    workbook = (biff12_record(0x0083) + biff12_record(0x008F)   # BrtBeginBook, BundleShs
+                + biff12_record(0x009C, struct.pack("<II", 0, 1) + wide_string("rId1")
+                                + wide_string("Пациенты"))      # BrtBundleSh
+                + biff12_record(0x0090) + biff12_record(0x009D, bytes(4))  # BrtCalcProp
+                + biff12_record(0x0084))                                   # BrtEndBook
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.'
+                         'org/package/2006/content-types"><Default Extension="bin" ContentType='
+                         '"application/vnd.ms-excel.sheet.binary.macroEnabled.main"/></Types>')
+        package.writestr("_rels/.rels", f'<Relationships xmlns="{RELATIONSHIPS}"><Relationship '
+                         f'Id="rId1" Type="{OFFICE_RELATIONSHIPS}/officeDocument" '
+                         f'Target="xl/workbook.bin"/></Relationships>')
+        package.writestr("xl/workbook.bin", workbook)
+        package.writestr("xl/_rels/workbook.bin.rels", f'<Relationships xmlns="{RELATIONSHIPS}">'
+                         f'<Relationship Id="rId1" Type="{OFFICE_RELATIONSHIPS}/worksheet" '
+                         f'Target="worksheets/sheet1.bin"/></Relationships>')
+        package.writestr("xl/worksheets/sheet1.bin", b"".join(sheet))
+    return buffer.getvalue()
+
+
+def binary_book() -> bytes:
+    """The patient list as an .xlsb, with the numbers of `xlsx_bytes`."""
+    table: list[list[str | float]] = [[*row] for row in rows()]
+    table += [["Число", float(IIN_2000S), ""], ["Экспорт", "6.12116E+10", ""],
+              ["Сумма", 123456789012.0, 17.5]]
+    return xlsb_bytes(table)
+
+
 def docx_bytes() -> bytes:
     """Paragraphs, a table and a table nested in a cell."""
     document = docx.Document()
@@ -181,6 +246,7 @@ def every_format(tmp_path: Path) -> dict[str, tuple[bytes, str, dict[str, int]]]
         "export.x": (("<list>" + "".join(f"<p iin='{v}'>{d}</p>" for v, d in zip(IINS, DECOYS))
                      + f"<org>{BIN}</org></list>").encode(), "xml", LIST_COUNTS),
         "book": (xlsx_bytes(), "xlsx", {"kz_iin": 4, "kz_bin": 1}),
+        "binary book": (binary_book(), "xlsb", {"kz_iin": 4, "kz_bin": 1}),
         "letter": (docx_bytes(), "docx", LIST_COUNTS),
         "scan": (pdf_bytes(tmp_path), "pdf", LIST_COUNTS),
         "calc": (odf_bytes("spreadsheet"), "ods", {"kz_iin": 4, "kz_bin": 1}),
@@ -192,7 +258,7 @@ def every_format(tmp_path: Path) -> dict[str, tuple[bytes, str, dict[str, int]]]
 
 
 FORMAT_CASES = ["notes", "list.dat", "list.tab", "utf16.txt", "export", "export.x", "book",
-                "letter", "scan", "calc", "writer", "bundle"]
+                "binary book", "letter", "scan", "calc", "writer", "bundle"]
 
 
 @pytest.mark.parametrize("name", FORMAT_CASES)
@@ -317,6 +383,16 @@ def test_zip_bomb_is_refused_without_inflating() -> None:
     result = scan_bytes("bomb.zip", buffer.getvalue())
     assert result.identifiers == {} and len(result.errors) == 1
     assert "zip bomb" in result.errors[0]
+
+
+def test_a_binary_workbook_too_large_to_read_whole_is_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """calamine reads a sheet whole: a binary sheet past the bound is named, not read."""
+    from audit.facts.pii import workbooks
+    monkeypatch.setattr(workbooks, "XLSB_SHEET_BYTES", 100)
+    result = scan_bytes("big.xlsb", binary_book())
+    assert result.format == "xlsb" and result.identifiers == {}
+    assert len(result.errors) == 1 and "more than the 100 read whole" in result.errors[0]
 
 
 def test_nesting_beyond_the_depth_limit_is_reported() -> None:

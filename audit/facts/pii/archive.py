@@ -50,11 +50,14 @@ class ZipRefused(Exception):
 
 
 def package_format(package: zipfile.ZipFile) -> FileFormat:
-    """OOXML workbook or document, OpenDocument spreadsheet or text, or a plain ZIP."""
+    """OOXML workbook (XML or binary) or document, OpenDocument spreadsheet or text, or a
+    plain ZIP."""
     names = set(package.namelist())
     if "[Content_Types].xml" in names:
         if "xl/workbook.xml" in names:
             return FileFormat.XLSX
+        if "xl/workbook.bin" in names:
+            return FileFormat.XLSB
         if "word/document.xml" in names:
             return FileFormat.DOCX
     if "mimetype" in names and "content.xml" in names:

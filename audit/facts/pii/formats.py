@@ -25,6 +25,7 @@ class FileFormat(StrEnum):
     JSON = "json"
     XML = "xml"
     XLSX = "xlsx"
+    XLSB = "xlsb"           # Excel's binary workbook: a ZIP package of BIFF12 records
     DOCX = "docx"
     ODS = "ods"
     ODT = "odt"

@@ -30,7 +30,7 @@ from audit.facts.pii.formats import (
     sniff,
 )
 from audit.facts.pii.text import TextScanner
-from audit.facts.pii.workbooks import WorkbookUnreadable, read_workbook
+from audit.facts.pii.workbooks import WorkbookUnreadable, read_binary_workbook, read_workbook
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{6,}")
@@ -226,6 +226,12 @@ def _scan_zip(stream: BinaryIO, state: _Scan, depth: int) -> FileFormat:
         file_format = package_format(package)
         if file_format is FileFormat.XLSX:
             sheet_xml.read_xlsx(package, state.scanner)
+        elif file_format is FileFormat.XLSB:
+            try:
+                read_binary_workbook(package, stream, state.scanner)
+            except WorkbookUnreadable as unreadable:
+                state.errors.append(f"binary workbook: {unreadable}")
+                return file_format
         elif file_format is FileFormat.DOCX:
             readers.read_docx(stream, state.scanner)
         elif file_format in (FileFormat.ODS, FileFormat.ODT):

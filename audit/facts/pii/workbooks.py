@@ -1,11 +1,13 @@
-"""Legacy `.xls` workbooks read with python-calamine: a Rust reader of BIFF that reads their
-numeric cells too, which the raw strings of the file do not hold. A legacy sheet holds at most
-65,536 rows, so a workbook is read whole. (XLSX and OpenDocument have their own streaming
-reader, `audit.facts.pii.sheet_xml`.)
+"""Legacy `.xls` and binary `.xlsb` workbooks read with python-calamine: a Rust reader of BIFF
+and BIFF12 that reads their numeric cells too, which the raw strings of an `.xls` do not hold.
+calamine reads a sheet whole: a legacy sheet holds at most 65,536 rows, and a binary sheet is
+read only up to `XLSB_SHEET_BYTES` (calamine holds about three times what it inflates to).
+(XLSX and OpenDocument have their own streaming reader, `audit.facts.pii.sheet_xml`.)
 """
 
 from __future__ import annotations
 
+import zipfile
 from itertools import chain, islice
 from typing import BinaryIO
 
@@ -16,8 +18,26 @@ from audit.facts.pii.text import LONGEST_NUMBER, SHORTEST_NUMBER, TextScanner
 ROWS_AT_A_TIME = 2048
 
 
+# The largest binary sheet read, as it inflates: a million rows of shared strings and numbers.
+XLSB_SHEET_BYTES = 64 * 1024 * 1024
+XLSB_SHEETS = "xl/worksheets/"
+
+
 class WorkbookUnreadable(Exception):
-    """calamine could not open the file as a workbook (a Word 97 file is OLE2 too)."""
+    """calamine could not open the file as a workbook (a Word 97 file is OLE2 too), or it
+    is too large to read whole."""
+
+
+def read_binary_workbook(package: zipfile.ZipFile, stream: BinaryIO,
+                         scanner: TextScanner) -> None:
+    """Every cell of an `.xlsb` whose package `refuse_bomb` has judged, unless one of its
+    sheets inflates beyond `XLSB_SHEET_BYTES`."""
+    largest = max((info.file_size for info in package.infolist()
+                   if info.filename.startswith(XLSB_SHEETS)), default=0)
+    if largest > XLSB_SHEET_BYTES:
+        raise WorkbookUnreadable(f"a sheet inflates to {largest} bytes, more than the "
+                                 f"{XLSB_SHEET_BYTES} read whole: not scanned")
+    read_workbook(stream, scanner)
 
 
 def read_workbook(stream: BinaryIO, scanner: TextScanner) -> None:
