@@ -75,7 +75,7 @@ def _stranger_unclear(endpoint: DicomEndpoint) -> Message | None:
     return None
 
 
-# The services an unknown AE may be granted (audit.facts.dicom.SERVICES_ASKED), as a report
+# The services an unknown AE may be granted (audit.facts.dimse.SERVICES_ASKED), as a report
 # says them.
 SERVICE_NAMES: dict[str, Message] = {
     "query (patient root C-FIND)": says("query (patient root C-FIND)"),

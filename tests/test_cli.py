@@ -145,3 +145,14 @@ def test_interrupt_leaves_valid_partial_results_and_exit_130(tmp_path: Path, sig
     hung = next(r for r in results["results"] if r["check"] == "testing.hangs")
     assert hung["error"]["type"] == "interrupted"
     assert "INTERRUPTED" in stdout
+
+
+def test_starting_loads_no_library_only_some_targets_need() -> None:
+    """The CLI and every check load without pynetdicom, pydicom or Celery: a third of a
+    second at each start that only a PACS probe or a broker needs."""
+    code = ("import sys, audit.cli; from audit.registry import load_registry; load_registry(); "
+            "print(sorted(name for name in ('pydicom', 'pynetdicom', 'celery') "
+            "if name in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=TESTS.parent)
+    assert loaded.stdout.strip() == "[]"

@@ -14,15 +14,12 @@ comes first and is never overridden by what the scan guessed.
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from pynetdicom.pdu import A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
-from pynetdicom.presentation import build_context
 
 from audit.errors import FactUnavailable, Unavailable
 from audit.facts.context import TargetContext
@@ -288,8 +285,14 @@ def _plain_exchange(address: str, kind: str) -> tuple[bytes, int, Callable[[byte
         if answer[0] in DICOM_ANSWERS else None
 
 
+@functools.cache
 def association_request() -> bytes:
-    """An A-ASSOCIATE-RQ for Verification from the auditor to any called AE title."""
+    """An A-ASSOCIATE-RQ for Verification from the auditor to any called AE title (built once,
+    by pynetdicom, imported here: only a port that may be DICOM needs it)."""
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+    from pynetdicom.presentation import build_context
+
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title = "MIS-AUDIT-PROBE"
