@@ -14,10 +14,9 @@ from typing import BinaryIO
 from audit.facts.pii.readers import TextBatch
 from audit.facts.pii.text import LONGEST_NUMBER, SHORTEST_NUMBER, TextScanner
 
-# Rows sifted together: a bounded share of a sheet (at most 256 cells a row).
+# Rows sifted together: a bounded share of a sheet (256 cells a row at most in an .xls,
+# 16,384 in an .xlsb).
 ROWS_AT_A_TIME = 2048
-
-
 # The largest binary sheet read, as it inflates: a million rows of shared strings and numbers.
 XLSB_SHEET_BYTES = 64 * 1024 * 1024
 XLSB_SHEETS = "xl/worksheets/"
