@@ -359,6 +359,17 @@ def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
         [scan.model_dump() for scan in alone.files]
 
 
+def test_a_legacy_workbook_counts_what_decoding_its_cells_costs() -> None:
+    """An .xls costs calamine ten times its size in text: a share of them starts the pool
+    after a few, not after 64 MiB of them."""
+    from audit.facts.pii import parallel
+    from audit.facts.pii.formats import OLE2_MAGIC
+    size = 2 * parallel.WORK_SNIFF_BYTES
+    legacy = io.BytesIO(OLE2_MAGIC + bytes(size - len(OLE2_MAGIC)))
+    assert parallel._work(legacy, size) == size * parallel.OLE2_COST
+    assert parallel._work(io.BytesIO(bytes(size)), size) == size
+
+
 class _IdlePool(Executor):
     """A pool whose workers never start a task: every task stays cancellable."""
 
