@@ -48,20 +48,21 @@ class TextBatch:
         """Queue one string."""
         self._parts.append(text)
         self._size += len(text)
-        if self._size >= BATCH_BYTES:
-            self.flush()
+        self._flush_when_full()
 
     def add_number(self, value: float) -> None:
         """Queue one numeric cell."""
         self._numbers.append(value)
-        if len(self._numbers) >= BATCH_NUMBERS:
-            self.flush()
+        self._flush_when_full()
 
     def add_all(self, texts: list[str], numbers: list[float]) -> None:
         """Queue many strings and numeric cells at once (no call per cell)."""
         self._parts += texts
         self._size += sum(map(len, texts))
         self._numbers += numbers
+        self._flush_when_full()
+
+    def _flush_when_full(self) -> None:
         if self._size >= BATCH_BYTES or len(self._numbers) >= BATCH_NUMBERS:
             self.flush()
 
