@@ -5,6 +5,7 @@ with Redis), and the run still has every result exactly once."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tests.servers.rabbitmq import amqp_url, start_rabbitmq
 
 pytestmark = pytest.mark.servers
 SILENT_ADDRESS, SILENT_PORT = "127.77.0.31", 7003
-CHECK_TIMEOUT = 8
+CHECK_TIMEOUT = 24                      # each connection waits an eighth: 3 s
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,10 @@ def silent(tmp_path: Path) -> Iterator[ServerProcess]:
                                    start_new_session=True)
     wait_for_port(SILENT_ADDRESS, SILENT_PORT, 20, process, log)
     listener = ServerProcess("silent", process, SILENT_ADDRESS, SILENT_PORT, tmp_path, log)
+    for _ in range(1000):               # said once accept() returns, after the probe's connect
+        if b"accepted" in log.read_bytes():
+            break
+        time.sleep(0.01)
     log.write_bytes(b"")                # the readiness probe's own connection
     yield listener
     listener.stop()
@@ -57,17 +62,18 @@ def test_over_rabbitmq_a_dead_workers_task_goes_to_another_at_once(
     (tmp_path / "profile.yaml").write_text(profile_text(("db.unauthenticated_access",)))
     site = Site("rabbit", tmp_path, rabbitmq, own_network=False)
     try:
-        first = site.start_worker()
+        # both scanners of the site consume before the task is sent: one started once the
+        # probe is under way could take longer to start than the probe takes
+        workers = [site.start_worker(), site.start_worker()]
         run = subprocess.Popen(
             [sys.executable, "-m", "audit.cli", "run", "-p", str(tmp_path / "profile.yaml"),
              "-i", str(tmp_path / "inventory.yaml"), "-o", str(tmp_path / "out"),
              "--broker", rabbitmq, "--timeout", str(CHECK_TIMEOUT), "--site-timeout", "120",
              "--history", "off", "--quiet", "--format", "json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for_probe(silent, run)
-        site.start_worker()                      # a second scanner of the site, idle
+        holder = _holding_the_probe(workers, run)
         killed = time.monotonic()
-        os.killpg(first.process.pid, signal.SIGKILL)
+        os.killpg(holder.process.pid, signal.SIGKILL)
         _, stderr = run.communicate(timeout=120)
         taken_over = time.monotonic() - killed
         assert run.returncode in (0, 1), stderr
@@ -83,10 +89,19 @@ def test_over_rabbitmq_a_dead_workers_task_goes_to_another_at_once(
     assert silent.log.read_text().count("accepted") >= 2, "the task ran again, elsewhere"
 
 
-def _wait_for_probe(silent: ServerProcess, run: subprocess.Popen[str]) -> None:
-    """Until the first worker's probe holds a connection to the silent listener."""
+def _holding_the_probe(workers: list[ServerProcess],
+                       run: subprocess.Popen[str]) -> ServerProcess:
+    """The worker whose process holds a connection to the silent listener, as soon as one
+    does (`ss` names the process; a worker is its process group)."""
     deadline = time.monotonic() + 60
-    while "accepted" not in silent.log.read_text():
+    while True:
+        listing = subprocess.run(
+            ["ss", "-Htnp", "state", "established", "dst", f"{SILENT_ADDRESS}:{SILENT_PORT}"],
+            capture_output=True, text=True, check=True).stdout
+        groups = {os.getpgid(int(pid)) for pid in re.findall(r"pid=(\d+)", listing)}
+        holders = [worker for worker in workers if worker.process.pid in groups]
+        if holders:
+            return holders[0]
         assert run.poll() is None, run.communicate()
         assert time.monotonic() < deadline, "no worker probed the target"
-        time.sleep(0.1)
+        time.sleep(0.02)
