@@ -47,7 +47,7 @@ def read_all(reader: MemberReader | IO[bytes], sizes: list[int]) -> bytes:
     {}, {"method": zipfile.ZIP_STORED}, {"streamed": True}, {"zip64": True}])
 def test_every_member_reads_as_zipfile_reads_it(options: dict[str, object]) -> None:
     members = {"xl/worksheets/sheet1.xml": text(1, 3_000_000), "empty.xml": b"",
-               "small.xml": b"<x/>"}
+               "small.xml": b"<x/>", "пациенты/список.csv": b"770101300123\n"}
     content = package(members, **options)            # type: ignore[arg-type]
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         for info in archive.infolist():
@@ -75,7 +75,7 @@ def first_member(content: bytes) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
 
 
 @pytest.mark.parametrize("damage", ["crc", "deflate", "declared smaller", "truncated",
-                                    "local header"])
+                                    "local header", "local name"])
 def test_a_damaged_member_is_refused_as_zipfile_refuses_it(damage: str) -> None:
     original = text(3, 400_000)
     content = package({"sheet.xml": original})
@@ -89,6 +89,8 @@ def test_a_damaged_member_is_refused_as_zipfile_refuses_it(damage: str) -> None:
         content = damaged(content, central + 24, struct.pack("<L", 1000))
     elif damage == "truncated":           # the compressed data ends before the stream does
         content = damaged(content, central + 20, struct.pack("<L", 5000))
+    elif damage == "local name":     # the data is another member's than the directory says
+        content = damaged(content, info.header_offset + 30, b"x")
     else:
         content = damaged(content, info.header_offset, b"XX")
     archive, info = first_member(content)

@@ -22,6 +22,7 @@ ODF_MIMETYPES = {
     b"application/vnd.oasis.opendocument.text": FileFormat.ODT,
 }
 ZIP_ENCRYPTED_FLAG = 0x1
+ZIP_UTF8_FLAG = 0x800            # the member's name is UTF-8, not code page 437
 ZIP_AES_METHOD = 99              # WinZip AES; ZipCrypto is the encrypted flag alone
 # A member is spooled to memory up to this size, then to a temporary file.
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
@@ -101,10 +102,15 @@ class MemberReader:
         raw = package.fp
         assert raw is not None, "an open package"
         raw.seek(info.header_offset)
-        header = raw.read(LOCAL_HEADER.size)
+        name = local_name(info)
+        header = raw.read(LOCAL_HEADER.size + len(name))
         if len(header) < LOCAL_HEADER.size or not header.startswith(LOCAL_SIGNATURE):
             raise zipfile.BadZipFile(f"member {info.filename!r}: no local header")
-        _, name_length, extra_length = LOCAL_HEADER.unpack(header)
+        _, name_length, extra_length = LOCAL_HEADER.unpack_from(header)
+        if name_length != len(name) or header[LOCAL_HEADER.size:] != name:
+            # as zipfile refuses it: two names for one member is a crafted package
+            raise zipfile.BadZipFile(f"member {info.filename!r}: its local header names "
+                                     "another")
         self._raw = raw
         self._at = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
         self._compressed_left = info.compress_size
@@ -164,6 +170,11 @@ class MemberReader:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self._input = b""
+
+
+def local_name(info: zipfile.ZipInfo) -> bytes:
+    """The member's name as its local header spells it, if it agrees with the directory."""
+    return info.orig_filename.encode("utf-8" if info.flag_bits & ZIP_UTF8_FLAG else "cp437")
 
 
 def open_member(package: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes] | MemberReader:
