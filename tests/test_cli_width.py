@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
+import typer
 from test_report_samples import sample_results
 from typer.testing import CliRunner
 
@@ -53,3 +55,17 @@ def test_history_and_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     changes = _narrow("diff", "1", "2")
     assert "NET-01  net.db_exposed  web-front: pass -> fail" in changes
     assert "AUTH-01  host.ssh_mfa  db-main: error -> pass" in changes
+
+
+def test_every_command_is_summed_up_in_one_line() -> None:
+    """In the command list typer keeps a summary's own line breaks: a summary broken in its
+    docstring shows broken at any width."""
+    groups = [typer.main.get_command(app)]
+    while groups:
+        group = groups.pop()
+        for name, command in group.commands.items():        # type: ignore[attr-defined]
+            summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
+            assert "\n" not in summary, name
+            if hasattr(command, "commands"):
+                groups.append(command)
+    assert "Find the services on the networks named" in _narrow("--help")

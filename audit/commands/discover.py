@@ -22,8 +22,10 @@ def register(app: typer.Typer) -> None:
         networks: Annotated[list[str], typer.Argument(help="Networks (10.20.0.0/24) or addresses to sweep; nothing else is touched.")],
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the draft inventory here instead of printing it.")] = None,
     ) -> None:
-        """Find the services on the networks named and write a draft inventory (read-only:
-        a TCP connect scan of common ports, then a client's first message to each open one)."""
+        """Find the services on the networks named and write a draft inventory.
+
+        Read-only: a TCP connect scan of common ports, then a client's first message to each
+        open one."""
         try:
             found = sweep(parse_networks(networks))
         except ValueError as error:

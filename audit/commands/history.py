@@ -175,8 +175,9 @@ def diff(old: Annotated[str, typer.Argument(help="Older run: results.json or run
 def portfolio_page(output: Annotated[Path, typer.Option("--output", "-o", help="Directory the page (portfolio.html) is written to.")],
                    lang: Annotated[Lang, typer.Option("--lang")] = Lang.EN,
                    store: HistoryOption = None) -> None:
-    """A static HTML page over the history: every system and site, latest verdict and
-    score, trend, what regressed, links to the reports."""
+    """A static HTML page over the history of every system and site.
+
+    Each with its latest verdict and score, trend, what regressed, links to the reports."""
     try:
         lines = portfolio(open_store(_location(store)))
     except HistoryUnavailable as error:
