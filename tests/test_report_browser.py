@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from tests.servers.base import require_binary
 from test_report_samples import sample_results
 
+from audit.model.results import RunResults
 from audit.vocabulary import Lang
 from reports.html import render_html
+from tests.servers.base import require_binary
 
 CONSOLE_PROBLEM = re.compile(r"CONSOLE|Uncaught", re.IGNORECASE)
 A4_POINTS = (595.28, 841.89)
@@ -63,3 +64,28 @@ def test_report_renders_without_console_errors_and_prints_to_a4(tmp_path: Path) 
         width, height = float(pdf_page.mediabox.width), float(pdf_page.mediabox.height)
         assert (width, height) == pytest.approx(A4_POINTS, abs=2)
     assert "Подпись оценщика" in reader.pages[0].extract_text()   # sign-off on the cover
+
+
+def many_areas(results: RunResults, areas: int = 24) -> RunResults:
+    """The sample run with its controls and results repeated over as many areas (the part of
+    a control id before the dot) as a large profile has."""
+    def moved(area: int, control: str) -> str:
+        return f"area{area}.{control}"
+    return results.model_copy(update={
+        "controls": [c.model_copy(update={"id": moved(n, c.id)})
+                     for n in range(areas) for c in results.controls],
+        "results": [r.model_copy(update={"control": moved(n, r.control)})
+                    for n in range(areas) for r in results.results]})
+
+
+def test_the_report_is_no_wider_than_a_laptop_window(tmp_path: Path) -> None:
+    """No horizontal scrollbar at 1280 px, however many areas the grid's hidden table has."""
+    page = tmp_path / "report.html"
+    measure = ("<script>addEventListener('load', () => { document.title = 'width ' + "
+               "document.documentElement.scrollWidth + ' ' + "
+               "document.documentElement.clientWidth; });</script>")
+    page.write_text(render_html(many_areas(sample_results())).replace(
+        "</body>", measure + "</body>"), encoding="utf-8")
+    dom = _chromium(page, tmp_path, "--dump-dom", "--window-size=1280,900")
+    [(scrolled, window)] = re.findall(r"<title>width (\d+) (\d+)</title>", dom.stdout)
+    assert int(scrolled) <= int(window), (scrolled, window)

@@ -147,7 +147,7 @@ def test_charts_are_inline_svg_with_their_numbers_in_tables() -> None:
                                             for c in sample_results().controls))
     cells = dict(grid.rows)
     assert cells["web-front"]["AUTH-02"] is Status.ERROR
-    assert '<table class="sr-only">' in html
+    assert '<div class="sr-only"><table>' in html
 
 
 def test_a_hostile_target_name_is_cut_and_escaped_in_the_charts() -> None:
