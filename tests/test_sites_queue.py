@@ -30,6 +30,7 @@ from audit.model.results import RunResults
 from audit.run import MessageSigning
 from audit.sites import UNNAMED_SITE, StoredRun, merge_runs
 from audit.vocabulary import Status
+from tests.servers.base import ServerProcess
 from tests.servers.pki import make_ca, make_server_cert
 from tests.servers.queue import (
     SITE_DB_ADDRESS,
@@ -156,29 +157,37 @@ def test_a_worker_killed_mid_task_has_its_task_done_by_another(
         run = subprocess.Popen(
             [sys.executable, "-m", "audit.cli", "run", "-p", str(tmp_path / "east/profile.yaml"),
              "-i", str(tmp_path / "east/inventory.yaml"), "-o", str(tmp_path / "out"),
-             "--broker", broker.url, "--timeout", "4", "--site-timeout", "90",
+             "--broker", broker.url, "--timeout", "24", "--site-timeout", "90",
              "--history", "off", "--quiet", "--format", "json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for_task_taken(broker)
+        _wait_for_probe(first, run)
+        assert broker.unacknowledged() > 0, "the task is held, not yet acknowledged"
         os.killpg(first.process.pid, signal.SIGKILL)
-        east.start_worker(visibility_timeout=6)
+        second = east.start_worker(visibility_timeout=6)
         _, stderr = run.communicate(timeout=120)
         assert run.returncode in (0, 1), stderr
         record = RunResults.model_validate_json((tmp_path / "out/results.json").read_bytes())
         keys = [(r.control, r.check, r.target) for r in record.results]
         assert len(keys) == len(set(keys)) == 2, "every result exactly once"
         assert all("no scanner answered" not in r.summary for r in record.results)
+        assert ACCEPTED in second.log.read_bytes(), "the task ran again, on the second worker"
     finally:
         east.stop()
 
 
-def _wait_for_task_taken(broker: Broker) -> None:
-    """Until a worker holds a task it has not acknowledged (acks_late: until it is done)."""
-    deadline = time.monotonic() + 30
-    while broker.unacknowledged() == 0:
-        assert time.monotonic() < deadline, "no worker took the task"
-        time.sleep(0.1)
-    time.sleep(1)       # well into the task's four-second wait
+# What the silent listener of a worker's namespace says, in the worker's log, when the
+# worker's probe connects to it.
+ACCEPTED = b"silent listener: accepted"
+
+
+def _wait_for_probe(worker: ServerProcess, run: subprocess.Popen[str]) -> None:
+    """Until the worker's probe holds a connection to its silent listener (each connection
+    of a 24-second check waits three seconds for an answer)."""
+    deadline = time.monotonic() + 60
+    while ACCEPTED not in worker.log.read_bytes():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "no worker probed the target"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
