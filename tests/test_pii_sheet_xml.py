@@ -332,9 +332,10 @@ def test_a_large_workbook_is_split_over_every_core(tmp_path: Path,
 
 def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workbooks, each small on disk but large inflated: the first starts the pool and is
-    scanned here while the workers start, the others in the workers, or here while both are
-    busy; the results are a scan in one process's."""
+    """Workbooks, each small on disk but large inflated: the first calls for the pool and
+    is scanned here while the workers start (with the second), the others in the workers, or
+    here while both are busy; the results are a scan in one process's. A last file calling
+    for the pool starts none: it would only take a core from this process's scan."""
     from audit.facts.pii import parallel, scan_paths
     from audit.transports.filesystem import LocalTransport
     monkeypatch.setattr(parallel, "BATCH_BYTES", 1)           # a task a file
@@ -352,11 +353,13 @@ def test_workbooks_count_what_they_inflate_to_and_start_the_pool(
                         lambda self: started.append(self._files) or start_pool(self))
     together = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
                           workers=2)
-    assert started == [1]
+    assert started == [2]
     alone = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
                        workers=1)
     assert [scan.model_dump() for scan in together.files] == \
         [scan.model_dump() for scan in alone.files]
+    last = scan_paths(LocalTransport(), [str(paths[0])], LargeBounds(), workers=2)
+    assert started == [2] and last.files[0].model_dump() == alone.files[0].model_dump()
 
 
 def test_a_legacy_workbook_counts_what_decoding_its_cells_costs() -> None:

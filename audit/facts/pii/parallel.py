@@ -41,8 +41,8 @@ WORKERS = len(os.sched_getaffinity(0))
 # what it inflates to.
 POOL_AFTER_FILES = 200
 POOL_AFTER_BYTES = 64 * 1024 * 1024
-# A file that costs about a fifth of a second: the pool is started beside it, for the files
-# that may follow.
+# A file that costs about a fifth of a second: it calls for the pool, for the files that may
+# follow it.
 LARGE_WORK = 32 * 1024 * 1024
 # A task: this many files, or this much work.
 BATCH_FILES = 100
@@ -147,8 +147,8 @@ class Dispatcher:
     Tasks go to the pool as they fill; this process walks on while fewer than `IN_FLIGHT`
     tasks a worker are pending, and when there are more (or at the end) it takes back a task
     no worker has started and scans it itself rather than wait, so that no core idles while
-    work is left. The file that starts the pool is kept for this process, which is ready
-    before the workers are."""
+    work is left. The file that calls for the pool is kept for this process, which is
+    ready before the workers are; the pool starts when another file follows it."""
 
     def __init__(self, transport: Transport, deadline: float | None,
                  deliver: Callable[[str, int, Outcome], None], workers: int = WORKERS) -> None:
@@ -176,19 +176,22 @@ class Dispatcher:
         work = _work(stream, size) if self._parallel else size
         self._work += work
         file_format = pieces.splittable(stream, size) if self._parallel else None
-        starting = self._pool is None and self._parallel and (
-            self._files > POOL_AFTER_FILES or file_format is not None or work >= LARGE_WORK
+        calling = self._pool is None and self._parallel and not self._pending and (
+            self._files > POOL_AFTER_FILES or work >= LARGE_WORK
             # One large file alone gains nothing from a pool unless it is split.
             or (self._work > POOL_AFTER_BYTES and self._files > 1))
-        if starting:
+        # The file that calls for the pool is kept for this process. The pool starts with
+        # the next file: the last file of a walk would leave it nothing to do but start,
+        # taking a core from this process's scan and holding the end of the walk.
+        if self._pool is None and self._parallel and (self._pending or file_format):
             self._start_pool()
-        if self._pool is None:
+        if calling and file_format is None:
+            self._pending.append(_Batch([path]))       # scanned here once the walk waits
+        elif self._pool is None:
             self._give(path, scan_one(self._transport, path, self._deadline, stream))
         elif file_format is not None:
             self._flush()
             self._split(path, stream, size, file_format)
-        elif starting:
-            self._pending.append(_Batch([path]))       # scanned here once the walk waits
         else:
             self._batch.append(path)
             self._batch_work += work
