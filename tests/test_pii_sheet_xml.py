@@ -13,6 +13,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -405,6 +406,49 @@ def test_this_process_takes_back_the_tasks_no_worker_has_started(
         [scan.model_dump() for scan in alone.files]
     # The first file was kept for this process; the others went to the pool and came back.
     assert sum(task.cancelled() for task in pool.tasks) == len(paths) - 1
+
+
+class _BrokenPool(Executor):
+    """A pool that broke: it refuses tasks, or (`failing`) takes them and fails each."""
+
+    def __init__(self, failing: bool) -> None:
+        self.failing = failing
+
+    def submit(self, fn: Callable[..., object], /, *args: object,   # type: ignore[override]
+               **kwargs: object) -> Future[object]:
+        if not self.failing:
+            raise BrokenProcessPool("a worker died")
+        task: Future[object] = Future()
+        task.set_exception(BrokenProcessPool("a worker died"))
+        return task
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["refusing", "failing"])
+def test_a_broken_pool_costs_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     failing: bool) -> None:
+    """Batches and the pieces of a split workbook are scanned here when the pool refuses or
+    fails them: every file once, as one process scans it."""
+    from audit.facts.pii import parallel, pieces, scan_paths
+    from audit.transports.filesystem import LocalTransport
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(pieces, "SPLIT_BYTES", 4 * 1024 * 1024)
+    monkeypatch.setattr(pieces, "WORKBOOK_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(parallel, "POOL_AFTER_FILES", 0)
+    monkeypatch.setattr(parallel, "BATCH_BYTES", 1)           # a task a file
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor",
+                        lambda *args, **kwargs: _BrokenPool(failing))
+    paths = [tmp_path / f"list{n}.xlsx" for n in range(3)]
+    for n, path in enumerate(paths):
+        openpyxl_list(path, 100, 60 + n)
+    openpyxl_list(tmp_path / "big.xlsx", 12_000, 16)
+    paths.insert(1, tmp_path / "big.xlsx")
+    together = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
+                          workers=2)
+    alone = scan_paths(LocalTransport(), [str(path) for path in paths], LargeBounds(),
+                       workers=1)
+    assert [scan.model_dump() for scan in together.files] == \
+        [scan.model_dump() for scan in alone.files]
+    assert together.files[1].identifiers["kz_iin"] > 10_000
 
 
 def test_only_the_text_of_an_open_document_is_scanned_a_cut_inside_a_text_keeping_it() -> None:

@@ -16,6 +16,7 @@ connection is used from this process alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import secrets
@@ -83,6 +84,15 @@ def _work(stream: BinaryIO, size: int) -> int:
 def _start_workers(pool: Executor) -> None:
     with contextlib.suppress(RuntimeError):    # broken: the next task is scanned here
         pool.submit(os.getpid)
+
+
+def _pass_on(to: Future[pieces.PieceScan], task: Future[pieces.PieceScan]) -> None:
+    """The outcome of a pool's task, given to the future handed out for it."""
+    error = task.exception()
+    if error is not None:
+        to.set_exception(error)
+    else:
+        to.set_result(task.result())
 
 
 def scan_one(transport: Transport, path: str, deadline: float | None,
@@ -253,19 +263,31 @@ class Dispatcher:
         # scans its piece while the pool is still starting). This process takes the first:
         # a workbook's later pieces inflate their part from its start.
         mine, *theirs = pieces.plan(stream, size, key, self._workers + 1, file_format)
-        try:
-            scans: list[Future[pieces.PieceScan]] = [
-                self._pool.submit(scan_piece, self._transport, path, piece, self._deadline)
-                for piece in theirs]
-        except RuntimeError:          # the pool broke (BrokenProcessPool): work here
-            self._pending.append(_Batch([path], [scan_one(self._transport, path,
-                                                          self._deadline, stream)]))
-            return
+        scans = self._submitted(path, theirs)
         here: Future[pieces.PieceScan] = Future()
         here.set_result(pieces.scan_piece(stream, mine, self._deadline))
         # The hash is taken here too, while the workers scan their pieces.
         self._pending.append(_Split(path, file_format, size, sha256_of(stream), key,
                                     [here, *scans]))
+
+    def _submitted(self, path: str, theirs: list[pieces.Piece]
+                   ) -> list[Future[pieces.PieceScan]]:
+        """The workers' pieces, submitted from a thread: a submission that spawns a worker
+        waits for the fork server's imports (a third of a second), which this process spends
+        on its own piece. A pool that broke fails its pieces: the file is scanned here."""
+        assert self._pool is not None
+        pool, scans = self._pool, [Future[pieces.PieceScan]() for _ in theirs]
+
+        def submit() -> None:
+            for piece, scan in zip(theirs, scans):
+                try:
+                    task = pool.submit(scan_piece, self._transport, path, piece, self._deadline)
+                except RuntimeError as error:         # BrokenProcessPool
+                    scan.set_exception(error)
+                else:
+                    task.add_done_callback(functools.partial(_pass_on, scan))
+        threading.Thread(target=submit, daemon=True).start()
+        return scans
 
     def _collect_oldest(self) -> None:
         slot = self._pending.popleft()
