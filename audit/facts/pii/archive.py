@@ -102,7 +102,7 @@ class MemberReader:
         raw = package.fp
         assert raw is not None, "an open package"
         raw.seek(info.header_offset)
-        name = local_name(info)
+        name = _local_name(info)
         header = raw.read(LOCAL_HEADER.size + len(name))
         if len(header) < LOCAL_HEADER.size or not header.startswith(LOCAL_SIGNATURE):
             raise zipfile.BadZipFile(f"member {info.filename!r}: no local header")
@@ -172,7 +172,7 @@ class MemberReader:
         self._input = b""
 
 
-def local_name(info: zipfile.ZipInfo) -> bytes:
+def _local_name(info: zipfile.ZipInfo) -> bytes:
     """The member's name as its local header spells it, if it agrees with the directory."""
     return info.orig_filename.encode("utf-8" if info.flag_bits & ZIP_UTF8_FLAG else "cp437")
 

@@ -12,6 +12,7 @@ from itertools import chain, islice
 from typing import BinaryIO
 
 from audit.facts.pii.readers import TextBatch
+from audit.facts.pii.sheet_xml import SHEETS
 from audit.facts.pii.text import LONGEST_NUMBER, SHORTEST_NUMBER, TextScanner
 
 # Rows sifted together: a bounded share of a sheet (256 cells a row at most in an .xls,
@@ -19,7 +20,6 @@ from audit.facts.pii.text import LONGEST_NUMBER, SHORTEST_NUMBER, TextScanner
 ROWS_AT_A_TIME = 2048
 # The largest binary sheet read, as it inflates: a million rows of shared strings and numbers.
 XLSB_SHEET_BYTES = 64 * 1024 * 1024
-XLSB_SHEETS = "xl/worksheets/"
 
 
 class WorkbookUnreadable(Exception):
@@ -32,7 +32,7 @@ def read_binary_workbook(package: zipfile.ZipFile, stream: BinaryIO,
     """Every cell of an `.xlsb` whose package `refuse_bomb` has judged, unless one of its
     sheets inflates beyond `XLSB_SHEET_BYTES`."""
     largest = max((info.file_size for info in package.infolist()
-                   if info.filename.startswith(XLSB_SHEETS)), default=0)
+                   if info.filename.lower().startswith(SHEETS)), default=0)
     if largest > XLSB_SHEET_BYTES:
         raise WorkbookUnreadable(f"a sheet inflates to {largest} bytes, more than the "
                                  f"{XLSB_SHEET_BYTES} read whole: not scanned")
